@@ -1,0 +1,3 @@
+from postdock_supervisor.cli import main
+
+main()

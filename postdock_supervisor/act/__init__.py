@@ -1,0 +1,1 @@
+"""Side effects, one small function each."""

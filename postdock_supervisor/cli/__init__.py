@@ -1,0 +1,119 @@
+"""The `postdock` command."""
+
+import json
+import socket
+import sys
+
+import click
+
+from postdock_supervisor import __version__, config, logs
+from postdock_supervisor.errors import ConfigError
+
+
+def _settings() -> config.Settings:
+    try:
+        return config.from_process()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"postdock: {problem}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.version_option(__version__)
+def main() -> None:
+    """postdock: one image for a PostgreSQL HA cluster (ROLE=postgres|pgpool|barman)."""
+
+
+@main.command()
+def entrypoint() -> None:
+    """Container start: validate the environment, render configuration, exec supervisord."""
+    from postdock_supervisor import entrypoint as ep
+
+    ep.main(config.process_env(), socket.gethostname())
+
+
+@main.group(name="config")
+def config_group() -> None:
+    """Check or show the configuration taken from the environment."""
+
+
+@config_group.command()
+def validate() -> None:
+    """Exit 0 if the environment is valid; else print every problem, one line each, exit 2."""
+    _settings()
+    click.echo("configuration is valid")
+
+
+@config_group.command()
+def show() -> None:
+    """Print every variable's effective value; secrets masked."""
+    for name, value in config.describe(_settings()):
+        click.echo(f"{name}={value}")
+
+
+@main.command()
+def health() -> None:
+    """Exit 0 when this container is healthy; print why not otherwise."""
+    from postdock_supervisor import health as health_mod
+
+    result = health_mod.check(_settings())
+    click.echo(result.reason)
+    sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(as_json: bool) -> None:
+    """The cluster as a table: every node, its role, upstream, state, timeline and lag."""
+    from postdock_supervisor import status as status_mod
+    from postdock_supervisor.observe.local import repmgr_hosts
+    from postdock_supervisor.observe.peers import fetch_reports
+
+    settings = _settings()
+    pg = settings.postgres
+    assert pg is not None
+    # Cascaded nodes are not partners: repmgr's metadata names them.
+    # Every report, this node's included, comes from the nodes' agents (they run as postgres).
+    hosts = [pg.network_name, *pg.partner_nodes, *repmgr_hosts(pg)]
+    reports = fetch_reports(hosts, settings.common.status_port)
+    rows = status_mod.rows(reports)
+    click.echo(json.dumps(rows, indent=2) if as_json else status_mod.table(rows))
+
+
+@main.group()
+def node() -> None:
+    """Programs supervisord runs on a postgres node."""
+
+
+@node.command()
+def bootstrap() -> None:
+    """Decide this node's role and bring it up (a one-shot supervisor program)."""
+    from postdock_supervisor import bootstrap as bootstrap_mod
+
+    settings = _settings()
+    logs.setup(settings.common.log_level, "bootstrap")
+    bootstrap_mod.run(settings)
+
+
+@main.command()
+def agent() -> None:
+    """Serve this node's status report to partners (a supervisor program)."""
+    from postdock_supervisor import agent as agent_mod
+
+    settings = _settings()
+    logs.setup(settings.common.log_level, "agent")
+    agent_mod.serve(settings)
+
+
+@main.group()
+def docs() -> None:
+    """Generated documentation."""
+
+
+@docs.command(name="env")
+def docs_env() -> None:
+    """Print the README's table of environment variables."""
+    from postdock_supervisor import docs as docs_mod
+
+    click.echo(docs_mod.env_table())

@@ -1,0 +1,141 @@
+"""Build Settings from an explicit mapping; collect every problem and report them together."""
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from postdock_supervisor.config import parse as p
+from postdock_supervisor.config.model import (
+    SECTIONS, CommonSettings, EnvVar, PostgresSettings, Role, Secret, Settings)
+from postdock_supervisor.errors import ConfigError
+
+SUPPORTED_ROLES = (Role.POSTGRES,)
+
+
+def env_var(field: dataclasses.Field[Any]) -> EnvVar:
+    var = field.metadata["env"]
+    assert isinstance(var, EnvVar)
+    return var
+
+
+def _show(var: EnvVar, raw: str) -> str:
+    return "'***'" if var.secret else repr(raw)
+
+
+class _Reported(Exception):
+    """A problem with the variable has been recorded already."""
+
+
+def _read_raw(var: EnvVar, env: Mapping[str, str], problems: list[str]) -> str:
+    """The raw text of a variable ('' when unset), following NAME_FILE for secrets."""
+    file_name = env.get(f"{var.name}_FILE", "") if var.secret else ""
+    if not file_name:
+        return env.get(var.name, "")
+    if env.get(var.name):
+        problems.append(f"{var.name}: found both {var.name} and {var.name}_FILE; expected only one of them")
+        raise _Reported
+    try:
+        return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        problems.append(f"{var.name}_FILE: found {file_name!r} ({exc.strerror or exc}); "
+                        "expected a readable file holding the secret")
+        raise _Reported from None
+
+
+def _parse_section(cls: type, env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        var = env_var(field)
+        try:
+            raw = _read_raw(var, env, problems)
+        except _Reported:
+            continue
+        if raw == "":
+            if var.default is None:
+                what = f"a secret (set {var.name} or {var.name}_FILE)" if var.secret else "a value"
+                problems.append(f"{var.name}: found nothing; expected {what}")
+                continue
+            raw = var.default
+        try:
+            values[field.name] = var.parse(raw)
+        except ValueError as exc:
+            expected = "one of " + ", ".join(r.value for r in Role) if var.parse is Role else str(exc)
+            problems.append(f"{var.name}: found {_show(var, raw)}; expected {expected}")
+    return values
+
+
+def _derive_postgres(values: dict[str, Any], hostname: str, problems: list[str]) -> None:
+    if not values.get("network_name"):
+        values["network_name"] = hostname
+    name = values.get("node_name")
+    if values.get("node_id_raw") is None and name is not None and "node_id_offset" in values:
+        number = p.trailing_number(name)
+        if number is None or number + values["node_id_offset"] < 1:
+            problems.append(f"NODE_ID: found nothing, and NODE_NAME {name!r} has no usable trailing number; "
+                            "expected NODE_ID (1 and up) or a NODE_NAME ending in a number "
+                            "(plus NODE_ID_OFFSET at least 1)")
+        else:
+            values["node_id_raw"] = number + values["node_id_offset"]
+    partners = values.get("partner_nodes")
+    me = values.get("network_name")
+    if partners and me and me not in partners:
+        problems.append(f"PARTNER_NODES: found {','.join(partners)!r}, which does not name this node; "
+                        f"expected a list that includes CLUSTER_NODE_NETWORK_NAME {me!r}")
+    primary = values.get("primary_host")
+    if partners and primary and primary not in partners:
+        problems.append(f"REPLICATION_PRIMARY_HOST: found {primary!r}, not one of PARTNER_NODES; "
+                        "expected a first-level node (cascaded nodes leave PARTNER_NODES empty)")
+
+
+def load_settings(env: Mapping[str, str], hostname: str = "localhost") -> Settings:
+    """Parse and validate; raise ConfigError listing every problem, one line each."""
+    problems: list[str] = []
+    common_values = _parse_section(CommonSettings, env, problems)
+    role = common_values.get("role")
+    configs: tuple[tuple[str, str], ...] = ()
+    if {"configs_raw", "configs_delimiter", "configs_assignment"} <= common_values.keys():
+        try:
+            configs = p.split_configs(common_values["configs_raw"], common_values["configs_delimiter"],
+                                      common_values["configs_assignment"])
+        except ValueError as exc:
+            problems.append(f"CONFIGS: found {common_values['configs_raw']!r}; expected {exc}")
+    if role is not None and role not in SUPPORTED_ROLES:
+        problems.append(f"ROLE: found {role.value!r}; expected one of "
+                        f"{', '.join(r.value for r in SUPPORTED_ROLES)} (this release does not run "
+                        f"{role.value} yet)")
+    postgres: PostgresSettings | None = None
+    if role is not None and PostgresSettings in SECTIONS[role]:
+        values = _parse_section(PostgresSettings, env, problems)
+        _derive_postgres(values, hostname, problems)
+        if not problems:
+            postgres = PostgresSettings(**values)
+    if problems:
+        raise ConfigError(problems)
+    return Settings(common=CommonSettings(**common_values), postgres=postgres, configs=configs)
+
+
+def secret_names(role: Role) -> list[str]:
+    return [env_var(f).name for cls in SECTIONS[role] for f in dataclasses.fields(cls) if env_var(f).secret]
+
+
+def describe(settings: Settings) -> list[tuple[str, str]]:
+    """(variable, effective value) for `config show`; secrets masked."""
+    rows: list[tuple[str, str]] = []
+    for section in (settings.common, settings.postgres):
+        if section is None:
+            continue
+        for field in dataclasses.fields(section):
+            value = getattr(section, field.name)
+            if isinstance(value, Secret):
+                shown = "***"
+            elif isinstance(value, tuple):
+                shown = ",".join(value)
+            elif isinstance(value, bool):
+                shown = "1" if value else "0"
+            elif isinstance(value, Role):
+                shown = value.value
+            else:
+                shown = "" if value is None else str(value)
+            rows.append((env_var(field).name, shown))
+    return rows

@@ -1,0 +1,1 @@
+"""Pure decisions: (event or situation, snapshot, settings, now) -> Decision with a reason."""

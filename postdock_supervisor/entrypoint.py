@@ -1,0 +1,70 @@
+"""The container's start: validate, render, hand secrets over as files, exec supervisord.
+
+Nothing is written before the configuration has validated."""
+
+import logging
+import os
+import pwd
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NoReturn
+
+from postdock_supervisor import files, paths, render
+from postdock_supervisor.config import Role, Settings, load_settings, secret_names
+from postdock_supervisor.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def child_environment(env: Mapping[str, str], role: Role) -> dict[str, str]:
+    """Secrets leave the environment every program inherits; they are passed as NAME_FILE."""
+    child = dict(env)
+    for name in secret_names(role):
+        value = child.pop(name, "")
+        if value:
+            path = paths.SECRETS / name
+            files.write_atomic(path, value, 0o640, "root", "postgres")
+            child[f"{name}_FILE"] = str(path)
+    return child
+
+
+def prepare_data_directory(pgdata: str) -> None:
+    path = Path(pgdata)
+    path.mkdir(parents=True, exist_ok=True)
+    if path.stat().st_uid != pwd.getpwnam("postgres").pw_uid:
+        for root, dirs, names in os.walk(path):
+            for name in [*dirs, *names]:
+                shutil.chown(os.path.join(root, name), "postgres", "postgres")
+        shutil.chown(path, "postgres", "postgres")
+    path.chmod(0o700)
+    # supervisord starts no postmaster before bootstrap, so any pid file is stale; a live PID
+    # reused by another process in this container would otherwise block the start.
+    (path / "postmaster.pid").unlink(missing_ok=True)
+    for lock in paths.PG_SOCKET_DIR.glob(".s.PGSQL.*.lock"):
+        lock.unlink(missing_ok=True)
+
+
+def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
+    for rendered in render.render_all(settings):
+        files.write_atomic(rendered.path, rendered.content, rendered.mode, rendered.owner, rendered.group)
+    paths.RUN.mkdir(parents=True, exist_ok=True)
+    shutil.chown(paths.RUN, "postgres", "postgres")
+    files.write_atomic(paths.BOOTSTRAP_STATE, '{"phase": "starting", "reason": "container started"}',
+                       0o644, "postgres", "postgres")
+    if settings.postgres is not None:
+        prepare_data_directory(settings.postgres.pgdata)
+    return child_environment(env, settings.role)
+
+
+def main(env: Mapping[str, str], hostname: str) -> NoReturn:
+    try:
+        settings = load_settings(env, hostname)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"postdock: {problem}", file=sys.stderr)
+        sys.exit(2)
+    child_env = prepare(settings, env)
+    sys.stdout.flush()
+    os.execvpe("supervisord", ["supervisord", "-n", "-c", str(paths.SUPERVISOR_CONF)], child_env)

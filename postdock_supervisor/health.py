@@ -1,0 +1,30 @@
+"""`postdock health`: the check Docker's HEALTHCHECK and Kubernetes probes run."""
+
+from dataclasses import dataclass
+
+from postdock_supervisor.act.supervisor import Supervisor
+from postdock_supervisor.config import Settings
+from postdock_supervisor.observe.local import read_bootstrap_state
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    reason: str
+
+
+def postgres_health(programs: dict[str, str], phase: str, phase_reason: str) -> Health:
+    """Pure: supervisor program states and the bootstrap phase -> healthy or not, and why."""
+    if not programs:
+        return Health(False, "supervisord does not answer")
+    if phase != "done":
+        return Health(False, f"starting ({phase}): {phase_reason}")
+    down = [name for name in ("postgres", "repmgrd") if programs.get(name) != "RUNNING"]
+    if down:
+        return Health(False, "not running: " + ", ".join(f"{n} ({programs.get(n, 'absent')})" for n in down))
+    return Health(True, "postgres and repmgrd running")
+
+
+def check(settings: Settings) -> Health:
+    phase, reason = read_bootstrap_state()
+    return postgres_health(Supervisor().states(), phase, reason)

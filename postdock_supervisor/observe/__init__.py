@@ -1,0 +1,1 @@
+"""Read-only probes that build frozen snapshots; no decisions here."""

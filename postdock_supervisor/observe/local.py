@@ -1,0 +1,114 @@
+"""Probe the local node: the data directory (pg_controldata) and the running server (SQL)."""
+
+import json
+import logging
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from postdock_supervisor import db, paths, proc
+from postdock_supervisor.config import PostgresSettings
+from postdock_supervisor.observe.model import DataState, PostgresState, parse_lsn
+
+logger = logging.getLogger(__name__)
+
+
+def parse_controldata(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
+def data_state_from(pgdata: Path, controldata: dict[str, str] | None) -> DataState:
+    has_version = (pgdata / "PG_VERSION").exists()
+    has_control = (pgdata / "global" / "pg_control").exists()
+    standby_signal = (pgdata / "standby.signal").exists()
+    # A clone that stopped half-way: base backup files without the control file (it is sent last),
+    # or a finished base backup that repmgr never turned into a standby (would start as a primary).
+    partial = (has_version and not has_control) or (
+        (pgdata / "backup_label").exists() and not standby_signal)
+    if not has_control or controldata is None:
+        return DataState(initialized=False, partial=partial or has_version)
+    return DataState(
+        initialized=has_version,
+        partial=partial,
+        cluster_state=controldata.get("Database cluster state", ""),
+        timeline=int(controldata.get("Latest checkpoint's TimeLineID", "0") or 0),
+        checkpoint_lsn=parse_lsn(controldata.get("Latest checkpoint location", "")),
+        system_identifier=controldata.get("Database system identifier", ""),
+        standby_signal=standby_signal,
+    )
+
+
+def read_data_state(pgdata: str) -> DataState:
+    path = Path(pgdata)
+    controldata = None
+    if (path / "global" / "pg_control").exists():
+        done = proc.run([str(paths.PG_BIN / "pg_controldata"), "-D", pgdata], timeout=10, quiet=True,
+                        env={"LANG": "C", "LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+        if done.ok:
+            controldata = parse_controldata(done.output)
+        else:
+            logger.warning("pg_controldata failed: %s", done.output.strip())
+    return data_state_from(path, controldata)
+
+
+_STATE_SQL = """
+SELECT pg_is_in_recovery(),
+       (SELECT system_identifier::text FROM pg_control_system()),
+       CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+            ELSE pg_current_wal_lsn() END::text,
+       CASE WHEN pg_is_in_recovery()
+            THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),
+                          (SELECT timeline_id FROM pg_control_checkpoint()))
+            ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+       (SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'),
+       current_setting('primary_conninfo')
+"""
+
+
+def read_postgres_state(port: int) -> PostgresState:
+    try:
+        with db.connect(port=port, timeout=2) as conn:
+            row = conn.execute(_STATE_SQL).fetchone()
+    except psycopg.Error:
+        return PostgresState(running=False)
+    assert row is not None
+    in_recovery, sysid, lsn, timeline, sender, primary_conninfo = row
+    upstream = sender or ""
+    if in_recovery and not upstream and primary_conninfo:
+        try:
+            upstream = conninfo_to_dict(primary_conninfo).get("host", "") or ""
+        except psycopg.ProgrammingError:
+            upstream = ""
+    return PostgresState(running=True, in_recovery=bool(in_recovery), timeline=int(timeline or 0),
+                         lsn=parse_lsn(lsn or ""), upstream=str(upstream), streaming=bool(sender),
+                         system_identifier=str(sysid))
+
+
+def read_bootstrap_state() -> tuple[str, str]:
+    try:
+        raw = json.loads(paths.BOOTSTRAP_STATE.read_text(encoding="utf-8"))
+        return str(raw.get("phase", "starting")), str(raw.get("reason", ""))
+    except (OSError, ValueError):
+        return "starting", ""
+
+
+def repmgr_hosts(pg: PostgresSettings) -> list[str]:
+    """Hosts of every node registered in repmgr's metadata (read on the local server)."""
+    try:
+        with db.connect(host="127.0.0.1", port=pg.port, user=pg.replication_user, dbname=pg.replication_db,
+                        password=pg.replication_password.reveal(), timeout=pg.connect_timeout) as conn:
+            rows = conn.execute("SELECT conninfo FROM repmgr.nodes ORDER BY node_id").fetchall()
+    except psycopg.Error:
+        return []
+    hosts = []
+    for (conninfo,) in rows:
+        host = conninfo_to_dict(conninfo).get("host")
+        if host:
+            hosts.append(str(host))
+    return hosts

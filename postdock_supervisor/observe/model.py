@@ -1,0 +1,105 @@
+"""Snapshots of a node: its data directory, its running postgres, and the report partners read."""
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+CLEAN_STATES = ("shut down", "shut down in recovery")
+PRIMARY_STATES = ("in production", "shut down", "in crash recovery")
+
+
+def parse_lsn(text: str) -> int:
+    """'16/B374D848' -> an integer; '' -> 0."""
+    if not text or "/" not in text:
+        return 0
+    high, low = text.split("/", 1)
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def format_lsn(value: int) -> str:
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+@dataclass(frozen=True)
+class DataState:
+    """What the data directory says, read without a running server (pg_controldata)."""
+
+    initialized: bool = False  # PG_VERSION and global/pg_control exist
+    partial: bool = False  # an interrupted clone: files without a control file, or never-started backup
+    cluster_state: str = ""
+    timeline: int = 0
+    checkpoint_lsn: int = 0
+    system_identifier: str = ""
+    standby_signal: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return self.initialized and not self.partial
+
+    @property
+    def was_primary(self) -> bool:
+        return self.usable and not self.standby_signal and self.cluster_state in PRIMARY_STATES
+
+    @property
+    def clean(self) -> bool:
+        return self.cluster_state in CLEAN_STATES
+
+
+@dataclass(frozen=True)
+class PostgresState:
+    """What the running server answers over SQL."""
+
+    running: bool = False
+    in_recovery: bool = False
+    timeline: int = 0
+    lsn: int = 0
+    upstream: str = ""  # host a standby streams from (or is configured to)
+    streaming: bool = False
+    system_identifier: str = ""
+
+    @property
+    def is_primary(self) -> bool:
+        return self.running and not self.in_recovery
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    """One node as its status agent describes it to partners."""
+
+    name: str
+    host: str
+    node_id: int
+    priority: int
+    phase: str = "starting"  # bootstrap phase: starting, waiting, cloning, ..., done
+    reason: str = ""
+    data: DataState = DataState()
+    postgres: PostgresState = PostgresState()
+
+    @property
+    def ready(self) -> bool:
+        """Running and fully set up (registered in repmgr): safe to clone from or follow."""
+        return self.postgres.running and self.phase == "done"
+
+    @property
+    def lsn(self) -> int:
+        return self.postgres.lsn if self.postgres.running else self.data.checkpoint_lsn
+
+    @property
+    def timeline(self) -> int:
+        return self.postgres.timeline if self.postgres.running and self.postgres.timeline else \
+            self.data.timeline
+
+    @property
+    def system_identifier(self) -> str:
+        return self.postgres.system_identifier or self.data.system_identifier
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "NodeReport":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in raw.items() if k in fields}
+        values["data"] = DataState(**raw.get("data", {}))
+        values["postgres"] = PostgresState(**raw.get("postgres", {}))
+        return cls(**values)

@@ -1,0 +1,37 @@
+"""Every file a container needs, rendered as data: pure functions of Settings."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from postdock_supervisor import paths, roles
+from postdock_supervisor.config import Role, Settings
+from postdock_supervisor.render.postgres import pg_hba_conf, pg_ident_conf, pgpass, postgresql_conf
+from postdock_supervisor.render.repmgr import repmgr_conf
+from postdock_supervisor.render.supervisord import supervisord_conf
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: Path
+    content: str
+    mode: int = 0o644
+    owner: str = "root"
+    group: str = "root"
+
+
+def _context(settings: Settings) -> dict[str, str]:
+    return {"pgdata": settings.postgres.pgdata if settings.postgres else ""}
+
+
+def render_all(settings: Settings) -> tuple[RenderedFile, ...]:
+    files = [RenderedFile(paths.SUPERVISOR_CONF,
+                          supervisord_conf(roles.programs_for(settings), _context(settings)))]
+    if settings.role is Role.POSTGRES:
+        files += [
+            RenderedFile(paths.POSTGRESQL_CONF, postgresql_conf(settings), 0o644, "postgres", "postgres"),
+            RenderedFile(paths.PG_HBA, pg_hba_conf(settings), 0o640, "postgres", "postgres"),
+            RenderedFile(paths.PG_IDENT, pg_ident_conf(settings), 0o640, "postgres", "postgres"),
+            RenderedFile(paths.REPMGR_CONF, repmgr_conf(settings), 0o644, "postgres", "postgres"),
+            RenderedFile(paths.PGPASS, pgpass(settings), 0o600, "postgres", "postgres"),
+        ]
+    return tuple(files)

@@ -1,0 +1,97 @@
+"""postgresql.conf, pg_hba.conf, pg_ident.conf and the passfile: pure text from Settings."""
+
+from postdock_supervisor import paths
+from postdock_supervisor.config import PostgresSettings, Settings
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def default_parameters(pg: PostgresSettings) -> dict[str, str]:
+    """The image's defaults; every one can be replaced through CONFIGS (exact key match)."""
+    return {
+        "data_directory": _quote(pg.pgdata),
+        "hba_file": _quote(str(paths.PG_HBA)),
+        "ident_file": _quote(str(paths.PG_IDENT)),
+        "listen_addresses": "'*'",
+        "port": str(pg.port),
+        "unix_socket_directories": _quote(str(paths.PG_SOCKET_DIR)),
+        "max_connections": "200",
+        "shared_preload_libraries": "'repmgr'",
+        "password_encryption": "'scram-sha-256'",
+        "wal_level": "replica",
+        # pg_rewind needs hint bits logged; initdb also enables data checksums.
+        "wal_log_hints": "on",
+        "max_wal_senders": "16",
+        "max_replication_slots": "16",
+        "wal_keep_size": "'512MB'",
+        # A slot of a vanished standby may not fill the primary's disk.
+        "max_slot_wal_keep_size": "'8GB'",
+        "hot_standby": "on",
+        "wal_receiver_status_interval": "'1s'",
+        "wal_sender_timeout": "'10s'",
+        "wal_receiver_timeout": "'10s'",
+        "wal_retrieve_retry_interval": "'1s'",
+        "tcp_keepalives_idle": "5",
+        "tcp_keepalives_interval": "2",
+        "tcp_keepalives_count": "3",
+        "logging_collector": "off",
+        "log_destination": "'stderr'",
+        "log_line_prefix": "'%m [%p] %q%u@%d '",
+        "log_connections": "off",
+    }
+
+
+def _with_repmgr_library(value: str) -> str:
+    libraries = [lib.strip() for lib in value.strip().strip("'").split(",") if lib.strip()]
+    if "repmgr" not in libraries:
+        libraries.insert(0, "repmgr")
+    return _quote(",".join(libraries))
+
+
+def postgresql_conf(settings: Settings) -> str:
+    pg = settings.postgres
+    assert pg is not None
+    parameters = default_parameters(pg)
+    overridden = dict(settings.configs)
+    parameters.update(overridden)
+    parameters["shared_preload_libraries"] = _with_repmgr_library(parameters["shared_preload_libraries"])
+    lines = ["# Rendered by postdock at every container start; set values through CONFIGS."]
+    for key, value in parameters.items():
+        origin = "  # CONFIGS" if key in overridden else ""
+        lines.append(f"{key} = {value}{origin}")
+    return "\n".join(lines) + "\n"
+
+
+def pg_hba_conf(settings: Settings) -> str:
+    pg = settings.postgres
+    assert pg is not None
+    # samenet: the networks this container is attached to (the cluster network), never 'all'.
+    return "\n".join([
+        "# Rendered by postdock. Password auth (scram-sha-256) on every TCP line; no trust over TCP.",
+        "# TYPE  DATABASE     USER                 ADDRESS        METHOD",
+        "local   all          postgres                            peer",
+        "local   all          all                                 scram-sha-256",
+        "host    all          all                  127.0.0.1/32   scram-sha-256",
+        "host    all          all                  ::1/128        scram-sha-256",
+        f"host    replication  {pg.replication_user:<20} samenet        scram-sha-256",
+        "host    all          all                  samenet        scram-sha-256",
+    ]) + "\n"
+
+
+def pg_ident_conf(settings: Settings) -> str:
+    return "# Rendered by postdock; no user name maps.\n"
+
+
+def _pgpass_field(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def pgpass(settings: Settings) -> str:
+    pg = settings.postgres
+    assert pg is not None
+    entries = {pg.replication_user: pg.replication_password.reveal(),
+               pg.postgres_user: pg.postgres_password.reveal()}
+    return "".join(f"*:*:*:{_pgpass_field(user)}:{_pgpass_field(password)}\n"
+                   for user, password in entries.items())

@@ -1,0 +1,51 @@
+"""repmgr.conf (repmgr 5.3 keys). Passwords come from the passfile, never a command line."""
+
+from psycopg.conninfo import make_conninfo
+
+from postdock_supervisor import paths
+from postdock_supervisor.config import PostgresSettings, Settings
+
+
+def node_conninfo(pg: PostgresSettings, host: str) -> str:
+    return make_conninfo(host=host, port=pg.port, user=pg.replication_user, dbname=pg.replication_db,
+                         connect_timeout=pg.connect_timeout)
+
+
+def _q(value: str) -> str:
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+def repmgr_conf(settings: Settings) -> str:
+    pg = settings.postgres
+    assert pg is not None
+    repmgr = f"{paths.PG_BIN}/repmgr -f {paths.REPMGR_CONF}"
+    ctl = f"{paths.SUPERVISORCTL} -c {paths.SUPERVISOR_CONF}"
+    values: list[tuple[str, str]] = [
+        ("node_id", str(pg.node_id)),
+        ("node_name", _q(pg.node_name)),
+        ("conninfo", _q(node_conninfo(pg, pg.network_name))),
+        ("data_directory", _q(pg.pgdata)),
+        ("pg_bindir", _q(str(paths.PG_BIN))),
+        ("passfile", _q(str(paths.PGPASS))),
+        ("use_replication_slots", "yes" if pg.use_slots else "no"),
+        ("log_level", _q(settings.common.log_level)),
+        ("failover", "automatic"),
+        ("priority", str(pg.priority)),
+        ("promote_command", _q(f"{repmgr} standby promote")),
+        ("follow_command", _q(f"{repmgr} standby follow --upstream-node-id=%n")),
+        # supervisord owns the postmaster; repmgr asks it instead of calling pg_ctl.
+        ("service_start_command", _q(f"{ctl} start postgres")),
+        ("service_stop_command", _q(f"{ctl} stop postgres")),
+        ("service_restart_command", _q(f"{ctl} restart postgres")),
+        ("service_reload_command", _q(f"{ctl} signal HUP postgres")),
+        ("connection_check_type", "'ping'"),
+        ("monitor_interval_secs", str(pg.monitor_interval)),
+        ("reconnect_attempts", str(pg.reconnect_attempts)),
+        ("reconnect_interval", str(pg.reconnect_interval)),
+        # Promote only when no other standby still sees the primary (a partitioned standby
+        # must not win an election on its own).
+        ("primary_visibility_consensus", "true"),
+        ("repmgrd_pid_file", _q(str(paths.RUN / "repmgrd.pid"))),
+    ]
+    return "# Rendered by postdock at every container start.\n" + "".join(
+        f"{key}={value}\n" for key, value in values)

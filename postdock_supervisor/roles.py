@@ -1,0 +1,50 @@
+"""ROLE -> the supervisord programs of that role: a data table, not a chain of ifs."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from postdock_supervisor import paths
+from postdock_supervisor.config import Role, Settings
+
+
+@dataclass(frozen=True)
+class ProgramSpec:
+    name: str
+    command: str
+    user: str = "root"
+    priority: int = 100
+    autostart: bool = True
+    autorestart: str = "unexpected"  # true | false | unexpected
+    startsecs: int = 1
+    startretries: int = 3
+    stopsignal: str = "TERM"
+    stopwaitsecs: int = 10
+    stopasgroup: bool = True  # the postmaster stops its own children: not for postgres
+    enabled: Callable[[Settings], bool] = lambda settings: True
+
+
+AGENT = ProgramSpec("agent", "postdock agent", user="postgres", priority=10, autorestart="true")
+SSHD = ProgramSpec("sshd", "/usr/sbin/sshd -D -e", priority=5, autorestart="true",
+                   enabled=lambda settings: settings.common.ssh_enable)
+BOOTSTRAP = ProgramSpec("bootstrap", "postdock node bootstrap", user="postgres", priority=20,
+                        autorestart="false", startsecs=0)
+# Started by bootstrap and by repmgr's service_*_command, never on its own: the start-up
+# decision must come first, and a primary that died must not come back by itself.
+POSTGRES = ProgramSpec(
+    "postgres",
+    f"{paths.PG_BIN}/postgres -D {{pgdata}} -c config_file={paths.POSTGRESQL_CONF}",
+    user="postgres", priority=30, autostart=False, autorestart="false", stopsignal="INT",
+    stopwaitsecs=60, stopasgroup=False)
+REPMGRD = ProgramSpec("repmgrd", f"{paths.PG_BIN}/repmgrd -f {paths.REPMGR_CONF} --daemonize=false",
+                      user="postgres", priority=40, autostart=False, autorestart="true", startsecs=2,
+                      startretries=10)
+
+ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
+    Role.POSTGRES: (SSHD, AGENT, BOOTSTRAP, POSTGRES, REPMGRD),
+    Role.PGPOOL: (),
+    Role.BARMAN: (),
+}
+
+
+def programs_for(settings: Settings) -> tuple[ProgramSpec, ...]:
+    return tuple(spec for spec in ROLE_PROGRAMS[settings.role] if spec.enabled(settings))

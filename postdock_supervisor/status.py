@@ -1,0 +1,42 @@
+"""`postdock status`: the cluster as a table, from every node's status agent."""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from postdock_supervisor.observe.model import NodeReport, format_lsn
+
+COLUMNS = ("node", "id", "host", "role", "upstream", "state", "timeline", "lsn", "lag_bytes")
+
+
+def rows(reports: Mapping[str, NodeReport | None]) -> list[dict[str, Any]]:
+    """Pure: host -> report (None = no answer) to table rows, primaries first."""
+    primary_lsn = max((r.lsn for r in reports.values() if r and r.postgres.is_primary), default=0)
+    out: list[dict[str, Any]] = []
+    for host, report in reports.items():
+        if report is None:
+            out.append({"node": "?", "id": "", "host": host, "role": "unknown", "upstream": "",
+                        "state": "unreachable", "timeline": "", "lsn": "", "lag_bytes": ""})
+            continue
+        pg = report.postgres
+        role = ("primary" if pg.is_primary else "standby") if pg.running else "-"
+        if not pg.running:
+            state = f"down ({report.phase})" if report.phase == "done" else report.phase
+        elif pg.in_recovery:
+            state = "streaming" if pg.streaming else "not streaming"
+        else:
+            state = "running"
+        lag = max(primary_lsn - report.lsn, 0) if pg.running and pg.in_recovery and primary_lsn else ""
+        out.append({"node": report.name, "id": report.node_id, "host": host, "role": role,
+                    "upstream": pg.upstream if pg.in_recovery else "", "state": state,
+                    "timeline": report.timeline or "", "lsn": format_lsn(report.lsn) if report.lsn else "",
+                    "lag_bytes": lag})
+    order = {"primary": 0, "standby": 1}
+    return sorted(out, key=lambda row: (order.get(row["role"], 2), str(row["node"])))
+
+
+def table(items: Iterable[Mapping[str, Any]]) -> str:
+    items = list(items)
+    widths = {c: max([len(c)] + [len(str(i[c])) for i in items]) for c in COLUMNS}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in COLUMNS)]
+    lines += ["  ".join(str(i[c]).ljust(widths[c]) for c in COLUMNS) for i in items]
+    return "\n".join(line.rstrip() for line in lines)
