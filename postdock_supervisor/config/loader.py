@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from postdock_supervisor.config import parse as p
-from postdock_supervisor.config.model import (
-    SECTIONS, CommonSettings, EnvVar, PostgresSettings, Role, Secret, Settings)
+from postdock_supervisor.config.model import SECTIONS, CommonSettings, EnvVar, PostgresSettings, Role, Secret, Settings
 from postdock_supervisor.errors import ConfigError
 
 SUPPORTED_ROLES = (Role.POSTGRES,)

@@ -42,9 +42,9 @@ def repmgr_conf(settings: Settings) -> str:
         ("monitor_interval_secs", str(pg.monitor_interval)),
         ("reconnect_attempts", str(pg.reconnect_attempts)),
         ("reconnect_interval", str(pg.reconnect_interval)),
-        # Promote only when no other standby still sees the primary (a partitioned standby
-        # must not win an election on its own).
-        ("primary_visibility_consensus", "true"),
+        # Not primary_visibility_consensus: with 1 s monitoring a sibling that saw the primary
+        # just before it died cancels the election, and repmgr 5.3 then never re-runs it.
+        # repmgrd still requires a majority of visible nodes before promoting.
         ("repmgrd_pid_file", _q(str(paths.RUN / "repmgrd.pid"))),
     ]
     return "# Rendered by postdock at every container start.\n" + "".join(

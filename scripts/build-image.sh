@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Build the one postdock image and tag it per the convention
+#   postdock/postdock:<version>-postgres15-repmgr53-pgpool43-barman34, plus :latest and :edge.
+# The package versions are fixed by Debian bookworm; the build reuses Docker's layer cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' postdock_supervisor/__init__.py)
+components="postgres15-repmgr53-pgpool43-barman34"
+repo="${POSTDOCK_REPOSITORY:-postdock/postdock}"
+full="$repo:$version-$components"
+docker build -q -f images/Dockerfile -t "$full" -t "$repo:latest" -t "$repo:edge" . >/dev/null
+echo "$full"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what is missing, builds the image, runs
+# lint, unit tests and the end-to-end scenarios on real containers.
+#   bash scripts/test.sh            everything
+#   bash scripts/test.sh unit       lint + unit tests only (no Docker)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+
+if ! python3 -m venv --help >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+fi
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+
+echo "== lint"
+.venv/bin/ruff check postdock_supervisor tests bench
+.venv/bin/mypy postdock_supervisor
+if command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh .ci/run; fi
+
+echo "== unit tests"
+.venv/bin/python -m pytest -q tests/unit
+
+if [ "$what" = "unit" ]; then exit 0; fi
+
+echo "== machine: docker engine and base image"
+bash scripts/ensure-docker.sh
+if ! command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh .ci/run; fi
+
+echo "== image"
+image=$(bash scripts/build-image.sh)
+echo "built $image"
+
+echo "== end-to-end scenarios"
+POSTDOCK_IMAGE="$image" .venv/bin/python -m pytest -v -p no:cacheprovider tests/e2e

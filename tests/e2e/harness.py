@@ -1,0 +1,136 @@
+"""Drive real containers: docker-compose projects, SQL from the host to container addresses,
+and waiting on conditions with deadlines (never a fixed sleep)."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = os.environ.get("POSTDOCK_IMAGE", "postdock/postdock:latest")
+SEED = ROOT / "docker-compose" / "latest.yml"
+APP = {"user": "monkey_user", "password": "monkey_pass", "dbname": "monkey_db"}
+T = TypeVar("T")
+
+
+def sh(*argv: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def wait_until(what: str, probe: Callable[[], T | None], timeout: float = 120, every: float = 0.5) -> T:
+    """Poll probe until it returns something truthy; fail naming what was awaited and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except Exception as exc:  # noqa: BLE001 - a probe failing is "not yet"
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last observation: {last!r}")
+
+
+def without_published_ports(source: Path) -> Path:
+    """The same compose file minus `ports:`, so tests never depend on (or take) host ports."""
+    document = yaml.safe_load(source.read_text())
+    for service in document.get("services", {}).values():
+        service.pop("ports", None)
+    target = Path(tempfile.mkdtemp(prefix="postdock-e2e-")) / source.name
+    target.write_text(yaml.safe_dump(document, sort_keys=False))
+    return target
+
+
+class Compose:
+    """One docker-compose project; names are looked up, never guessed (v1 and v2 differ)."""
+
+    def __init__(self, file: Path = SEED, project: str | None = None) -> None:
+        self.file = without_published_ports(file)
+        self.project = project or f"pdt{uuid.uuid4().hex[:8]}"
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> str:
+        return sh("docker-compose", "-p", self.project, "-f", str(self.file), *args, check=check,
+                  timeout=timeout, env={"POSTDOCK_IMAGE": IMAGE})
+
+    def container(self, service: str) -> str:
+        cid = self("ps", "-q", service).strip()
+        assert cid, f"no container for {service}"
+        return cid
+
+    def ip(self, service: str) -> str:
+        info = json.loads(sh("docker", "inspect", self.container(service)))[0]
+        for network in info["NetworkSettings"]["Networks"].values():
+            if network.get("IPAddress"):
+                return str(network["IPAddress"])
+        raise AssertionError(f"{service} has no address (not running?)")
+
+    def exec(self, service: str, *cmd: str, user: str = "root", check: bool = True) -> str:
+        return sh("docker", "exec", "-u", user, self.container(service), *cmd, check=check)
+
+    def repmgr(self, service: str, *args: str) -> str:
+        return self.exec(service, "/usr/lib/postgresql/15/bin/repmgr", "-f", "/etc/postdock/repmgr.conf",
+                         *args, user="postgres")
+
+    def logs(self, service: str) -> str:
+        return self("logs", "--no-color", service, check=False)
+
+    def down(self) -> None:
+        self("down", "-v", "--remove-orphans", check=False, timeout=300)
+
+
+def connect(ip: str, timeout: int = 3, **overrides: Any) -> psycopg.Connection[Any]:
+    params = {**APP, **overrides}
+    return psycopg.connect(host=ip, port=5432, connect_timeout=max(2, timeout), autocommit=True, **params)
+
+
+def sql(compose: Compose, service: str, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    with connect(compose.ip(service)) as conn:
+        cur = conn.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+
+def try_sql(compose: Compose, service: str, query: str) -> list[tuple[Any, ...]] | None:
+    try:
+        return sql(compose, service, query)
+    except (psycopg.Error, AssertionError, subprocess.SubprocessError):
+        return None
+
+
+def is_primary(compose: Compose, service: str) -> bool | None:
+    """True/False for a node that answers; None when it does not."""
+    rows = try_sql(compose, service, "SELECT pg_is_in_recovery()")
+    return None if rows is None else not rows[0][0]
+
+
+def primaries(compose: Compose, services: Sequence[str]) -> list[str]:
+    return [s for s in services if is_primary(compose, s)]
+
+
+def streaming_children(compose: Compose, service: str) -> set[str] | None:
+    """application_name (repmgr node name) of every standby streaming from service."""
+    rows = try_sql(compose, service, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
+    return None if rows is None else {r[0] for r in rows}
+
+
+def repmgr_upstreams(compose: Compose, service: str) -> dict[str, str]:
+    """node name -> upstream name, from `repmgr cluster show`."""
+    out: dict[str, str] = {}
+    for line in compose.repmgr(service, "cluster", "show").splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 4 and cells[0].isdigit():
+            out[cells[1]] = cells[4]
+    return out

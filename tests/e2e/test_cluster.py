@@ -1,0 +1,121 @@
+"""The seed topology on real containers: start, failover, rejoin, fast restart, full restart.
+
+The scenarios run in order on one cluster; each leaves it healthy for the next."""
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import dump_logs
+from tests.e2e.harness import (
+    Compose,
+    is_primary,
+    primaries,
+    repmgr_upstreams,
+    sql,
+    streaming_children,
+    try_sql,
+    wait_until,
+)
+from tests.e2e.writer import Writer
+
+NODES = ["pgmaster", "pgslave1", "pgslave2", "pgslave3", "pgslave4"]
+FIRST_LEVEL = ["pgmaster", "pgslave1", "pgslave3"]
+NAME = {"pgmaster": "node1", "pgslave1": "node2", "pgslave2": "node3", "pgslave3": "node4", "pgslave4": "node5"}
+START = 240  # seconds: a cold start of five nodes on a loaded 2-core machine, with a wide margin
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Compose]:
+    compose = Compose()
+    compose("up", "-d", *NODES)
+    try:
+        yield compose
+    finally:
+        if request.session.testsfailed:
+            dump_logs(compose, NODES)
+        compose.down()
+
+
+def the_primary(compose: Compose) -> str:
+    found = wait_until("exactly one primary among the first-level nodes",
+                       lambda: (p := primaries(compose, FIRST_LEVEL)) and len(p) == 1 and p, timeout=START)
+    return found[0]
+
+
+def arrives_everywhere(compose: Compose, primary: str, nodes: list[str], timeout: float = 120) -> str:
+    """Write a fresh marker on the primary and wait until every node has it (proof of streaming)."""
+    marker = uuid.uuid4().hex
+    sql(compose, primary, "CREATE TABLE IF NOT EXISTS markers (m text)")
+    sql(compose, primary, "INSERT INTO markers VALUES (%s)", (marker,))
+    for node in nodes:
+        wait_until(f"marker {marker[:8]} on {node}",
+                   lambda n=node: try_sql(compose, n, f"SELECT 1 FROM markers WHERE m = '{marker}'"),
+                   timeout=timeout)
+    return marker
+
+
+def test_start_replicates_to_all_standbys_with_real_cascade_upstreams(cluster: Compose) -> None:
+    assert the_primary(cluster) == "pgmaster"
+    arrives_everywhere(cluster, "pgmaster", NODES, timeout=START)
+    wait_until("pgslave2 streaming from pgslave1", lambda: "node3" in (streaming_children(cluster, "pgslave1") or ()))
+    wait_until("pgslave4 streaming from pgslave3", lambda: "node5" in (streaming_children(cluster, "pgslave3") or ()))
+    assert streaming_children(cluster, "pgmaster") == {"node2", "node4"}
+    upstreams = wait_until("all five nodes in repmgr's metadata",
+                           lambda: (u := repmgr_upstreams(cluster, "pgmaster")) and len(u) == 5 and u)
+    assert upstreams == {"node1": "", "node2": "node1", "node3": "node2", "node4": "node1", "node5": "node4"}
+
+
+def test_killed_primary_fails_over_to_pgslave3_without_losing_acknowledged_writes(cluster: Compose) -> None:
+    sql(cluster, "pgmaster", "CREATE TABLE acked (id int PRIMARY KEY)")
+    writer = Writer([cluster.ip(n) for n in FIRST_LEVEL]).start()
+    try:
+        wait_until("20 acknowledged writes before the fault", lambda: len(writer.acked) >= 20)
+        cluster("kill", "pgmaster")
+        killed_at = time.monotonic()
+        wait_until("pgslave3 promoted", lambda: is_primary(cluster, "pgslave3"), timeout=90)
+        wait_until("a write acknowledged by the new primary", lambda: writer.acked_after(killed_at + 0.5) >= 5,
+                   timeout=90)
+    finally:
+        writer.stop()
+    assert primaries(cluster, ["pgslave1", "pgslave3"]) == ["pgslave3"]
+    stored = {row[0] for row in sql(cluster, "pgslave3", "SELECT id FROM acked")}
+    assert writer.ids() - stored == set(), "acknowledged writes missing on the new primary"
+    wait_until("pgslave1 following pgslave3", lambda: "node2" in (streaming_children(cluster, "pgslave3") or ()))
+    arrives_everywhere(cluster, "pgslave3", ["pgslave1", "pgslave2", "pgslave3", "pgslave4"])
+    assert "node3" in (streaming_children(cluster, "pgslave1") or ())  # the cascade kept its upstream
+
+
+def test_old_primary_comes_back_as_a_streaming_standby_of_the_new_one(cluster: Compose) -> None:
+    cluster("start", "pgmaster")
+    wait_until("pgmaster streaming from pgslave3", lambda: "node1" in (streaming_children(cluster, "pgslave3") or ()),
+               timeout=START)
+    assert is_primary(cluster, "pgmaster") is False
+    assert primaries(cluster, NODES) == ["pgslave3"]
+    arrives_everywhere(cluster, "pgslave3", NODES)
+    assert repmgr_upstreams(cluster, "pgslave3")["node1"] == "node4"
+
+
+def test_fast_restart_of_the_primary_ends_with_one_primary_and_everyone_streaming(cluster: Compose) -> None:
+    old = the_primary(cluster)
+    cluster("restart", "-t", "30", old)
+    primary = the_primary(cluster)
+    arrives_everywhere(cluster, primary, NODES, timeout=START)
+    children = set().union(*(streaming_children(cluster, n) or set() for n in NODES))
+    assert children == {NAME[n] for n in NODES if n != primary}
+    assert primaries(cluster, NODES) == [primary]
+
+
+def test_whole_cluster_stop_and_start_keeps_one_primary_and_all_data(cluster: Compose) -> None:
+    primary = the_primary(cluster)
+    marker = arrives_everywhere(cluster, primary, NODES)
+    acked_before = sql(cluster, primary, "SELECT count(*) FROM acked")[0][0]
+    cluster("stop", "-t", "60")
+    cluster("start")
+    primary = the_primary(cluster)
+    assert primaries(cluster, NODES) == [primary]
+    assert sql(cluster, primary, "SELECT count(*) FROM markers WHERE m = %s", (marker,)) == [(1,)]
+    assert sql(cluster, primary, "SELECT count(*) FROM acked") == [(acked_before,)]
+    arrives_everywhere(cluster, primary, NODES, timeout=START)

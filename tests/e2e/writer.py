@@ -1,0 +1,67 @@
+"""A client writing one row every 100 ms through a libpq multi-host connection string
+(target_session_attrs=read-write), remembering which writes were acknowledged and when."""
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+
+from tests.e2e.harness import APP
+
+
+@dataclass
+class Write:
+    id: int
+    at: float
+
+
+@dataclass
+class Writer:
+    hosts: list[str]
+    table: str = "acked"
+    interval: float = 0.1
+    acked: list[Write] = field(default_factory=list)
+    errors: list[float] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _connect(self) -> psycopg.Connection[object]:
+        return psycopg.connect(host=",".join(self.hosts), port=5432, target_session_attrs="read-write",
+                               connect_timeout=2, tcp_user_timeout=1000, keepalives=1, keepalives_idle=1,
+                               keepalives_interval=1, keepalives_count=2, autocommit=True, **APP)
+
+    def _run(self) -> None:
+        conn: psycopg.Connection[object] | None = None
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            try:
+                if conn is None:
+                    conn = self._connect()
+                conn.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (n,))
+                self.acked.append(Write(n, time.monotonic()))
+            except psycopg.Error:
+                self.errors.append(time.monotonic())
+                if conn is not None:
+                    conn.close()
+                conn = None
+            self._stop.wait(self.interval)  # pacing of the load, not a wait for a condition
+        if conn is not None:
+            conn.close()
+
+    def start(self) -> "Writer":
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def acked_after(self, moment: float) -> int:
+        return sum(1 for w in self.acked if w.at > moment)
+
+    def ids(self) -> set[int]:
+        return {w.id for w in self.acked}

@@ -1,0 +1,81 @@
+"""Settings from the environment: every problem at once, one line each, secrets masked."""
+
+import pytest
+
+from postdock_supervisor.config import describe, load_settings
+from postdock_supervisor.errors import ConfigError
+from tests.builders import BASE_ENV, make_pg, make_settings
+
+
+def problems(**overrides: str) -> list[str]:
+    env = {k: v for k, v in {**BASE_ENV, **overrides}.items() if v != "<unset>"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, "container-host")
+    return caught.value.problems
+
+
+def test_valid_environment_has_no_problems() -> None:
+    pg = make_pg()
+    assert (pg.node_id, pg.node_name, pg.network_name) == (1, "node1", "pgmaster")
+    assert pg.partner_nodes == ("pgmaster", "pgslave1", "pgslave3")
+
+
+def test_every_problem_is_reported_together_one_line_each() -> None:
+    found = problems(NODE_ID="abc", CONFIGS="work_mem:4MB,oops", POSTGRES_PASSWORD="<unset>")
+    assert len(found) == 3
+    assert any(line.startswith("NODE_ID: found 'abc'; expected a whole number") for line in found)
+    assert any(line.startswith("CONFIGS: found 'work_mem:4MB,oops'") and "'oops' has no ':'" in line
+               for line in found)
+    assert "POSTGRES_PASSWORD: found nothing; expected a secret" in " ".join(found)
+
+
+def test_unknown_role_names_the_choices() -> None:
+    assert problems(ROLE="web") == ["ROLE: found 'web'; expected one of postgres, pgpool, barman"]
+
+
+def test_partner_list_must_name_the_node_itself() -> None:
+    [line] = problems(PARTNER_NODES="pgslave1,pgslave3", REPLICATION_PRIMARY_HOST="pgslave1")
+    assert line.startswith("PARTNER_NODES: found 'pgslave1,pgslave3', which does not name this node")
+    assert "'pgmaster'" in line
+
+
+def test_malformed_secret_file_is_named_and_secret_values_are_masked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "nope"
+    found = problems(REPLICATION_PASSWORD="<unset>", REPLICATION_PASSWORD_FILE=str(missing))
+    assert found == [f"REPLICATION_PASSWORD_FILE: found '{missing}' (No such file or directory); "
+                     "expected a readable file holding the secret"]
+
+
+def test_secret_from_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    pg = make_pg(REPLICATION_PASSWORD="", REPLICATION_PASSWORD_FILE=str(secret))
+    assert pg.replication_password.reveal() == "from-file"
+
+
+def test_config_show_masks_secrets() -> None:
+    shown = dict(describe(make_settings()))
+    assert shown["POSTGRES_PASSWORD"] == "***" and shown["REPLICATION_PASSWORD"] == "***"
+    assert "app-secret" not in repr(make_settings())
+
+
+@pytest.mark.parametrize(("name", "offset", "expected"), [("node-102", "0", 102), ("pgslave3", "0", 3),
+                                                          ("db-node-0", "1", 1)])
+def test_node_id_is_the_trailing_number_of_the_name(name: str, offset: str, expected: int) -> None:
+    assert make_pg(NODE_ID="", NODE_NAME=name, NODE_ID_OFFSET=offset).node_id == expected
+
+
+def test_name_without_number_and_no_id_is_an_error() -> None:
+    [line] = problems(NODE_ID="", NODE_NAME="primary")
+    assert line.startswith("NODE_ID: found nothing, and NODE_NAME 'primary' has no usable trailing number")
+
+
+def test_configs_keys_match_exactly_and_custom_symbols_work() -> None:
+    settings = make_settings(CONFIGS="hot_standby)on|hot_standby_feedback)off", CONFIGS_DELIMITER_SYMBOL="|",
+                             CONFIGS_ASSIGNMENT_SYMBOL=")")
+    assert settings.configs == (("hot_standby", "on"), ("hot_standby_feedback", "off"))
+
+
+def test_network_name_defaults_to_the_host_name() -> None:
+    pg = make_pg(CLUSTER_NODE_NETWORK_NAME="", PARTNER_NODES="", REPLICATION_PRIMARY_HOST="")
+    assert pg.network_name == "container-host"

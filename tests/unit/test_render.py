@@ -1,0 +1,70 @@
+"""Rendered files: exact CONFIGS keys, password auth everywhere, no secret on a command line."""
+
+import re
+
+from postdock_supervisor import paths
+from postdock_supervisor.render import render_all
+from postdock_supervisor.render.postgres import pg_hba_conf, pgpass, postgresql_conf
+from postdock_supervisor.render.repmgr import repmgr_conf
+from tests.builders import make_settings
+
+
+def conf_values(text: str) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.split("  #")[0].strip()
+    return values
+
+
+def test_configs_key_replaces_only_that_exact_key() -> None:
+    text = postgresql_conf(make_settings(CONFIGS="hot_standby:off"))
+    values = conf_values(text)
+    assert values["hot_standby"] == "off"
+    assert values["wal_receiver_status_interval"] == "'1s'"  # a key sharing the prefix is untouched
+    assert len(re.findall(r"^hot_standby\b", text, re.M)) == 1
+
+
+def test_repmgr_library_is_always_preloaded() -> None:
+    values = conf_values(postgresql_conf(make_settings(CONFIGS="shared_preload_libraries:'pg_stat_statements'")))
+    assert values["shared_preload_libraries"] == "'repmgr,pg_stat_statements'"
+
+
+def test_pg_hba_uses_scram_on_every_tcp_line_and_never_trust() -> None:
+    lines = [line.split() for line in pg_hba_conf(make_settings()).splitlines() if line and line[0] != "#"]
+    tcp = [line for line in lines if line[0].startswith("host")]
+    assert tcp and all(line[-1] == "scram-sha-256" for line in tcp)
+    assert not any("trust" in line for line in lines)
+    assert all(line[3] in ("samenet", "127.0.0.1/32", "::1/128") for line in tcp)
+
+
+def test_no_password_in_repmgr_conf_and_service_commands_use_supervisorctl() -> None:
+    text = repmgr_conf(make_settings())
+    assert "repl-secret" not in text and "app-secret" not in text and "password" not in text
+    values = conf_values(text)
+    for key in ("service_start_command", "service_stop_command", "service_restart_command"):
+        assert values[key].startswith(f"'{paths.SUPERVISORCTL} ")
+    assert values["follow_command"].endswith("--upstream-node-id=%n'")
+    assert values["passfile"] == f"'{paths.PGPASS}'"
+
+
+def test_passfile_escapes_separators_and_is_private() -> None:
+    settings = make_settings(REPLICATION_PASSWORD=r"a:b\c")
+    assert r"*:*:*:replication_user:a\:b\\c" in pgpass(settings).splitlines()
+    [passfile] = [f for f in render_all(settings) if f.path == paths.PGPASS]
+    assert (passfile.mode, passfile.owner) == (0o600, "postgres")
+
+
+def test_rendering_is_deterministic_so_restarts_write_identical_files() -> None:
+    first = render_all(make_settings())
+    assert all(a == b for a, b in zip(first, render_all(make_settings()), strict=True))
+
+
+def test_supervisord_runs_the_postgres_role_programs_from_the_table() -> None:
+    [conf] = [f for f in render_all(make_settings()) if f.path == paths.SUPERVISOR_CONF]
+    programs = re.findall(r"^\[program:(\w+)\]", conf.content, re.M)
+    assert programs == ["agent", "bootstrap", "postgres", "repmgrd"]
+    assert "-D /var/lib/postgresql/data -c config_file=/etc/postdock/postgresql.conf" in conf.content
+    with_ssh = [f for f in render_all(make_settings(SSH_ENABLE="1")) if f.path == paths.SUPERVISOR_CONF][0]
+    assert "[program:sshd]" in with_ssh.content
