@@ -2,7 +2,8 @@
 
 import re
 
-_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-]*[A-Za-z0-9])?$")
+# Docker service names may hold "_" and its DNS resolves them, so it is accepted here.
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-]*[A-Za-z0-9])?$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONF_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
@@ -61,7 +62,7 @@ def parse_node_id(raw: str) -> int | None:
 def parse_host(raw: str) -> str:
     value = raw.strip()
     if not _HOST_RE.match(value):
-        raise ValueError("a host name or address (letters, digits, '.', '-')")
+        raise ValueError("a host name or address (letters, digits, '.', '-', '_')")
     return value
 
 

@@ -1,11 +1,22 @@
 """postgresql.conf, pg_hba.conf, pg_ident.conf and the passfile: pure text from Settings."""
 
+import re
+
 from postdock_supervisor import paths
 from postdock_supervisor.config import PostgresSettings, Settings
 
 
+_BARE = re.compile(r"^(-?[0-9.]+[A-Za-z]*|[A-Za-z_][A-Za-z0-9_$]*|'.*')$")
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def conf_value(value: str) -> str:
+    """A CONFIGS value as postgresql.conf syntax: numbers, bare words and quoted text stay as
+    given; anything else (spaces, commas, colons...) is quoted."""
+    return value if _BARE.match(value) else _quote(value)
 
 
 def default_parameters(pg: PostgresSettings) -> dict[str, str]:
@@ -54,7 +65,7 @@ def postgresql_conf(settings: Settings) -> str:
     pg = settings.postgres
     assert pg is not None
     parameters = default_parameters(pg)
-    overridden = dict(settings.configs)
+    overridden = {key: conf_value(value) for key, value in settings.configs}
     parameters.update(overridden)
     parameters["shared_preload_libraries"] = _with_repmgr_library(parameters["shared_preload_libraries"])
     lines = ["# Rendered by postdock at every container start; set values through CONFIGS."]

@@ -33,6 +33,9 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Compose]:
     compose("up", "-d", *NODES)
     try:
         yield compose
+    except BaseException:
+        dump_logs(compose, NODES)
+        raise
     finally:
         if request.session.testsfailed:
             dump_logs(compose, NODES)

@@ -26,6 +26,14 @@ def test_configs_key_replaces_only_that_exact_key() -> None:
     assert len(re.findall(r"^hot_standby\b", text, re.M)) == 1
 
 
+def test_configs_values_are_quoted_only_where_postgres_needs_it() -> None:
+    settings = make_settings(CONFIGS="work_mem)7MB|listen_addresses)'*'|application_name)a,b:c|search_path)x y",
+                             CONFIGS_DELIMITER_SYMBOL="|", CONFIGS_ASSIGNMENT_SYMBOL=")")
+    values = conf_values(postgresql_conf(settings))
+    assert values["work_mem"] == "7MB" and values["listen_addresses"] == "'*'"
+    assert values["application_name"] == "'a,b:c'" and values["search_path"] == "'x y'"
+
+
 def test_repmgr_library_is_always_preloaded() -> None:
     values = conf_values(postgresql_conf(make_settings(CONFIGS="shared_preload_libraries:'pg_stat_statements'")))
     assert values["shared_preload_libraries"] == "'repmgr,pg_stat_statements'"

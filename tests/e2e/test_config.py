@@ -1,0 +1,96 @@
+"""Configuration on real containers: CONFIGS applied exactly, node id from the name, bad input."""
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import dump_logs
+from tests.e2e.harness import IMAGE, ROOT, Compose, connect, sh, sql, try_sql, wait_until
+
+GOOD_ENV = {"ROLE": "postgres", "NODE_NAME": "node1", "NODE_ID": "1", "CLUSTER_NODE_NETWORK_NAME": "db1",
+            "PARTNER_NODES": "db1,db2,db3", "REPLICATION_PRIMARY_HOST": "db1", "POSTGRES_PASSWORD": "app-pw",
+            "REPLICATION_PASSWORD": "repl-pw"}
+
+
+@pytest.fixture(scope="module")
+def single(request: pytest.FixtureRequest) -> Iterator[Compose]:
+    compose = Compose(ROOT / "tests" / "e2e" / "compose" / "single.yml")
+    compose("up", "-d")
+    try:
+        wait_until("the one-node cluster to accept writes",
+                   lambda: try_sql(compose, "postgres_conf", "SELECT NOT pg_is_in_recovery()") == [(True,)],
+                   timeout=180)
+        yield compose
+    except BaseException:
+        dump_logs(compose, ["postgres_conf"])
+        raise
+    finally:
+        if request.session.testsfailed:
+            dump_logs(compose, ["postgres_conf"])
+        compose.down()
+
+
+def test_configs_with_custom_symbols_are_applied_exactly(single: Compose) -> None:
+    def show(name: str) -> str:
+        return str(sql(single, "postgres_conf", f"SHOW {name}")[0][0])
+
+    assert show("hot_standby_feedback") == "on"  # not wiped by the later hot_standby key
+    assert show("hot_standby") == "on"
+    assert show("max_replication_slots") == "55"
+    assert show("work_mem") == "7MB"
+
+
+def test_node_id_comes_from_the_trailing_number_of_node_name(single: Compose) -> None:
+    rows = wait_until("node registered in repmgr",
+                      lambda: sql_repmgr(single, "SELECT node_id, node_name FROM repmgr.nodes"))
+    assert rows == [(102, "node-102")]
+
+
+def sql_repmgr(compose: Compose, query: str) -> list[tuple[object, ...]]:
+    with connect(compose.ip("postgres_conf"), user="replication_user", password="replication_pass",
+                 dbname="replication_db") as conn:
+        return conn.execute(query).fetchall()
+
+
+BAD_INPUTS = [
+    ({"NODE_ID": "abc"}, "NODE_ID: found 'abc'; expected a whole number from 1 to 2147483647"),
+    ({"CONFIGS": "work_mem:8MB,shared_buffers"},
+     "CONFIGS: found 'work_mem:8MB,shared_buffers'; expected key:value pairs separated by ','; "
+     "pair 2 'shared_buffers' has no ':'"),
+    ({"ROLE": "webserver"}, "ROLE: found 'webserver'; expected one of postgres, pgpool, barman"),
+    ({"POSTGRES_PASSWORD": ""},
+     "POSTGRES_PASSWORD: found nothing; expected a secret (set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE)"),
+    ({"PARTNER_NODES": "db2,db3", "REPLICATION_PRIMARY_HOST": "db2"},
+     "PARTNER_NODES: found 'db2,db3', which does not name this node; expected a list that includes "
+     "CLUSTER_NODE_NETWORK_NAME 'db1'"),
+]
+
+
+def volume_listing(volume: str) -> str:
+    return sh("docker", "run", "--rm", "-v", f"{volume}:/data", "--entrypoint", "sh", IMAGE, "-c",
+              "cd /data && stat -c '%u %g %a %Y' . && ls -lnA --time-style=+%s && cat marker")
+
+
+@pytest.mark.parametrize(("override", "line"), BAD_INPUTS, ids=["node-id", "configs", "role", "password",
+                                                                "partners"])
+def test_bad_input_stops_the_container_with_one_line_and_touches_no_data(override: dict[str, str],
+                                                                         line: str) -> None:
+    volume = f"pdt-bad-{uuid.uuid4().hex[:8]}"
+    sh("docker", "volume", "create", volume)
+    try:
+        sh("docker", "run", "--rm", "-v", f"{volume}:/data", "--entrypoint", "sh", IMAGE, "-c",
+           "echo precious > /data/marker && chmod 0755 /data")
+        before = volume_listing(volume)
+        env = {**GOOD_ENV, **override}
+        argv = ["docker", "run", "--rm", "-v", f"{volume}:/var/lib/postgresql/data"]
+        for key, value in env.items():
+            argv += ["-e", f"{key}={value}"]
+        done = subprocess.run([*argv, IMAGE], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2
+        assert done.stderr.splitlines() == [f"postdock: {line}"]
+        assert "app-pw" not in done.stderr + done.stdout and "repl-pw" not in done.stderr + done.stdout
+        assert volume_listing(volume) == before
+    finally:
+        sh("docker", "volume", "rm", "-f", volume, check=False)
