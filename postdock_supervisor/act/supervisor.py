@@ -19,25 +19,23 @@ class Supervisor:
         transport = supervisor_xmlrpc.SupervisorTransport(None, None, f"unix://{socket}")
         self._proxy: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
 
-    def start(self, name: str) -> bool:
+    def _control(self, verb: str, name: str, harmless_fault: int) -> bool:
         try:
-            self._proxy.supervisor.startProcess(name, True)
+            getattr(self._proxy.supervisor, f"{verb}Process")(name, True)
             return True
         except xmlrpc.client.Fault as fault:
-            if fault.faultCode == _ALREADY_STARTED:
+            if fault.faultCode == harmless_fault:
                 return True
-            logger.error("supervisord could not start %s: %s", name, fault.faultString)
+            logger.error("supervisord could not %s %s: %s", verb, name, fault.faultString)
             return False
 
+    def start(self, name: str) -> bool:
+        """Start and wait until RUNNING; True also when it already runs."""
+        return self._control("start", name, _ALREADY_STARTED)
+
     def stop(self, name: str) -> bool:
-        try:
-            self._proxy.supervisor.stopProcess(name, True)
-            return True
-        except xmlrpc.client.Fault as fault:
-            if fault.faultCode == _NOT_RUNNING:
-                return True
-            logger.error("supervisord could not stop %s: %s", name, fault.faultString)
-            return False
+        """Stop and wait; True also when it was not running."""
+        return self._control("stop", name, _NOT_RUNNING)
 
     def states(self) -> dict[str, str]:
         """program name -> supervisor state name; {} when supervisord does not answer."""

@@ -5,7 +5,6 @@ import re
 from postdock_supervisor import paths
 from postdock_supervisor.config import PostgresSettings, Settings
 
-
 _BARE = re.compile(r"^(-?[0-9.]+[A-Za-z]*|[A-Za-z_][A-Za-z0-9_$]*|'.*')$")
 
 

@@ -1,0 +1,81 @@
+"""Measure the seed cluster on real containers, over several fresh runs (median, min, max):
+
+- cold start: `docker-compose up` until the primary acknowledges a write;
+- failover: primary `docker kill` until the first write committed on the new primary, written
+  through a libpq multi-host string (target_session_attrs=read-write) every 100 ms;
+- acknowledged writes lost in that failover;
+- rejoin: `docker start` of the old primary until it streams from the new primary.
+
+Run: .venv/bin/python -m bench.failover --runs 3   (the image must be built: scripts/build-image.sh)
+Figures are printed and written to bench/results/failover.json; nothing here asserts a time."""
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from tests.e2e.harness import Compose, is_primary, sql, streaming_children, try_sql, wait_until
+from tests.e2e.writer import Writer
+
+NODES = ["pgmaster", "pgslave1", "pgslave2", "pgslave3", "pgslave4"]
+FIRST_LEVEL = ["pgmaster", "pgslave1", "pgslave3"]
+
+
+def one_run() -> dict[str, float]:
+    compose = Compose()
+    try:
+        began = time.monotonic()
+        compose("up", "-d", *NODES)
+        wait_until("a writable primary", lambda: try_sql(compose, "pgmaster", "CREATE TABLE IF NOT EXISTS acked "
+                                                         "(id int PRIMARY KEY) ") is not None, timeout=300, every=0.1)
+        cold_start = time.monotonic() - began
+        wait_until("pgslave3 streaming", lambda: "node4" in (streaming_children(compose, "pgmaster") or ()),
+                   timeout=300)
+        writer = Writer([compose.ip(n) for n in FIRST_LEVEL]).start()
+        try:
+            wait_until("40 acknowledged writes", lambda: len(writer.acked) >= 40, timeout=120)
+            compose("kill", "pgmaster")
+            killed = time.monotonic()
+            wait_until("writes on the new primary", lambda: writer.acked_after(killed) >= 3, timeout=180, every=0.1)
+        finally:
+            writer.stop()
+        failover = min(w.at for w in writer.acked if w.at > killed) - killed
+        new_primary = next(n for n in ["pgslave3", "pgslave1"] if is_primary(compose, n))
+        stored = {r[0] for r in sql(compose, new_primary, "SELECT id FROM acked")}
+        lost = len(writer.ids() - stored)
+        started = time.monotonic()
+        compose("start", "pgmaster")
+        wait_until("old primary streaming", lambda: "node1" in (streaming_children(compose, new_primary) or ()),
+                   timeout=300, every=0.2)
+        rejoin = time.monotonic() - started
+        return {"cold_start_s": cold_start, "failover_s": failover, "lost_acked_writes": lost,
+                "acked_writes": len(writer.acked), "rejoin_streaming_s": rejoin}
+    finally:
+        compose.down()
+
+
+def summary(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    keys = runs[0].keys()
+    return {k: {"median": statistics.median(r[k] for r in runs), "min": min(r[k] for r in runs),
+                "max": max(r[k] for r in runs)} for k in keys}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    runs = []
+    for index in range(args.runs):
+        runs.append(one_run())
+        print(f"run {index + 1}: " + ", ".join(f"{k}={v:.2f}" for k, v in runs[-1].items()), flush=True)
+    result = {"runs": runs, "summary": summary(runs), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    Path(__file__).with_name("results").mkdir(exist_ok=True)
+    Path(__file__).with_name("results").joinpath("failover.json").write_text(json.dumps(result, indent=2))
+    print("| measure | median | min | max |\n|---|---|---|---|")
+    for key, figures in result["summary"].items():
+        print(f"| {key} | {figures['median']:.2f} | {figures['min']:.2f} | {figures['max']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

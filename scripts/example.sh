@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Start the example cluster on a fresh Debian machine: installs Docker if missing, builds the
+# image, then `docker-compose up` of the seed topology.  `bash scripts/example.sh down` removes it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+compose=(docker-compose -f docker-compose/latest.yml)
+if [ "${1:-up}" = "down" ]; then
+  "${compose[@]}" down -v
+  exit 0
+fi
+bash scripts/ensure-docker.sh
+bash scripts/build-image.sh
+"${compose[@]}" up -d pgmaster pgslave1 pgslave2 pgslave3 pgslave4
+echo "started; watch it with: ${compose[*]} exec pgmaster postdock status"
