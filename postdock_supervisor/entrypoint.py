@@ -6,12 +6,14 @@ import logging
 import os
 import pwd
 import shutil
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
 from postdock_supervisor import files, paths, render
+from postdock_supervisor.act import ssh
 from postdock_supervisor.config import Role, Settings, load_settings, secret_names
 from postdock_supervisor.errors import ConfigError
 
@@ -55,12 +57,15 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
                        0o644, "postgres", "postgres")
     if settings.postgres is not None:
         prepare_data_directory(settings.postgres.pgdata)
+    if settings.ssh_key is not None:
+        names = [settings.postgres.network_name, settings.postgres.node_name] if settings.postgres else []
+        ssh.prepare_host_identity(settings, [*names, socket.gethostname(), "localhost"])
     return child_environment(env, settings.role)
 
 
 def main(env: Mapping[str, str], hostname: str) -> NoReturn:
     try:
-        settings = load_settings(env, hostname)
+        settings = load_settings(env, hostname, read_ssh_key=True)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"postdock: {problem}", file=sys.stderr)

@@ -24,7 +24,7 @@ class ProgramSpec:
 
 
 AGENT = ProgramSpec("agent", "postdock agent", user="postgres", priority=10, autorestart="true")
-SSHD = ProgramSpec("sshd", "/usr/sbin/sshd -D -e", priority=5, autorestart="true",
+SSHD = ProgramSpec("sshd", f"/usr/sbin/sshd -D -e -f {paths.SSHD_CONF}", priority=5, autorestart="true",
                    enabled=lambda settings: settings.common.ssh_enable)
 BOOTSTRAP = ProgramSpec("bootstrap", "postdock node bootstrap", user="postgres", priority=20,
                         autorestart="false", startsecs=0)

@@ -10,9 +10,9 @@ from postdock_supervisor import __version__, config, logs
 from postdock_supervisor.errors import ConfigError
 
 
-def _settings() -> config.Settings:
+def _settings(read_ssh_key: bool = False) -> config.Settings:
     try:
-        return config.from_process()
+        return config.from_process(read_ssh_key)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"postdock: {problem}", err=True)
@@ -41,7 +41,7 @@ def config_group() -> None:
 @config_group.command()
 def validate() -> None:
     """Exit 0 if the environment is valid; else print every problem, one line each, exit 2."""
-    _settings()
+    _settings(read_ssh_key=True)
     click.echo("configuration is valid")
 
 

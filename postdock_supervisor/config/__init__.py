@@ -14,6 +14,6 @@ def process_env() -> dict[str, str]:
     return dict(os.environ)
 
 
-def from_process() -> Settings:
+def from_process(read_ssh_key: bool = False) -> Settings:
     """Settings of this container, from the process environment."""
-    return load_settings(process_env(), socket.gethostname())
+    return load_settings(process_env(), socket.gethostname(), read_ssh_key)

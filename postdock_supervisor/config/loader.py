@@ -6,7 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from postdock_supervisor.config import parse as p
-from postdock_supervisor.config.model import SECTIONS, CommonSettings, EnvVar, PostgresSettings, Role, Secret, Settings
+from postdock_supervisor.config.model import (
+    SECTIONS,
+    CommonSettings,
+    EnvVar,
+    PostgresSettings,
+    Role,
+    Secret,
+    Settings,
+    SshKey,
+)
 from postdock_supervisor.errors import ConfigError
 
 SUPPORTED_ROLES = (Role.POSTGRES,)
@@ -87,8 +96,33 @@ def _derive_postgres(values: dict[str, Any], hostname: str, problems: list[str])
                         "expected a first-level node (cascaded nodes leave PARTNER_NODES empty)")
 
 
-def load_settings(env: Mapping[str, str], hostname: str = "localhost") -> Settings:
-    """Parse and validate; raise ConfigError listing every problem, one line each."""
+_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+
+def _ssh_key(key_dir: str, problems: list[str]) -> SshKey | None:
+    """The mounted key pair; a missing or unreadable one is a start-up error naming the path."""
+    for name in _KEY_NAMES:
+        private = Path(key_dir) / name
+        if not private.exists():
+            continue
+        try:
+            private.read_bytes()
+            public = private.with_name(name + ".pub").read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(f"SSH_KEY_DIR: found {str(private)!r} ({exc.strerror or exc}); "
+                            "expected a readable private key and its .pub (SSH_ENABLE=1)")
+            return None
+        return SshKey(str(private), public)
+    problems.append(f"SSH_KEY_DIR: found {key_dir!r} without {', '.join(_KEY_NAMES)}; "
+                    "expected a mounted key pair (SSH_ENABLE=1)")
+    return None
+
+
+def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_key: bool = False) -> Settings:
+    """Parse and validate; raise ConfigError listing every problem, one line each.
+
+    read_ssh_key: also read the mounted SSH key pair (the entrypoint and `config validate` do;
+    programs running as postgres afterwards neither need nor may read it)."""
     problems: list[str] = []
     common_values = _parse_section(CommonSettings, env, problems)
     role = common_values.get("role")
@@ -103,6 +137,8 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost") -> Settin
         problems.append(f"ROLE: found {role.value!r}; expected one of "
                         f"{', '.join(r.value for r in SUPPORTED_ROLES)} (this release does not run "
                         f"{role.value} yet)")
+    ssh_key = _ssh_key(common_values["ssh_key_dir"], problems) \
+        if read_ssh_key and common_values.get("ssh_enable") and "ssh_key_dir" in common_values else None
     postgres: PostgresSettings | None = None
     if role is not None and PostgresSettings in SECTIONS[role]:
         values = _parse_section(PostgresSettings, env, problems)
@@ -111,7 +147,8 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost") -> Settin
             postgres = PostgresSettings(**values)
     if problems:
         raise ConfigError(problems)
-    return Settings(common=CommonSettings(**common_values), postgres=postgres, configs=configs)
+    return Settings(common=CommonSettings(**common_values), postgres=postgres, configs=configs,
+                    ssh_key=ssh_key)
 
 
 def secret_names(role: Role) -> list[str]:

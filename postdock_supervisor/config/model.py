@@ -58,8 +58,14 @@ class CommonSettings:
                      Role, "postgres")
     log_level: str = env("LOG_LEVEL", "Log level of postdock and repmgr: DEBUG, INFO, NOTICE, WARNING, ERROR.",
                          p.parse_log_level, "INFO")
-    ssh_enable: bool = env("SSH_ENABLE", "1 starts sshd under supervisord (keys: see the SSH section).",
-                           p.parse_bool, "0")
+    ssh_enable: bool = env("SSH_ENABLE", "1 starts sshd under supervisord; the postgres user of every "
+                           "container can then ssh to the others with the mounted key pair.", p.parse_bool, "0")
+    ssh_key_dir: str = env("SSH_KEY_DIR", "Where the user mounts the cluster's key pair (`id_ed25519`, "
+                           "`id_ecdsa` or `id_rsa` with its `.pub`); read only when SSH_ENABLE=1.",
+                           p.parse_nonempty, "/etc/postdock/ssh")
+    ssh_host_key_dir: str = env("SSH_HOST_KEY_DIR", "Where this container keeps the host key it generates "
+                                "at its first start (mount a volume here to keep it across re-creation).",
+                                p.parse_nonempty, "/etc/ssh/host-keys")
     configs_raw: str = env("CONFIGS", "Extra settings for the role's main program (postgresql.conf for "
                            "postgres), as `key:value,key:value`. Keys match exactly; a key given here "
                            "replaces the image's default for that key only.", p.parse_str, "")
@@ -134,10 +140,20 @@ class PostgresSettings:
 
 
 @dataclass(frozen=True)
+class SshKey:
+    """The user's key pair: client key of the postgres user, its only authorized key, and the
+    authority that signs every container's host key."""
+
+    private_path: str
+    public: str  # one line: "<type> <base64> [comment]"
+
+
+@dataclass(frozen=True)
 class Settings:
     common: CommonSettings
     postgres: PostgresSettings | None = None
     configs: tuple[tuple[str, str], ...] = ()
+    ssh_key: SshKey | None = None
 
     @property
     def role(self) -> Role:

@@ -7,6 +7,7 @@ from postdock_supervisor import paths, roles
 from postdock_supervisor.config import Role, Settings
 from postdock_supervisor.render.postgres import pg_hba_conf, pg_ident_conf, pgpass, postgresql_conf
 from postdock_supervisor.render.repmgr import repmgr_conf
+from postdock_supervisor.render.ssh import authorized_keys, known_hosts, ssh_client_config, sshd_config
 from postdock_supervisor.render.supervisord import supervisord_conf
 
 
@@ -33,5 +34,12 @@ def render_all(settings: Settings) -> tuple[RenderedFile, ...]:
             RenderedFile(paths.PG_IDENT, pg_ident_conf(settings), 0o640, "postgres", "postgres"),
             RenderedFile(paths.REPMGR_CONF, repmgr_conf(settings), 0o644, "postgres", "postgres"),
             RenderedFile(paths.PGPASS, pgpass(settings), 0o600, "postgres", "postgres"),
+        ]
+    if settings.ssh_key is not None:
+        files += [
+            RenderedFile(paths.SSHD_CONF, sshd_config(settings)),
+            RenderedFile(paths.SSH_CLIENT_CONF, ssh_client_config(settings)),
+            RenderedFile(paths.SSH_KNOWN_HOSTS, known_hosts(settings)),
+            RenderedFile(paths.SSH_AUTHORIZED_DIR / "postgres", authorized_keys(settings)),
         ]
     return tuple(files)

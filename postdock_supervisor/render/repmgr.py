@@ -45,6 +45,8 @@ def repmgr_conf(settings: Settings) -> str:
         # Not primary_visibility_consensus: with 1 s monitoring a sibling that saw the primary
         # just before it died cancels the election, and repmgr 5.3 then never re-runs it.
         # repmgrd still requires a majority of visible nodes before promoting.
+        # cluster matrix/crosscheck run repmgr on the other nodes over SSH (SSH_ENABLE=1).
+        ("ssh_options", "'-q -o BatchMode=yes -o ConnectTimeout=5'"),
         ("repmgrd_pid_file", _q(str(paths.RUN / "repmgrd.pid"))),
     ]
     return "# Rendered by postdock at every container start.\n" + "".join(

@@ -58,13 +58,14 @@ def without_published_ports(source: Path) -> Path:
 class Compose:
     """One docker-compose project; names are looked up, never guessed (v1 and v2 differ)."""
 
-    def __init__(self, file: Path = SEED, project: str | None = None) -> None:
+    def __init__(self, file: Path = SEED, project: str | None = None, env: dict[str, str] | None = None) -> None:
         self.file = without_published_ports(file)
         self.project = project or f"pdt{uuid.uuid4().hex[:8]}"
+        self.env = {"POSTDOCK_IMAGE": IMAGE, "POSTDOCK_SSH_KEYS": str(self.file.parent / "ssh"), **(env or {})}
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> str:
         return sh("docker-compose", "-p", self.project, "-f", str(self.file), *args, check=check,
-                  timeout=timeout, env={"POSTDOCK_IMAGE": IMAGE})
+                  timeout=timeout, env=self.env)
 
     def container(self, service: str) -> str:
         cid = self("ps", "-q", service).strip()
@@ -90,6 +91,14 @@ class Compose:
 
     def down(self) -> None:
         self("down", "-v", "--remove-orphans", check=False, timeout=300)
+
+
+def make_key_pair(directory: Path) -> Path:
+    """A fresh ed25519 key pair made with the image's own ssh-keygen (nothing needed on the host)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    sh("docker", "run", "--rm", "-v", f"{directory}:/k", "--entrypoint", "ssh-keygen", IMAGE, "-q", "-t", "ed25519",
+       "-N", "", "-C", "postdock-test", "-f", "/k/id_ed25519")
+    return directory
 
 
 def connect(ip: str, timeout: int = 3, **overrides: Any) -> psycopg.Connection[Any]:

@@ -5,15 +5,19 @@ The scenarios run in order on one cluster; each leaves it healthy for the next."
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import dump_logs
 from tests.e2e.harness import (
+    IMAGE,
     Compose,
     is_primary,
+    make_key_pair,
     primaries,
     repmgr_upstreams,
+    sh,
     sql,
     streaming_children,
     try_sql,
@@ -28,8 +32,9 @@ START = 240  # seconds: a cold start of five nodes on a loaded 2-core machine, w
 
 
 @pytest.fixture(scope="module")
-def cluster(request: pytest.FixtureRequest) -> Iterator[Compose]:
-    compose = Compose()
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
+    keys = make_key_pair(tmp_path_factory.mktemp("ssh"))
+    compose = Compose(env={"POSTDOCK_SSH_ENABLE": "1", "POSTDOCK_SSH_KEYS": str(keys)})
     compose("up", "-d", *NODES)
     try:
         yield compose
@@ -69,6 +74,51 @@ def test_start_replicates_to_all_standbys_with_real_cascade_upstreams(cluster: C
     upstreams = wait_until("all five nodes in repmgr's metadata",
                            lambda: (u := repmgr_upstreams(cluster, "pgmaster")) and len(u) == 5 and u)
     assert upstreams == {"node1": "", "node2": "node1", "node3": "node2", "node4": "node1", "node5": "node4"}
+
+
+def test_repmgr_crosscheck_shows_every_node_reaching_every_node(cluster: Compose) -> None:
+    def matrix() -> list[list[str]]:
+        rows = []
+        for line in cluster.repmgr("pgmaster", "cluster", "crosscheck").splitlines():
+            cells = [c.strip() for c in line.split("|")]
+            if len(cells) > 2 and cells[1].isdigit():
+                rows.append(cells[2:])
+        return rows
+
+    rows = wait_until("a full crosscheck matrix", lambda: (m := matrix()) and len(m) == 5 and m, timeout=120)
+    assert all(cell == "*" for row in rows for cell in row), rows
+    assert all(len(row) == 5 for row in rows)
+
+
+def shell(cluster: Compose, service: str, command: str, user: str = "postgres") -> tuple[int, str]:
+    """Run command in service; (exit code, output)."""
+    out = cluster.exec(service, "sh", "-c", f"{command} 2>&1; echo \"rc=$?\"", user=user, check=False)
+    body, _, code = out.rstrip().rpartition("rc=")
+    return int(code), body
+
+
+def test_ssh_runs_commands_between_nodes_with_the_cluster_key_only(cluster: Compose) -> None:
+    assert shell(cluster, "pgmaster", "ssh pgslave1 cat /etc/hostname") == \
+        (0, cluster.exec("pgslave1", "cat", "/etc/hostname"))
+    cluster.exec("pgmaster", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "/tmp/wrong", user="postgres")
+    strict = "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/etc/postdock/ssh_known_hosts -o BatchMode=yes"
+    code, out = shell(cluster, "pgmaster", f"ssh -F /dev/null {strict} -i /tmp/wrong pgslave1 true")
+    assert code != 0 and "Permission denied" in out
+    # Host key checking stays on: an address that is not in the host certificate is refused.
+    code, out = shell(cluster, "pgmaster", f"ssh {cluster.ip('pgslave1')} true")
+    assert code != 0 and "Host key verification failed" in out
+    code, out = shell(cluster, "pgmaster", "ssh -l root pgslave1 true", user="root")
+    assert code != 0 and "Permission denied" in out
+
+
+def test_no_private_key_in_inspect_or_logs(cluster: Compose) -> None:
+    body = "".join(Path(cluster.env["POSTDOCK_SSH_KEYS"], "id_ed25519").read_text().splitlines()[1:-1])
+    assert body
+    inspected = sh("docker", "inspect", *[cluster.container(n) for n in NODES])
+    logs = cluster("logs", "--no-color", check=False)
+    history = sh("docker", "history", "--no-trunc", IMAGE)
+    for text in (inspected, logs, history):
+        assert body[:40] not in text
 
 
 def test_killed_primary_fails_over_to_pgslave3_without_losing_acknowledged_writes(cluster: Compose) -> None:

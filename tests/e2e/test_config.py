@@ -65,6 +65,9 @@ BAD_INPUTS = [
     ({"PARTNER_NODES": "db2,db3", "REPLICATION_PRIMARY_HOST": "db2"},
      "PARTNER_NODES: found 'db2,db3', which does not name this node; expected a list that includes "
      "CLUSTER_NODE_NETWORK_NAME 'db1'"),
+    ({"SSH_ENABLE": "1", "SSH_KEY_DIR": "/no/keys/here"},
+     "SSH_KEY_DIR: found '/no/keys/here' without id_ed25519, id_ecdsa, id_rsa; expected a mounted key pair "
+     "(SSH_ENABLE=1)"),
 ]
 
 
@@ -74,7 +77,7 @@ def volume_listing(volume: str) -> str:
 
 
 @pytest.mark.parametrize(("override", "line"), BAD_INPUTS, ids=["node-id", "configs", "role", "password",
-                                                                "partners"])
+                                                                "partners", "ssh-key"])
 def test_bad_input_stops_the_container_with_one_line_and_touches_no_data(override: dict[str, str],
                                                                          line: str) -> None:
     volume = f"pdt-bad-{uuid.uuid4().hex[:8]}"

@@ -3,10 +3,11 @@
 import re
 
 from postdock_supervisor import paths
+from postdock_supervisor.config import load_settings
 from postdock_supervisor.render import render_all
 from postdock_supervisor.render.postgres import pg_hba_conf, pgpass, postgresql_conf
 from postdock_supervisor.render.repmgr import repmgr_conf
-from tests.builders import make_settings
+from tests.builders import BASE_ENV, make_settings
 
 
 def conf_values(text: str) -> dict[str, str]:
@@ -69,10 +70,14 @@ def test_rendering_is_deterministic_so_restarts_write_identical_files() -> None:
     assert all(a == b for a, b in zip(first, render_all(make_settings()), strict=True))
 
 
-def test_supervisord_runs_the_postgres_role_programs_from_the_table() -> None:
+def test_supervisord_runs_the_postgres_role_programs_from_the_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
     [conf] = [f for f in render_all(make_settings()) if f.path == paths.SUPERVISOR_CONF]
     programs = re.findall(r"^\[program:(\w+)\]", conf.content, re.M)
     assert programs == ["agent", "bootstrap", "postgres", "repmgrd"]
     assert "-D /var/lib/postgresql/data -c config_file=/etc/postdock/postgresql.conf" in conf.content
-    with_ssh = [f for f in render_all(make_settings(SSH_ENABLE="1")) if f.path == paths.SUPERVISOR_CONF][0]
+    (tmp_path / "id_rsa").write_text("k")
+    (tmp_path / "id_rsa.pub").write_text("ssh-rsa AAAA")
+    with_ssh = [f for f in render_all(load_settings({**BASE_ENV, "SSH_ENABLE": "1", "SSH_KEY_DIR": str(tmp_path)},
+                                                    "h", read_ssh_key=True))
+                if f.path == paths.SUPERVISOR_CONF][0]
     assert "[program:sshd]" in with_ssh.content
