@@ -74,6 +74,10 @@ def test_start_replicates_to_all_standbys_with_real_cascade_upstreams(cluster: C
     upstreams = wait_until("all five nodes in repmgr's metadata",
                            lambda: (u := repmgr_upstreams(cluster, "pgmaster")) and len(u) == 5 and u)
     assert upstreams == {"node1": "", "node2": "node1", "node3": "node2", "node4": "node1", "node5": "node4"}
+    # USE_REPLICATION_SLOTS=1: each standby streams through its own slot on its upstream.
+    assert set(sql(cluster, "pgmaster", "SELECT slot_name FROM pg_replication_slots WHERE active")) == \
+        {("repmgr_slot_2",), ("repmgr_slot_4",)}
+    assert sql(cluster, "pgslave1", "SELECT slot_name FROM pg_replication_slots WHERE active") == [("repmgr_slot_3",)]
 
 
 def test_repmgr_crosscheck_shows_every_node_reaching_every_node(cluster: Compose) -> None:

@@ -54,6 +54,24 @@ def sql_repmgr(compose: Compose, query: str) -> list[tuple[object, ...]]:
         return conn.execute(query).fetchall()
 
 
+RENDERED = ["/etc/supervisor/supervisord.conf", "/etc/postdock/postgresql.conf", "/etc/postdock/pg_hba.conf",
+            "/etc/postdock/repmgr.conf", "/var/lib/postgresql/.pgpass"]
+
+
+def test_ten_restarts_leave_the_same_rendered_files(single: Compose) -> None:
+    def checksums() -> str:
+        return single.exec("postgres_conf", "sha256sum", *RENDERED)
+
+    first = checksums()
+    for restart in range(10):
+        single("restart", "-t", "30", "postgres_conf")
+        wait_until(f"the node back after restart {restart + 1}",
+                   lambda: try_sql(single, "postgres_conf", "SELECT NOT pg_is_in_recovery()") == [(True,)],
+                   timeout=120)
+        assert checksums() == first
+    assert single.exec("postgres_conf", "grep", "-c", "^hot_standby = ", "/etc/postdock/postgresql.conf") == "1\n"
+
+
 BAD_INPUTS = [
     ({"NODE_ID": "abc"}, "NODE_ID: found 'abc'; expected a whole number from 1 to 2147483647"),
     ({"CONFIGS": "work_mem:8MB,shared_buffers"},
