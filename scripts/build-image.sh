@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the one postdock image and tag it per the convention
 #   postdock/postdock:<version>-postgres15-repmgr53-pgpool43-barman34, plus :latest and :edge.
+# `build-image.sh extended` builds postdock/postdock-extended:<same tags> (extensions added).
 # The package versions are fixed by Debian bookworm; the build reuses Docker's layer cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,5 +9,10 @@ version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' postdock_supervisor/__init__.p
 components="postgres15-repmgr53-pgpool43-barman34"
 repo="${POSTDOCK_REPOSITORY:-postdock/postdock}"
 full="$repo:$version-$components"
-docker build -q -f images/Dockerfile -t "$full" -t "$repo:latest" -t "$repo:edge" . >/dev/null
+target="${1:-postdock}"  # postdock | extended
+if [ "$target" = "extended" ]; then
+  repo="$repo-extended"
+  full="$repo:$version-$components"
+fi
+docker build -q -f images/Dockerfile --target "$target" -t "$full" -t "$repo:latest" -t "$repo:edge" . >/dev/null
 echo "$full"

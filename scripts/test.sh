@@ -31,7 +31,9 @@ if ! command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh .ci/run
 
 echo "== image"
 image=$(bash scripts/build-image.sh)
-echo "built $image"
+extended=$(bash scripts/build-image.sh extended)
+echo "built $image and $extended"
 
 echo "== end-to-end scenarios"
-POSTDOCK_IMAGE="$image" .venv/bin/python -m pytest -v -p no:cacheprovider tests/e2e
+POSTDOCK_IMAGE="$image" POSTDOCK_EXTENDED_IMAGE="$extended" \
+  .venv/bin/python -m pytest -v -p no:cacheprovider tests/e2e

@@ -121,6 +121,9 @@ class PostgresSettings:
                                 p.parse_seconds, "1")
     connect_timeout: int = env("CONNECT_TIMEOUT", "connect_timeout (s) in every node-to-node connection "
                                "string (libpq's minimum is 2).", p.parse_seconds, "2")
+    preload_libraries: tuple[str, ...] = env("PRELOAD_LIBRARIES", "Comma list of libraries added to "
+                                             "shared_preload_libraries besides repmgr (the extended image sets "
+                                             "`pglogical,pg_cron,pgaudit`).", p.parse_name_list, "")
     pgdata: str = env("PGDATA", "Data directory (the volume).", p.parse_nonempty, "/var/lib/postgresql/data")
     partner_wait: int = env("PARTNER_WAIT_TIMEOUT", "Seconds a node with data waits at start for every "
                             "partner to report before electing among a majority.", p.parse_seconds, "30")

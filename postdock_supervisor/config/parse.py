@@ -80,6 +80,14 @@ def parse_host_list(raw: str) -> tuple[str, ...]:
     return hosts
 
 
+def parse_name_list(raw: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    for name in names:
+        if not _IDENT_RE.match(name):
+            raise ValueError("a comma-separated list of library names")
+    return names
+
+
 def parse_identifier(raw: str) -> str:
     value = raw.strip()
     if not _IDENT_RE.match(value):

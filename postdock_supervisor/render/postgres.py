@@ -53,11 +53,10 @@ def default_parameters(pg: PostgresSettings) -> dict[str, str]:
     }
 
 
-def _with_repmgr_library(value: str) -> str:
-    libraries = [lib.strip() for lib in value.strip().strip("'").split(",") if lib.strip()]
-    if "repmgr" not in libraries:
-        libraries.insert(0, "repmgr")
-    return _quote(",".join(libraries))
+def _preload(value: str, extra: tuple[str, ...]) -> str:
+    """repmgr first, then PRELOAD_LIBRARIES, then what CONFIGS asked for; each once."""
+    given = [lib.strip() for lib in value.strip().strip("'").split(",") if lib.strip()]
+    return _quote(",".join(dict.fromkeys(["repmgr", *extra, *given])))
 
 
 def postgresql_conf(settings: Settings) -> str:
@@ -66,7 +65,9 @@ def postgresql_conf(settings: Settings) -> str:
     parameters = default_parameters(pg)
     overridden = {key: conf_value(value) for key, value in settings.configs}
     parameters.update(overridden)
-    parameters["shared_preload_libraries"] = _with_repmgr_library(parameters["shared_preload_libraries"])
+    parameters["shared_preload_libraries"] = _preload(
+        parameters["shared_preload_libraries"] if "shared_preload_libraries" in overridden else "",
+        pg.preload_libraries)
     lines = ["# Rendered by postdock at every container start; set values through CONFIGS."]
     for key, value in parameters.items():
         origin = "  # CONFIGS" if key in overridden else ""

@@ -106,7 +106,7 @@ def connect(ip: str, timeout: int = 3, **overrides: Any) -> psycopg.Connection[A
     return psycopg.connect(host=ip, port=5432, connect_timeout=max(2, timeout), autocommit=True, **params)
 
 
-def sql(compose: Compose, service: str, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+def sql(compose: Compose, service: str, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
     with connect(compose.ip(service)) as conn:
         cur = conn.execute(query, params)
         return cur.fetchall() if cur.description else []

@@ -35,6 +35,13 @@ def test_configs_values_are_quoted_only_where_postgres_needs_it() -> None:
     assert values["application_name"] == "'a,b:c'" and values["search_path"] == "'x y'"
 
 
+def test_preload_libraries_come_after_repmgr_once_each() -> None:
+    settings = make_settings(PRELOAD_LIBRARIES="pglogical,pg_cron", CONFIGS_DELIMITER_SYMBOL="|",
+                             CONFIGS="shared_preload_libraries:'pg_cron,auto_explain'")
+    values = conf_values(postgresql_conf(settings))
+    assert values["shared_preload_libraries"] == "'repmgr,pglogical,pg_cron,auto_explain'"
+
+
 def test_repmgr_library_is_always_preloaded() -> None:
     values = conf_values(postgresql_conf(make_settings(CONFIGS="shared_preload_libraries:'pg_stat_statements'")))
     assert values["shared_preload_libraries"] == "'repmgr,pg_stat_statements'"
