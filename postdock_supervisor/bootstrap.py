@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from postdock_supervisor import files, paths
+from postdock_supervisor import files, paths, sync
 from postdock_supervisor.act import node
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import PostgresSettings, Settings
@@ -135,6 +135,7 @@ def run(settings: Settings, poll: float = 1.0) -> None:
     supervisor = Supervisor()
     started = time.monotonic()
     last_reason = ""
+    failures = 0
     while True:
         me, peers = observe(settings)
         decision = decide_startup(me, peers, pg, time.monotonic() - started)
@@ -148,11 +149,16 @@ def run(settings: Settings, poll: float = 1.0) -> None:
         set_phase(decision.action.value, decision.reason)
         try:
             ACTIONS[decision.action](pg, decision, supervisor)
+            if decision.action in (Start.INIT_PRIMARY, Start.START_PRIMARY, Start.PROMOTE):
+                sync.keep(pg)
             _start_repmgrd(supervisor)
         except (PostdockError, OSError, psycopg.Error) as exc:
-            logger.error("%s failed: %s; observing again", decision.action.value, exc)
+            failures += 1
+            backoff = min(60.0, 3.0 * 2 ** (failures - 1))
+            logger.error("%s failed: %s; observing again in %.0fs", decision.action.value, exc, backoff)
+            set_phase("failing", f"{decision.action.value} failed ({exc}); retry {failures} in {backoff:.0f}s")
             last_reason = ""
-            time.sleep(max(poll, 3.0))
+            time.sleep(backoff)
             continue
         set_phase("done", decision.reason)
         logger.info("node is up: %s", decision.reason)

@@ -17,6 +17,8 @@ def postgres_health(programs: dict[str, str], phase: str, phase_reason: str) -> 
     """Pure: supervisor program states and the bootstrap phase -> healthy or not, and why."""
     if not programs:
         return Health(False, "supervisord does not answer")
+    if phase in ("failing", "gave-up"):
+        return Health(False, f"{phase}: {phase_reason}")
     if phase != "done":
         return Health(False, f"starting ({phase}): {phase_reason}")
     down = [name for name in ("postgres", "repmgrd") if programs.get(name) != "RUNNING"]

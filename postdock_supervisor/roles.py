@@ -20,6 +20,7 @@ class ProgramSpec:
     stopsignal: str = "TERM"
     stopwaitsecs: int = 10
     stopasgroup: bool = True  # the postmaster stops its own children: not for postgres
+    events: tuple[str, ...] = ()  # set: an [eventlistener:x] subscribed to these
     enabled: Callable[[Settings], bool] = lambda settings: True
 
 
@@ -39,8 +40,16 @@ REPMGRD = ProgramSpec("repmgrd", f"{paths.PG_BIN}/repmgrd -f {paths.REPMGR_CONF}
                       user="postgres", priority=40, autostart=False, autorestart="true", startsecs=2,
                       startretries=10)
 
+CRASH_GUARD = ProgramSpec("crash_guard", "postdock listen crash-guard", user="postgres", priority=1,
+                          autorestart="true", events=("PROCESS_STATE_EXITED", "PROCESS_STATE_FATAL", "TICK_5"))
+
+SYNC_KEEPER = ProgramSpec("sync_keeper", "postdock listen sync-keeper", user="postgres", priority=1,
+                          autorestart="true", events=("TICK_5",),
+                          enabled=lambda settings: settings.postgres is not None
+                          and settings.postgres.consistency_mode.value != "eventual")
+
 ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
-    Role.POSTGRES: (SSHD, AGENT, BOOTSTRAP, POSTGRES, REPMGRD),
+    Role.POSTGRES: (SSHD, AGENT, BOOTSTRAP, POSTGRES, REPMGRD, CRASH_GUARD, SYNC_KEEPER),
     Role.PGPOOL: (),
     Role.BARMAN: (),
 }

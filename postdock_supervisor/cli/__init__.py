@@ -96,6 +96,21 @@ def bootstrap() -> None:
     bootstrap_mod.run(settings)
 
 
+@node.command()
+def promote() -> None:
+    """repmgr's promote_command: promote this standby, then set its synchronous standbys at once."""
+    from postdock_supervisor import sync
+    from postdock_supervisor.act import node as node_act
+
+    settings = _settings()
+    logs.setup(settings.common.log_level, "promote")
+    assert settings.postgres is not None
+    done = node_act.repmgr("standby", "promote")
+    if done.ok:
+        sync.keep(settings.postgres)
+    sys.exit(done.returncode)
+
+
 @main.command()
 def agent() -> None:
     """Serve this node's status report to partners (a supervisor program)."""
@@ -104,6 +119,21 @@ def agent() -> None:
     settings = _settings()
     logs.setup(settings.common.log_level, "agent")
     agent_mod.serve(settings)
+
+
+LISTENERS = {"crash-guard": "postdock_supervisor.listeners.crash_guard",
+             "sync-keeper": "postdock_supervisor.listeners.sync_keeper"}
+
+
+@main.command()
+@click.argument("name", type=click.Choice(sorted(LISTENERS)))
+def listen(name: str) -> None:
+    """Run an event listener (supervisord starts these)."""
+    import importlib
+
+    settings = _settings()
+    logs.setup(settings.common.log_level, name)
+    importlib.import_module(LISTENERS[name]).main()
 
 
 @main.group()

@@ -1,6 +1,7 @@
 """Build Settings from an explicit mapping; collect every problem and report them together."""
 
 import dataclasses
+import enum
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,8 @@ def _parse_section(cls: type, env: Mapping[str, str], problems: list[str]) -> di
         try:
             values[field.name] = var.parse(raw)
         except ValueError as exc:
-            expected = "one of " + ", ".join(r.value for r in Role) if var.parse is Role else str(exc)
+            choices: list[enum.Enum] = list(var.parse) if isinstance(var.parse, enum.EnumMeta) else []
+            expected = "one of " + ", ".join(str(c.value) for c in choices) if choices else str(exc)
             problems.append(f"{var.name}: found {_show(var, raw)}; expected {expected}")
     return values
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from postdock_supervisor.config import parse as p
+from postdock_supervisor.decide.sync import Mode
 
 
 class Role(enum.Enum):
@@ -121,6 +122,9 @@ class PostgresSettings:
                                 p.parse_seconds, "1")
     connect_timeout: int = env("CONNECT_TIMEOUT", "connect_timeout (s) in every node-to-node connection "
                                "string (libpq's minimum is 2).", p.parse_seconds, "2")
+    consistency_mode: Mode = env("CONSISTENCY_MODE", "`eventual` (asynchronous), `partial` (every commit is "
+                                 "on at least one first-level standby before it is acknowledged) or `strict` "
+                                 "(every first-level standby has applied it).", Mode, "eventual")
     preload_libraries: tuple[str, ...] = env("PRELOAD_LIBRARIES", "Comma list of libraries added to "
                                              "shared_preload_libraries besides repmgr (the extended image sets "
                                              "`pglogical,pg_cron,pgaudit`).", p.parse_name_list, "")

@@ -112,3 +112,15 @@ def repmgr_hosts(pg: PostgresSettings) -> list[str]:
         if host:
             hosts.append(str(host))
     return hosts
+
+
+def read_sync_snapshot(pg: PostgresSettings) -> tuple[bool, str, list[str]]:
+    """(is primary, current synchronous_standby_names, first-level standbys registered in repmgr)."""
+    with db.connect(port=pg.port, dbname=pg.replication_db) as conn:
+        in_recovery, current = conn.execute(
+            "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names')").fetchone() or (True, "")
+        rows = conn.execute("SELECT node_name, conninfo FROM repmgr.nodes WHERE type = 'standby' AND active").fetchall()
+    members = [name for name, conninfo in rows
+               if conninfo_to_dict(conninfo).get("host") in pg.partner_nodes
+               and conninfo_to_dict(conninfo).get("host") != pg.network_name]
+    return not in_recovery, str(current), members

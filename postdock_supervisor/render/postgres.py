@@ -4,6 +4,7 @@ import re
 
 from postdock_supervisor import paths
 from postdock_supervisor.config import PostgresSettings, Settings
+from postdock_supervisor.decide.sync import synchronous_commit
 
 _BARE = re.compile(r"^(-?[0-9.]+[A-Za-z]*|[A-Za-z_][A-Za-z0-9_$]*|'.*')$")
 
@@ -39,6 +40,9 @@ def default_parameters(pg: PostgresSettings) -> dict[str, str]:
         # A slot of a vanished standby may not fill the primary's disk.
         "max_slot_wal_keep_size": "'8GB'",
         "hot_standby": "on",
+        # synchronous_standby_names is kept by postdock on the primary (ALTER SYSTEM), from the
+        # current membership; see decide/sync.py.
+        "synchronous_commit": synchronous_commit(pg.consistency_mode),
         "wal_receiver_status_interval": "'1s'",
         "wal_sender_timeout": "'10s'",
         "wal_receiver_timeout": "'10s'",

@@ -31,7 +31,8 @@ def repmgr_conf(settings: Settings) -> str:
         ("log_level", _q(settings.common.log_level)),
         ("failover", "automatic"),
         ("priority", str(pg.priority)),
-        ("promote_command", _q(f"{repmgr} standby promote")),
+        # Promotes, then sets the synchronous standbys before anything else can commit unprotected.
+        ("promote_command", _q("/usr/local/bin/postdock node promote")),
         ("follow_command", _q(f"{repmgr} standby follow --upstream-node-id=%n")),
         # supervisord owns the postmaster; repmgr asks it instead of calling pg_ctl.
         ("service_start_command", _q(f"{ctl} start postgres")),

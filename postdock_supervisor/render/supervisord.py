@@ -35,6 +35,8 @@ def _environment(spec: ProgramSpec) -> str:
 
 
 def _program(spec: ProgramSpec, context: Mapping[str, str]) -> str:
+    if spec.events:
+        return _listener(spec)
     return f"""
 [program:{spec.name}]
 command={spec.command.format(**context)}
@@ -51,6 +53,22 @@ killasgroup=true
 stdout_logfile=/dev/stdout
 stdout_logfile_maxbytes=0
 redirect_stderr=true
+{_environment(spec)}"""
+
+
+def _listener(spec: ProgramSpec) -> str:
+    # stdout is the protocol: never logged, never merged with stderr.
+    return f"""
+[eventlistener:{spec.name}]
+command={spec.command}
+user={spec.user}
+priority={spec.priority}
+events={",".join(spec.events)}
+autorestart={spec.autorestart}
+buffer_size=50
+stdout_logfile=NONE
+stderr_logfile=/dev/stderr
+stderr_logfile_maxbytes=0
 {_environment(spec)}"""
 
 

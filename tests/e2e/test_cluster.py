@@ -125,9 +125,31 @@ def test_no_private_key_in_inspect_or_logs(cluster: Compose) -> None:
         assert body[:40] not in text
 
 
+def postmaster_pid(cluster: Compose, service: str) -> str:
+    return cluster.exec(service, "head", "-1", "/var/lib/postgresql/data/postmaster.pid").strip()
+
+
+def test_standby_postmaster_killed_with_kill_9_comes_back_as_the_standby_it_was(cluster: Compose) -> None:
+    old = postmaster_pid(cluster, "pgslave1")
+    cluster.exec("pgslave1", "kill", "-9", old)
+    wait_until("a new postmaster on pgslave1",
+               lambda: (p := try_postmaster_pid(cluster, "pgslave1")) and p != old, timeout=120)
+    wait_until("pgslave1 streaming from pgmaster", lambda: "node2" in (streaming_children(cluster, "pgmaster") or ()),
+               timeout=120)
+    assert primaries(cluster, NODES) == ["pgmaster"]
+    arrives_everywhere(cluster, "pgmaster", NODES)
+
+
+def try_postmaster_pid(cluster: Compose, service: str) -> str | None:
+    try:
+        return postmaster_pid(cluster, service)
+    except AssertionError:
+        return None
+
+
 def test_killed_primary_fails_over_to_pgslave3_without_losing_acknowledged_writes(cluster: Compose) -> None:
     sql(cluster, "pgmaster", "CREATE TABLE acked (id int PRIMARY KEY)")
-    writer = Writer([cluster.ip(n) for n in FIRST_LEVEL]).start()
+    writer = Writer(lambda: [cluster.ip(n) for n in FIRST_LEVEL]).start()
     try:
         wait_until("20 acknowledged writes before the fault", lambda: len(writer.acked) >= 20)
         cluster("kill", "pgmaster")
@@ -176,3 +198,12 @@ def test_whole_cluster_stop_and_start_keeps_one_primary_and_all_data(cluster: Co
     assert sql(cluster, primary, "SELECT count(*) FROM markers WHERE m = %s", (marker,)) == [(1,)]
     assert sql(cluster, primary, "SELECT count(*) FROM acked") == [(acked_before,)]
     arrives_everywhere(cluster, primary, NODES, timeout=START)
+
+
+def test_primary_postmaster_killed_with_kill_9_ends_with_one_primary_and_the_node_back(cluster: Compose) -> None:
+    primary = the_primary(cluster)
+    cluster.exec(primary, "kill", "-9", postmaster_pid(cluster, primary))
+    wait_until(f"{primary}'s postgres back", lambda: is_primary(cluster, primary) is not None, timeout=START)
+    now_primary = the_primary(cluster)
+    arrives_everywhere(cluster, now_primary, NODES, timeout=START)
+    assert primaries(cluster, NODES) == [now_primary]

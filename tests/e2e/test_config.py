@@ -54,6 +54,32 @@ def sql_repmgr(compose: Compose, query: str) -> list[tuple[object, ...]]:
         return conn.execute(query).fetchall()
 
 
+def test_a_postgres_that_cannot_start_backs_off_and_reports_unhealthy() -> None:
+    name = f"pdt-broken-{uuid.uuid4().hex[:8]}"
+    env = {"ROLE": "postgres", "NODE_NAME": "node1", "POSTGRES_PASSWORD": "x", "REPLICATION_PASSWORD": "y",
+           "CONFIGS": "work_mem:banana"}  # valid CONFIGS syntax, a value postgres refuses
+    argv = ["docker", "run", "-d", "--name", name]
+    for key, value in env.items():
+        argv += ["-e", f"{key}={value}"]
+    sh(*argv, IMAGE)
+    try:
+        def health() -> str:
+            return subprocess.run(["docker", "exec", name, "postdock", "health"], capture_output=True,
+                                  text=True).stdout
+
+        report = wait_until("health to report the failing start-up", lambda: "retry 3" in (h := health()) and h,
+                            timeout=180)
+        assert report.startswith("failing: ")
+        logs = sh("docker", "logs", name, check=False) + subprocess.run(["docker", "logs", name], capture_output=True,
+                                                                          text=True).stderr
+        waits = [int(line.split("observing again in ")[1].rstrip("s")) for line in logs.splitlines()
+                 if "observing again in " in line]
+        assert waits[:3] == sorted(waits[:3]) and waits[0] < waits[2], waits  # the retries back off
+        assert 'invalid value for parameter "work_mem": "banana"' in logs
+    finally:
+        sh("docker", "rm", "-f", "-v", name, check=False)
+
+
 RENDERED = ["/etc/supervisor/supervisord.conf", "/etc/postdock/postgresql.conf", "/etc/postdock/pg_hba.conf",
             "/etc/postdock/repmgr.conf", "/var/lib/postgresql/.pgpass"]
 

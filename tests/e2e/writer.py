@@ -3,6 +3,7 @@
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -18,7 +19,7 @@ class Write:
 
 @dataclass
 class Writer:
-    hosts: list[str]
+    hosts: Callable[[], list[str]]  # asked again at every reconnect: a restarted node may get a new address
     table: str = "acked"
     interval: float = 0.1
     acked: list[Write] = field(default_factory=list)
@@ -27,7 +28,7 @@ class Writer:
     _thread: threading.Thread | None = None
 
     def _connect(self) -> psycopg.Connection[object]:
-        return psycopg.connect(host=",".join(self.hosts), port=5432, target_session_attrs="read-write",
+        return psycopg.connect(host=",".join(self.hosts()), port=5432, target_session_attrs="read-write",
                                connect_timeout=2, tcp_user_timeout=1000, keepalives=1, keepalives_idle=1,
                                keepalives_interval=1, keepalives_count=2, autocommit=True, **APP)
 
@@ -41,7 +42,7 @@ class Writer:
                     conn = self._connect()
                 conn.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (n,))
                 self.acked.append(Write(n, time.monotonic()))
-            except psycopg.Error:
+            except (psycopg.Error, AssertionError):
                 self.errors.append(time.monotonic())
                 if conn is not None:
                     conn.close()

@@ -24,3 +24,5 @@ def test_health_fails_while_starting_and_when_a_program_is_down() -> None:
     down = postgres_health({**running, "postgres": "EXITED"}, "done", "")
     assert (down.ok, down.reason) == (False, "not running: postgres (EXITED)")
     assert postgres_health({}, "done", "").reason == "supervisord does not answer"
+    gave_up = postgres_health(running, "gave-up", "postgres exited 6 times within 300s")
+    assert (gave_up.ok, gave_up.reason) == (False, "gave-up: postgres exited 6 times within 300s")

@@ -1,0 +1,1 @@
+"""supervisord events: the protocol (one module), typed events and the listener runner."""

@@ -1,0 +1,1 @@
+"""Event listeners: parse -> observe -> pure decide -> act; each acknowledges every event."""

@@ -1,0 +1,51 @@
+"""[eventlistener:crash_guard] events=PROCESS_STATE_EXITED,PROCESS_STATE_FATAL,TICK_5"""
+
+import json
+import logging
+import time
+
+from postdock_supervisor import files, paths
+from postdock_supervisor.act.supervisor import Supervisor
+from postdock_supervisor.decide.crash import Act, CrashPolicy, GuardState, decide_crash
+from postdock_supervisor.events.model import Event
+from postdock_supervisor.events.runner import run_listener
+from postdock_supervisor.observe.local import read_bootstrap_state
+
+logger = logging.getLogger(__name__)
+
+
+class CrashGuard:
+    def __init__(self, supervisor: Supervisor, policy: CrashPolicy | None = None) -> None:
+        self.supervisor = supervisor
+        self.policy = policy or CrashPolicy()
+        self.restarts: list[float] = []
+        self.pending_since: float | None = None
+        self.gave_up = False
+
+    def snapshot(self) -> GuardState:
+        phase, _ = read_bootstrap_state()
+        running = self.supervisor.states().get("bootstrap") in ("STARTING", "RUNNING")
+        return GuardState(bootstrap_running=running, bootstrap_phase=phase, restarts=tuple(self.restarts),
+                          pending_since=self.pending_since, gave_up=self.gave_up)
+
+    def handle(self, event: Event) -> None:
+        now = time.monotonic()
+        decision = decide_crash(event, self.snapshot(), self.policy, now)
+        if decision.action is Act.NOTHING:
+            return
+        logger.warning("%s: %s", decision.action.value, decision.reason)
+        if decision.action is Act.DEFER:
+            self.pending_since = self.pending_since or now
+        elif decision.action is Act.RERUN_BOOTSTRAP:
+            self.pending_since = None
+            self.restarts.append(now)
+            files.write_atomic(paths.BOOTSTRAP_STATE, json.dumps({"phase": "restarting", "reason": decision.reason}))
+            self.supervisor.start("bootstrap")
+        elif decision.action is Act.GIVE_UP:
+            self.gave_up = True
+            self.pending_since = None
+            files.write_atomic(paths.BOOTSTRAP_STATE, json.dumps({"phase": "gave-up", "reason": decision.reason}))
+
+
+def main() -> None:
+    run_listener(CrashGuard(Supervisor()).handle)
