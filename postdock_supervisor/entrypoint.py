@@ -57,6 +57,8 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
                        0o644, "postgres", "postgres")
     if settings.postgres is not None:
         prepare_data_directory(settings.postgres.pgdata)
+        # include_dir needs the directory; a mounted one is used as it is.
+        Path(settings.postgres.conf_dir).mkdir(parents=True, exist_ok=True)
     if settings.ssh_key is not None:
         names = [settings.postgres.network_name, settings.postgres.node_name] if settings.postgres else []
         ssh.prepare_host_identity(settings, [*names, socket.gethostname(), "localhost"])

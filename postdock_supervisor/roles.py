@@ -21,6 +21,7 @@ class ProgramSpec:
     stopwaitsecs: int = 10
     stopasgroup: bool = True  # the postmaster stops its own children: not for postgres
     events: tuple[str, ...] = ()  # set: an [eventlistener:x] subscribed to these
+    capture: bool = False  # stdout in capture mode (a watcher that raises events)
     enabled: Callable[[Settings], bool] = lambda settings: True
 
 
@@ -48,8 +49,14 @@ SYNC_KEEPER = ProgramSpec("sync_keeper", "postdock listen sync-keeper", user="po
                           enabled=lambda settings: settings.postgres is not None
                           and settings.postgres.consistency_mode.value != "eventual")
 
+# Capture mode: what it prints between supervisor's markers becomes PROCESS_COMMUNICATION_STDOUT.
+CONF_WATCH = ProgramSpec("conf_watch", "postdock watch-conf", user="postgres", priority=10, autorestart="true",
+                         capture=True)
+CONF_RELOAD = ProgramSpec("conf_reload", "postdock listen conf-reload", user="postgres", priority=1,
+                          autorestart="true", events=("PROCESS_COMMUNICATION_STDOUT",))
+
 ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
-    Role.POSTGRES: (SSHD, AGENT, BOOTSTRAP, POSTGRES, REPMGRD, CRASH_GUARD, SYNC_KEEPER),
+    Role.POSTGRES: (SSHD, AGENT, BOOTSTRAP, POSTGRES, REPMGRD, CRASH_GUARD, SYNC_KEEPER, CONF_WATCH, CONF_RELOAD),
     Role.PGPOOL: (),
     Role.BARMAN: (),
 }

@@ -37,6 +37,14 @@ class Supervisor:
         """Stop and wait; True also when it was not running."""
         return self._control("stop", name, _NOT_RUNNING)
 
+    def signal(self, name: str, signal: str) -> bool:
+        try:
+            self._proxy.supervisor.signalProcess(name, signal)
+            return True
+        except xmlrpc.client.Fault as fault:
+            logger.error("supervisord could not signal %s: %s", name, fault.faultString)
+            return False
+
     def states(self) -> dict[str, str]:
         """program name -> supervisor state name; {} when supervisord does not answer."""
         try:

@@ -122,7 +122,19 @@ def agent() -> None:
 
 
 LISTENERS = {"crash-guard": "postdock_supervisor.listeners.crash_guard",
-             "sync-keeper": "postdock_supervisor.listeners.sync_keeper"}
+             "sync-keeper": "postdock_supervisor.listeners.sync_keeper",
+             "conf-reload": "postdock_supervisor.listeners.conf_reload"}
+
+
+@main.command(name="watch-conf")
+def watch_conf() -> None:
+    """Watch the mounted configuration directory (a capture-mode supervisor program)."""
+    from postdock_supervisor.watchers import conf_watch
+
+    settings = _settings()
+    logs.setup(settings.common.log_level, "conf_watch")
+    assert settings.postgres is not None
+    conf_watch.watch(settings.postgres.conf_dir)
 
 
 @main.command()

@@ -128,6 +128,9 @@ class PostgresSettings:
     preload_libraries: tuple[str, ...] = env("PRELOAD_LIBRARIES", "Comma list of libraries added to "
                                              "shared_preload_libraries besides repmgr (the extended image sets "
                                              "`pglogical,pg_cron,pgaudit`).", p.parse_name_list, "")
+    conf_dir: str = env("POSTGRES_CONF_DIR", "Directory of extra `*.conf` files for postgres, included last "
+                        "(after CONFIGS). Mount it; a change there is applied by reload, without a restart.",
+                        p.parse_nonempty, "/etc/postdock/conf.d")
     pgdata: str = env("PGDATA", "Data directory (the volume).", p.parse_nonempty, "/var/lib/postgresql/data")
     partner_wait: int = env("PARTNER_WAIT_TIMEOUT", "Seconds a node with data waits at start for every "
                             "partner to report before electing among a majority.", p.parse_seconds, "30")

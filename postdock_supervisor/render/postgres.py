@@ -76,6 +76,8 @@ def postgresql_conf(settings: Settings) -> str:
     for key, value in parameters.items():
         origin = "  # CONFIGS" if key in overridden else ""
         lines.append(f"{key} = {value}{origin}")
+    lines.append("# Mounted extra settings, last so they win; changes there are applied by reload.")
+    lines.append(f"include_dir = {_quote(pg.conf_dir)}")
     return "\n".join(lines) + "\n"
 
 

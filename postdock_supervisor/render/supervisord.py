@@ -53,7 +53,7 @@ killasgroup=true
 stdout_logfile=/dev/stdout
 stdout_logfile_maxbytes=0
 redirect_stderr=true
-{_environment(spec)}"""
+{"stdout_capture_maxbytes=64KB" + chr(10) if spec.capture else ""}{_environment(spec)}"""
 
 
 def _listener(spec: ProgramSpec) -> str:

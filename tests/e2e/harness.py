@@ -79,6 +79,15 @@ class Compose:
                 return str(network["IPAddress"])
         raise AssertionError(f"{service} has no address (not running?)")
 
+    def network(self) -> str:
+        """The compose network the nodes share (the only one: a partition must cut every path)."""
+        info = json.loads(sh("docker", "inspect", self.container(self.services()[0])))[0]
+        [name] = info["NetworkSettings"]["Networks"].keys()
+        return str(name)
+
+    def services(self) -> list[str]:
+        return [s for s in self("ps", "--services").split() if s]
+
     def exec(self, service: str, *cmd: str, user: str = "root", check: bool = True) -> str:
         return sh("docker", "exec", "-u", user, self.container(service), *cmd, check=check)
 
@@ -99,6 +108,11 @@ def make_key_pair(directory: Path) -> Path:
     sh("docker", "run", "--rm", "-v", f"{directory}:/k", "--entrypoint", "ssh-keygen", IMAGE, "-q", "-t", "ed25519",
        "-N", "", "-C", "postdock-test", "-f", "/k/id_ed25519")
     return directory
+
+
+def local_sql(compose: Compose, service: str, query: str) -> str:
+    """SQL through the container's own socket: works while the container is cut off the network."""
+    return compose.exec(service, "psql", "-XAtq", "-d", "monkey_db", "-c", query, user="postgres").strip()
 
 
 def connect(ip: str, timeout: int = 3, **overrides: Any) -> psycopg.Connection[Any]:

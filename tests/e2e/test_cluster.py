@@ -14,6 +14,7 @@ from tests.e2e.harness import (
     IMAGE,
     Compose,
     is_primary,
+    local_sql,
     make_key_pair,
     primaries,
     repmgr_upstreams,
@@ -207,3 +208,27 @@ def test_primary_postmaster_killed_with_kill_9_ends_with_one_primary_and_the_nod
     now_primary = the_primary(cluster)
     arrives_everywhere(cluster, now_primary, NODES, timeout=START)
     assert primaries(cluster, NODES) == [now_primary]
+
+
+def test_isolated_standby_never_promotes_and_streams_again_after_reconnection(cluster: Compose) -> None:
+    # Last in the module: while it is cut off, its cascaded standby (rightly) follows the primary.
+    primary = the_primary(cluster)
+    standby = next(n for n in FIRST_LEVEL if n != primary)
+    network = cluster.network()
+    sh("docker", "network", "disconnect", network, cluster.container(standby))
+    try:
+        deadline = time.monotonic() + 30  # several failover windows (about 7 s each) of watching
+        while time.monotonic() < deadline:
+            assert local_sql(cluster, standby, "SELECT pg_is_in_recovery()") == "t"
+            time.sleep(0.5)  # the sampling period of an observation, not a wait for a condition
+        assert primaries(cluster, [n for n in FIRST_LEVEL if n != standby]) == [primary]
+    finally:
+        sh("docker", "network", "connect", network, cluster.container(standby))
+    marker = arrives_everywhere(cluster, primary, [primary])
+    wait_until(f"the marker on {standby} after reconnection",
+               lambda: local_sql(cluster, standby, f"SELECT count(*) FROM markers WHERE m = '{marker}'") == "1",
+               timeout=120)
+    wait_until(f"{standby} streaming again",
+               lambda: NAME[standby] in set().union(*(streaming_children(cluster, n) or set() for n in NODES)),
+               timeout=120)
+    assert primaries(cluster, NODES) == [primary]

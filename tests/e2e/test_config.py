@@ -3,6 +3,7 @@
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,8 +16,15 @@ GOOD_ENV = {"ROLE": "postgres", "NODE_NAME": "node1", "NODE_ID": "1", "CLUSTER_N
 
 
 @pytest.fixture(scope="module")
-def single(request: pytest.FixtureRequest) -> Iterator[Compose]:
-    compose = Compose(ROOT / "tests" / "e2e" / "compose" / "single.yml")
+def conf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("conf.d")
+    directory.chmod(0o755)  # postgres in the container reads it
+    return directory
+
+
+@pytest.fixture(scope="module")
+def single(request: pytest.FixtureRequest, conf_dir: Path) -> Iterator[Compose]:
+    compose = Compose(ROOT / "tests" / "e2e" / "compose" / "single.yml", env={"POSTDOCK_CONF_DIR": str(conf_dir)})
     compose("up", "-d")
     try:
         wait_until("the one-node cluster to accept writes",
@@ -40,6 +48,20 @@ def test_configs_with_custom_symbols_are_applied_exactly(single: Compose) -> Non
     assert show("hot_standby") == "on"
     assert show("max_replication_slots") == "55"
     assert show("work_mem") == "7MB"
+
+
+def test_a_mounted_configuration_change_is_applied_by_reload(single: Compose, conf_dir: Path) -> None:
+    started = sql(single, "postgres_conf", "SELECT pg_postmaster_start_time()")
+    assert sql(single, "postgres_conf", "SHOW statement_timeout") == [("0",)]
+    extra = conf_dir / "extra.conf"
+    extra.write_text("statement_timeout = '42s'\n")
+    extra.chmod(0o644)
+    wait_until("statement_timeout from the mounted file",
+               lambda: try_sql(single, "postgres_conf", "SHOW statement_timeout") == [("42s",)], timeout=60)
+    assert sql(single, "postgres_conf", "SELECT pg_postmaster_start_time()") == started
+    extra.unlink()
+    wait_until("the default back once the file is gone",
+               lambda: try_sql(single, "postgres_conf", "SHOW statement_timeout") == [("0",)], timeout=60)
 
 
 def test_node_id_comes_from_the_trailing_number_of_node_name(single: Compose) -> None:

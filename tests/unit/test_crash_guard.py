@@ -80,3 +80,24 @@ def test_listener_acknowledges_every_event_and_reruns_bootstrap(monkeypatch, tmp
     assert stdout.getvalue() == "READY\nRESULT 2\nOKREADY\nRESULT 2\nOK"
     assert fake.started == ["bootstrap"]
     assert '"phase": "restarting"' in state.read_text()
+
+
+def test_conf_watch_message_through_the_protocol_becomes_a_reload() -> None:
+    from postdock_supervisor.decide.conf import decide_reload
+    from postdock_supervisor.events.model import parse_event
+
+    payload = 'processname:conf_watch groupname:conf_watch pid:9\n{"kind": "conf-changed", ' \
+              '"path": "/etc/postdock/conf.d/x.conf", "event": "IN_CLOSE_WRITE"}'
+    event = parse_event({"eventname": "PROCESS_COMMUNICATION_STDOUT"}, payload)
+    decision = decide_reload(event, "RUNNING")
+    assert (decision.reload, decision.reason) == (
+        True, "/etc/postdock/conf.d/x.conf changed (IN_CLOSE_WRITE): reloading postgres")
+    assert not decide_reload(event, "STOPPED").reload
+
+
+def test_capture_mode_message_is_framed_with_supervisors_markers() -> None:
+    from postdock_supervisor.events import protocol
+
+    out = io.StringIO()
+    protocol.send('{"kind": "conf-changed"}', out)
+    assert out.getvalue() == '<!--XSUPERVISOR:BEGIN-->{"kind": "conf-changed"}<!--XSUPERVISOR:END-->'

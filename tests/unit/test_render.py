@@ -80,7 +80,11 @@ def test_rendering_is_deterministic_so_restarts_write_identical_files() -> None:
 def test_supervisord_runs_the_postgres_role_programs_from_the_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
     [conf] = [f for f in render_all(make_settings()) if f.path == paths.SUPERVISOR_CONF]
     programs = re.findall(r"^\[program:(\w+)\]", conf.content, re.M)
-    assert programs == ["agent", "bootstrap", "postgres", "repmgrd"]
+    assert programs == ["agent", "bootstrap", "postgres", "repmgrd", "conf_watch"]
+    listeners = re.findall(r"^\[eventlistener:(\w+)\]", conf.content, re.M)
+    assert listeners == ["crash_guard", "conf_reload"]  # sync_keeper only in partial/strict mode
+    watcher = conf.content.split("[program:conf_watch]")[1].split("[")[0]
+    assert "stdout_capture_maxbytes=64KB" in watcher
     assert "-D /var/lib/postgresql/data -c config_file=/etc/postdock/postgresql.conf" in conf.content
     (tmp_path / "id_rsa").write_text("k")
     (tmp_path / "id_rsa.pub").write_text("ssh-rsa AAAA")

@@ -1,0 +1,1 @@
+"""Programs that turn file activity into supervisor events (capture mode)."""
