@@ -4,7 +4,9 @@ from dataclasses import dataclass
 
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
+from postdock_supervisor.decide.role import decide_role
 from postdock_supervisor.observe.local import read_bootstrap_state
+from postdock_supervisor.observe.peers import fetch_reports
 
 
 @dataclass(frozen=True)
@@ -29,4 +31,16 @@ def postgres_health(programs: dict[str, str], phase: str, phase_reason: str) -> 
 
 def check(settings: Settings) -> Health:
     phase, reason = read_bootstrap_state()
-    return postgres_health(Supervisor().states(), phase, reason)
+    health = postgres_health(Supervisor().states(), phase, reason)
+    pg = settings.postgres
+    if not health.ok or pg is None or pg.is_cascade:
+        return health
+    # A false primary: it claims the role while the cluster has moved on (is_major_master, fixed:
+    # an unreachable partner is no vote against it).
+    reports = fetch_reports([pg.network_name, *pg.partner_nodes], settings.common.status_port, timeout=2)
+    me = reports.pop(pg.network_name)
+    if me is not None:
+        verdict = decide_role(me, reports, pg)
+        if verdict.demote:
+            return Health(False, f"false primary: {verdict.reason}")
+    return health

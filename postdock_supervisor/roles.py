@@ -49,6 +49,8 @@ SYNC_KEEPER = ProgramSpec("sync_keeper", "postdock listen sync-keeper", user="po
                           enabled=lambda settings: settings.postgres is not None
                           and settings.postgres.consistency_mode.value != "eventual")
 
+ROLE_CHECK = ProgramSpec("role_check", "postdock listen role-check", user="postgres", priority=1,
+                         autorestart="true", events=("TICK_5",))
 # Capture mode: what it prints between supervisor's markers becomes PROCESS_COMMUNICATION_STDOUT.
 CONF_WATCH = ProgramSpec("conf_watch", "postdock watch-conf", user="postgres", priority=10, autorestart="true",
                          capture=True)
@@ -56,7 +58,8 @@ CONF_RELOAD = ProgramSpec("conf_reload", "postdock listen conf-reload", user="po
                           autorestart="true", events=("PROCESS_COMMUNICATION_STDOUT",))
 
 ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
-    Role.POSTGRES: (SSHD, AGENT, BOOTSTRAP, POSTGRES, REPMGRD, CRASH_GUARD, SYNC_KEEPER, CONF_WATCH, CONF_RELOAD),
+    Role.POSTGRES: (SSHD, AGENT, BOOTSTRAP, POSTGRES, REPMGRD, CRASH_GUARD, ROLE_CHECK, SYNC_KEEPER,
+                      CONF_WATCH, CONF_RELOAD),
     Role.PGPOOL: (),
     Role.BARMAN: (),
 }

@@ -1,6 +1,7 @@
 """Control programs only through supervisord's XML-RPC; faults become results, not crashes."""
 
 import logging
+import time
 import xmlrpc.client
 from typing import Any
 
@@ -19,23 +20,43 @@ class Supervisor:
         transport = supervisor_xmlrpc.SupervisorTransport(None, None, f"unix://{socket}")
         self._proxy: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
 
-    def _control(self, verb: str, name: str, harmless_fault: int) -> bool:
+    def _control(self, verb: str, name: str, harmless_fault: int) -> bool | None:
+        """Ask without supervisord's own wait (seen hanging when a start ends in FATAL)."""
         try:
-            getattr(self._proxy.supervisor, f"{verb}Process")(name, True)
-            return True
+            getattr(self._proxy.supervisor, f"{verb}Process")(name, False)
+            return None
         except xmlrpc.client.Fault as fault:
             if fault.faultCode == harmless_fault:
                 return True
             logger.error("supervisord could not %s %s: %s", verb, name, fault.faultString)
             return False
 
-    def start(self, name: str) -> bool:
-        """Start and wait until RUNNING; True also when it already runs."""
-        return self._control("start", name, _ALREADY_STARTED)
+    def _await(self, name: str, done: frozenset[str], failed: frozenset[str], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.states().get(name, "")
+            if state in done:
+                return True
+            if state in failed:
+                logger.error("%s is %s", name, state)
+                return False
+            time.sleep(0.2)
+        logger.error("%s did not settle within %.0fs", name, timeout)
+        return False
 
-    def stop(self, name: str) -> bool:
+    def start(self, name: str, timeout: float = 120) -> bool:
+        """Start and wait until RUNNING; True also when it already runs."""
+        asked = self._control("start", name, _ALREADY_STARTED)
+        if asked is not None:
+            return asked
+        return self._await(name, frozenset({"RUNNING"}), frozenset({"FATAL", "EXITED", "STOPPED"}), timeout)
+
+    def stop(self, name: str, timeout: float = 120) -> bool:
         """Stop and wait; True also when it was not running."""
-        return self._control("stop", name, _NOT_RUNNING)
+        asked = self._control("stop", name, _NOT_RUNNING)
+        if asked is not None:
+            return asked
+        return self._await(name, frozenset({"STOPPED", "EXITED", "FATAL"}), frozenset(), timeout)
 
     def signal(self, name: str, signal: str) -> bool:
         try:

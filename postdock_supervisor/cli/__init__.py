@@ -123,7 +123,8 @@ def agent() -> None:
 
 LISTENERS = {"crash-guard": "postdock_supervisor.listeners.crash_guard",
              "sync-keeper": "postdock_supervisor.listeners.sync_keeper",
-             "conf-reload": "postdock_supervisor.listeners.conf_reload"}
+             "conf-reload": "postdock_supervisor.listeners.conf_reload",
+             "role-check": "postdock_supervisor.listeners.role_check"}
 
 
 @main.command(name="watch-conf")

@@ -1,0 +1,35 @@
+"""[eventlistener:role_check] events=TICK_5: a primary the cluster has left behind steps down."""
+
+import json
+import logging
+
+from postdock_supervisor import config, files, paths
+from postdock_supervisor.act.supervisor import Supervisor
+from postdock_supervisor.bootstrap import observe
+from postdock_supervisor.decide.role import decide_role
+from postdock_supervisor.events.model import Event, TickEvent
+from postdock_supervisor.events.runner import run_listener
+
+logger = logging.getLogger(__name__)
+
+
+def main() -> None:
+    settings = config.from_process()
+    assert settings.postgres is not None
+    pg = settings.postgres
+    supervisor = Supervisor()
+
+    def handle(event: Event) -> None:
+        if not isinstance(event, TickEvent) or pg.is_cascade:
+            return
+        me, peers = observe(settings)
+        decision = decide_role(me, peers, pg)
+        if not decision.demote:
+            return
+        logger.warning("%s", decision.reason)
+        # The start-up decision does the rejoin (crash recovery, pg_rewind or re-clone).
+        supervisor.stop("postgres")
+        files.write_atomic(paths.BOOTSTRAP_STATE, json.dumps({"phase": "restarting", "reason": decision.reason}))
+        supervisor.start("bootstrap")
+
+    run_listener(handle)
