@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from tests.e2e.harness import Compose, is_primary, sql, streaming_children, try_sql, wait_until
+from tests.e2e.harness import Compose, addresses, is_primary, sql, streaming_children, try_sql, wait_until
 from tests.e2e.writer import Writer
 
 NODES = ["pgmaster", "pgslave1", "pgslave2", "pgslave3", "pgslave4"]
@@ -32,7 +32,7 @@ def one_run() -> dict[str, float]:
         cold_start = time.monotonic() - began
         wait_until("pgslave3 streaming", lambda: "node4" in (streaming_children(compose, "pgmaster") or ()),
                    timeout=300)
-        writer = Writer(lambda: [compose.ip(n) for n in FIRST_LEVEL]).start()
+        writer = Writer(lambda: addresses(compose, FIRST_LEVEL)).start()
         try:
             wait_until("40 acknowledged writes", lambda: len(writer.acked) >= 40, timeout=120)
             compose("kill", "pgmaster")

@@ -61,6 +61,7 @@ class Compose:
     def __init__(self, file: Path = SEED, project: str | None = None, env: dict[str, str] | None = None) -> None:
         self.file = without_published_ports(file)
         self.project = project or f"pdt{uuid.uuid4().hex[:8]}"
+        self._network: str | None = None
         self.env = {"POSTDOCK_IMAGE": IMAGE, "POSTDOCK_SSH_KEYS": str(self.file.parent / "ssh"), **(env or {})}
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> str:
@@ -81,9 +82,20 @@ class Compose:
 
     def network(self) -> str:
         """The compose network the nodes share (the only one: a partition must cut every path)."""
-        info = json.loads(sh("docker", "inspect", self.container(self.services()[0])))[0]
-        [name] = info["NetworkSettings"]["Networks"].keys()
-        return str(name)
+        if self._network is None:
+            names = {n for s in self.services()
+                     for n in json.loads(sh("docker", "inspect", self.container(s)))[0]["NetworkSettings"]["Networks"]}
+            [self._network] = names
+        return self._network
+
+    def disconnect(self, service: str) -> None:
+        """Cut the service off the cluster network (its only path to the others)."""
+        network = self.network()
+        sh("docker", "network", "disconnect", network, self.container(service))
+
+    def reconnect(self, service: str) -> None:
+        # Without --alias the compose service name would no longer resolve to it.
+        sh("docker", "network", "connect", "--alias", service, self.network(), self.container(service))
 
     def services(self) -> list[str]:
         return [s for s in self("ps", "--services").split() if s]
@@ -108,6 +120,17 @@ def make_key_pair(directory: Path) -> Path:
     sh("docker", "run", "--rm", "-v", f"{directory}:/k", "--entrypoint", "ssh-keygen", IMAGE, "-q", "-t", "ed25519",
        "-N", "", "-C", "postdock-test", "-f", "/k/id_ed25519")
     return directory
+
+
+def addresses(compose: Compose, services: Sequence[str]) -> list[str]:
+    """Addresses of the services that have one now (a killed container has none)."""
+    found = []
+    for service in services:
+        try:
+            found.append(compose.ip(service))
+        except (AssertionError, IndexError, KeyError):
+            continue
+    return found
 
 
 def local_sql(compose: Compose, service: str, query: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import dump_logs
-from tests.e2e.harness import Compose, connect, primaries, sql, try_sql, wait_until
+from tests.e2e.harness import Compose, addresses, connect, primaries, sql, try_sql, wait_until
 from tests.e2e.writer import Writer
 
 NODES = ["pgmaster", "pgslave1", "pgslave3"]
@@ -49,7 +49,7 @@ def test_strict_mode_a_write_acknowledged_is_visible_on_every_first_level_standb
 
 def test_primary_killed_again_and_again_loses_no_acknowledged_write(strict: Compose) -> None:
     sql(strict, the_primary(strict), "CREATE TABLE IF NOT EXISTS acked (id int PRIMARY KEY)")
-    writer = Writer(lambda: [ip for n in NODES if (ip := address(strict, n))]).start()
+    writer = Writer(lambda: addresses(strict, NODES)).start()
     try:
         for kill in range(KILLS):
             primary = the_primary(strict)
@@ -76,10 +76,3 @@ def the_primary(compose: Compose) -> str:
     found = wait_until("exactly one primary", lambda: (p := primaries(compose, NODES)) and len(p) == 1 and p,
                        timeout=120)
     return found[0]
-
-
-def address(compose: Compose, service: str) -> str | None:
-    try:
-        return compose.ip(service)
-    except AssertionError:
-        return None
