@@ -171,8 +171,8 @@ def describe(settings: Settings) -> list[tuple[str, str]]:
                 shown = ",".join(value)
             elif isinstance(value, bool):
                 shown = "1" if value else "0"
-            elif isinstance(value, Role):
-                shown = value.value
+            elif isinstance(value, enum.Enum):
+                shown = str(value.value)
             else:
                 shown = "" if value is None else str(value)
             rows.append((env_var(field).name, shown))

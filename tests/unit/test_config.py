@@ -57,6 +57,7 @@ def test_config_show_masks_secrets() -> None:
     shown = dict(describe(make_settings()))
     assert shown["POSTGRES_PASSWORD"] == "***" and shown["REPLICATION_PASSWORD"] == "***"
     assert "app-secret" not in repr(make_settings())
+    assert (shown["ROLE"], shown["CONSISTENCY_MODE"]) == ("postgres", "eventual")
 
 
 @pytest.mark.parametrize(("name", "offset", "expected"), [("node-102", "0", 102), ("pgslave3", "0", 3),
