@@ -7,8 +7,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from postdock_supervisor.bootstrap import local_report
 from postdock_supervisor.config import Settings
+from postdock_supervisor.observe.node import local_report
 
 logger = logging.getLogger(__name__)
 

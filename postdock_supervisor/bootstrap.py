@@ -16,33 +16,14 @@ from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.startup import Start, StartDecision, decide_startup
 from postdock_supervisor.errors import ActionError, PostdockError
-from postdock_supervisor.observe.local import read_bootstrap_state, read_data_state, read_postgres_state
-from postdock_supervisor.observe.model import NodeReport
-from postdock_supervisor.observe.peers import fetch_reports
+from postdock_supervisor.observe.local import read_postgres_state
+from postdock_supervisor.observe.node import observe
 
 logger = logging.getLogger(__name__)
 
 
 def set_phase(phase: str, reason: str) -> None:
     files.write_atomic(paths.BOOTSTRAP_STATE, json.dumps({"phase": phase, "reason": reason}), 0o644)
-
-
-def local_report(settings: Settings) -> NodeReport:
-    pg = settings.postgres
-    assert pg is not None
-    phase, reason = read_bootstrap_state()
-    return NodeReport(name=pg.node_name, host=pg.network_name, node_id=pg.node_id, priority=pg.priority,
-                      phase=phase, reason=reason, data=read_data_state(pg.pgdata),
-                      postgres=read_postgres_state(pg.port))
-
-
-def observe(settings: Settings) -> tuple[NodeReport, dict[str, NodeReport | None]]:
-    pg = settings.postgres
-    assert pg is not None
-    hosts = [h for h in pg.partner_nodes if h != pg.network_name]
-    if pg.is_cascade and pg.primary_host and pg.primary_host != pg.network_name:
-        hosts.append(pg.primary_host)
-    return local_report(settings), fetch_reports(hosts, settings.common.status_port)
 
 
 def _start_repmgrd(supervisor: Supervisor) -> None:

@@ -5,10 +5,10 @@ import logging
 
 from postdock_supervisor import config, files, paths
 from postdock_supervisor.act.supervisor import Supervisor
-from postdock_supervisor.bootstrap import observe
 from postdock_supervisor.decide.role import decide_role
 from postdock_supervisor.events.model import Event, TickEvent
 from postdock_supervisor.events.runner import run_listener
+from postdock_supervisor.observe.node import observe
 
 logger = logging.getLogger(__name__)
 
