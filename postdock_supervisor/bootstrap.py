@@ -3,15 +3,15 @@
 It loops: every round reads the local data and the partners' reports, asks decide_startup what to
 do, and does it. Anything that fails is logged and the round starts again with fresh observations."""
 
-import json
 import logging
 import time
 from collections.abc import Callable
 
 import psycopg
 
-from postdock_supervisor import files, paths, sync
+from postdock_supervisor import sync
 from postdock_supervisor.act import node
+from postdock_supervisor.act.phase import set_phase
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.startup import Start, StartDecision, decide_startup
@@ -20,10 +20,6 @@ from postdock_supervisor.observe.local import read_postgres_state
 from postdock_supervisor.observe.node import observe
 
 logger = logging.getLogger(__name__)
-
-
-def set_phase(phase: str, reason: str) -> None:
-    files.write_atomic(paths.BOOTSTRAP_STATE, json.dumps({"phase": phase, "reason": reason}), 0o644)
 
 
 def _start_repmgrd(supervisor: Supervisor) -> None:

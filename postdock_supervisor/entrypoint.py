@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from postdock_supervisor import files, paths, render
 from postdock_supervisor.act import ssh
+from postdock_supervisor.act.phase import set_phase
 from postdock_supervisor.config import Role, Settings, load_settings, secret_names
 from postdock_supervisor.errors import ConfigError
 
@@ -53,8 +54,7 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
         files.write_atomic(rendered.path, rendered.content, rendered.mode, rendered.owner, rendered.group)
     paths.RUN.mkdir(parents=True, exist_ok=True)
     shutil.chown(paths.RUN, "postgres", "postgres")
-    files.write_atomic(paths.BOOTSTRAP_STATE, '{"phase": "starting", "reason": "container started"}',
-                       0o644, "postgres", "postgres")
+    set_phase("starting", "container started", owner="postgres")
     if settings.postgres is not None:
         prepare_data_directory(settings.postgres.pgdata)
         # include_dir needs the directory; a mounted one is used as it is.

@@ -1,10 +1,9 @@
 """[eventlistener:crash_guard] events=PROCESS_STATE_EXITED,PROCESS_STATE_FATAL,TICK_5"""
 
-import json
 import logging
 import time
 
-from postdock_supervisor import files, paths
+from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.decide.crash import Act, CrashPolicy, GuardState, decide_crash
 from postdock_supervisor.events.model import Event
@@ -39,12 +38,11 @@ class CrashGuard:
         elif decision.action is Act.RERUN_BOOTSTRAP:
             self.pending_since = None
             self.restarts.append(now)
-            files.write_atomic(paths.BOOTSTRAP_STATE, json.dumps({"phase": "restarting", "reason": decision.reason}))
-            self.supervisor.start("bootstrap")
+            rerun_bootstrap(self.supervisor, decision.reason)
         elif decision.action is Act.GIVE_UP:
             self.gave_up = True
             self.pending_since = None
-            files.write_atomic(paths.BOOTSTRAP_STATE, json.dumps({"phase": "gave-up", "reason": decision.reason}))
+            set_phase("gave-up", decision.reason)
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """[eventlistener:role_check] events=TICK_5: a primary the cluster has left behind steps down."""
 
-import json
 import logging
 
-from postdock_supervisor import config, files, paths
+from postdock_supervisor import config
+from postdock_supervisor.act.phase import rerun_bootstrap
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.decide.role import decide_role
 from postdock_supervisor.events.model import Event, TickEvent
@@ -29,7 +29,6 @@ def main() -> None:
         logger.warning("%s", decision.reason)
         # The start-up decision does the rejoin (crash recovery, pg_rewind or re-clone).
         supervisor.stop("postgres")
-        files.write_atomic(paths.BOOTSTRAP_STATE, json.dumps({"phase": "restarting", "reason": decision.reason}))
-        supervisor.start("bootstrap")
+        rerun_bootstrap(supervisor, decision.reason)
 
     run_listener(handle)

@@ -70,8 +70,7 @@ def envelope(eventname: str, payload: str) -> str:
 def test_listener_acknowledges_every_event_and_reruns_bootstrap(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     state = tmp_path / "bootstrap.json"
     state.write_text('{"phase": "done", "reason": "up"}')
-    monkeypatch.setattr(crash_guard.paths, "BOOTSTRAP_STATE", state)
-    monkeypatch.setattr("postdock_supervisor.observe.local.paths.BOOTSTRAP_STATE", state)
+    monkeypatch.setattr("postdock_supervisor.paths.BOOTSTRAP_STATE", state)
     crash = "processname:postgres groupname:postgres from_state:RUNNING expected:0 pid:4711"
     stdin = io.StringIO(envelope("PROCESS_STATE_EXITED", crash) + envelope("TICK_5", "when:1 ünïcode"))
     stdout = io.StringIO()
