@@ -27,11 +27,16 @@ def one_run() -> dict[str, float]:
     try:
         began = time.monotonic()
         compose("up", "-d", *NODES)
-        wait_until("a writable primary", lambda: try_sql(compose, "pgmaster", "CREATE TABLE IF NOT EXISTS acked "
-                                                         "(id int PRIMARY KEY) ") is not None, timeout=300, every=0.1)
+        wait_until(
+            "a writable primary",
+            lambda: try_sql(compose, "pgmaster", "CREATE TABLE IF NOT EXISTS acked (id int PRIMARY KEY) ") is not None,
+            timeout=300,
+            every=0.1,
+        )
         cold_start = time.monotonic() - began
-        wait_until("pgslave3 streaming", lambda: "node4" in (streaming_children(compose, "pgmaster") or ()),
-                   timeout=300)
+        wait_until(
+            "pgslave3 streaming", lambda: "node4" in (streaming_children(compose, "pgmaster") or ()), timeout=300
+        )
         writer = Writer(lambda: addresses(compose, FIRST_LEVEL)).start()
         try:
             wait_until("40 acknowledged writes", lambda: len(writer.acked) >= 40, timeout=120)
@@ -46,19 +51,34 @@ def one_run() -> dict[str, float]:
         lost = len(writer.ids() - stored)
         started = time.monotonic()
         compose("start", "pgmaster")
-        wait_until("old primary streaming", lambda: "node1" in (streaming_children(compose, new_primary) or ()),
-                   timeout=300, every=0.2)
+        wait_until(
+            "old primary streaming",
+            lambda: "node1" in (streaming_children(compose, new_primary) or ()),
+            timeout=300,
+            every=0.2,
+        )
         rejoin = time.monotonic() - started
-        return {"cold_start_s": cold_start, "failover_s": failover, "lost_acked_writes": lost,
-                "acked_writes": len(writer.acked), "rejoin_streaming_s": rejoin}
+        return {
+            "cold_start_s": cold_start,
+            "failover_s": failover,
+            "lost_acked_writes": lost,
+            "acked_writes": len(writer.acked),
+            "rejoin_streaming_s": rejoin,
+        }
     finally:
         compose.down()
 
 
 def summary(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     keys = runs[0].keys()
-    return {k: {"median": statistics.median(r[k] for r in runs), "min": min(r[k] for r in runs),
-                "max": max(r[k] for r in runs)} for k in keys}
+    return {
+        k: {
+            "median": statistics.median(r[k] for r in runs),
+            "min": min(r[k] for r in runs),
+            "max": max(r[k] for r in runs),
+        }
+        for k in keys
+    }
 
 
 def main() -> None:

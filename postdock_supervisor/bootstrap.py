@@ -76,8 +76,7 @@ def rejoin(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
         node.wait_ready(pg)
     except (ActionError, OSError) as exc:
         logger.warning("rejoin failed (%s): re-cloning from %s instead", exc, d.upstream)
-        reclone(pg, StartDecision(Start.RECLONE, f"rewind onto {d.upstream} failed", d.upstream,
-                                  d.upstream_id), sv)
+        reclone(pg, StartDecision(Start.RECLONE, f"rewind onto {d.upstream} failed", d.upstream, d.upstream_id), sv)
         return
     _register_standby(pg, d.upstream_id)
 

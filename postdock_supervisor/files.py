@@ -6,8 +6,9 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, content: str, mode: int = 0o644, owner: str | None = None,
-                 group: str | None = None) -> None:
+def write_atomic(
+    path: Path, content: str, mode: int = 0o644, owner: str | None = None, group: str | None = None
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

@@ -3,9 +3,16 @@
 import logging
 import sys
 
-_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "NOTICE": logging.INFO,
-           "WARNING": logging.WARNING, "ERROR": logging.ERROR, "ALERT": logging.CRITICAL,
-           "CRIT": logging.CRITICAL, "EMERG": logging.CRITICAL}
+_LEVELS = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "NOTICE": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "ALERT": logging.CRITICAL,
+    "CRIT": logging.CRITICAL,
+    "EMERG": logging.CRITICAL,
+}
 
 
 def setup(level: str = "INFO", name: str = "postdock") -> None:

@@ -21,14 +21,25 @@ class Completed:
         return self.returncode == 0
 
 
-def run(argv: Sequence[str], timeout: float = 60, env: Mapping[str, str] | None = None,
-        check: bool = False, quiet: bool = False) -> Completed:
+def run(
+    argv: Sequence[str],
+    timeout: float = 60,
+    env: Mapping[str, str] | None = None,
+    check: bool = False,
+    quiet: bool = False,
+) -> Completed:
     if not quiet:
         logger.info("running: %s", " ".join(argv))
     try:
-        done = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=timeout, env=dict(env) if env is not None else None,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+        )
         result = Completed(tuple(argv), done.returncode, done.stdout)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")

@@ -26,40 +26,88 @@ class ProgramSpec:
 
 
 AGENT = ProgramSpec("agent", "postdock agent", user="postgres", priority=10, autorestart="true")
-SSHD = ProgramSpec("sshd", f"/usr/sbin/sshd -D -e -f {paths.SSHD_CONF}", priority=5, autorestart="true",
-                   enabled=lambda settings: settings.common.ssh_enable)
-BOOTSTRAP = ProgramSpec("bootstrap", "postdock node bootstrap", user="postgres", priority=20,
-                        autorestart="false", startsecs=0)
+SSHD = ProgramSpec(
+    "sshd",
+    f"/usr/sbin/sshd -D -e -f {paths.SSHD_CONF}",
+    priority=5,
+    autorestart="true",
+    enabled=lambda settings: settings.common.ssh_enable,
+)
+BOOTSTRAP = ProgramSpec(
+    "bootstrap", "postdock node bootstrap", user="postgres", priority=20, autorestart="false", startsecs=0
+)
 # Started by bootstrap and by repmgr's service_*_command, never on its own: the start-up
 # decision must come first, and a primary that died must not come back by itself.
 POSTGRES = ProgramSpec(
     "postgres",
     f"{paths.PG_BIN}/postgres -D {{pgdata}} -c config_file={paths.POSTGRESQL_CONF}",
-    user="postgres", priority=30, autostart=False, autorestart="false", stopsignal="INT",
-    stopwaitsecs=60, stopasgroup=False)
-REPMGRD = ProgramSpec("repmgrd", f"{paths.PG_BIN}/repmgrd -f {paths.REPMGR_CONF} --daemonize=false",
-                      user="postgres", priority=40, autostart=False, autorestart="true", startsecs=2,
-                      startretries=10)
+    user="postgres",
+    priority=30,
+    autostart=False,
+    autorestart="false",
+    stopsignal="INT",
+    stopwaitsecs=60,
+    stopasgroup=False,
+)
+REPMGRD = ProgramSpec(
+    "repmgrd",
+    f"{paths.PG_BIN}/repmgrd -f {paths.REPMGR_CONF} --daemonize=false",
+    user="postgres",
+    priority=40,
+    autostart=False,
+    autorestart="true",
+    startsecs=2,
+    startretries=10,
+)
 
-CRASH_GUARD = ProgramSpec("crash_guard", "postdock listen crash-guard", user="postgres", priority=1,
-                          autorestart="true", events=("PROCESS_STATE_EXITED", "PROCESS_STATE_FATAL", "TICK_5"))
+CRASH_GUARD = ProgramSpec(
+    "crash_guard",
+    "postdock listen crash-guard",
+    user="postgres",
+    priority=1,
+    autorestart="true",
+    events=("PROCESS_STATE_EXITED", "PROCESS_STATE_FATAL", "TICK_5"),
+)
 
-SYNC_KEEPER = ProgramSpec("sync_keeper", "postdock listen sync-keeper", user="postgres", priority=1,
-                          autorestart="true", events=("TICK_5",),
-                          enabled=lambda settings: settings.postgres is not None
-                          and settings.postgres.consistency_mode.value != "eventual")
+SYNC_KEEPER = ProgramSpec(
+    "sync_keeper",
+    "postdock listen sync-keeper",
+    user="postgres",
+    priority=1,
+    autorestart="true",
+    events=("TICK_5",),
+    enabled=lambda settings: settings.postgres is not None and settings.postgres.consistency_mode.value != "eventual",
+)
 
-ROLE_CHECK = ProgramSpec("role_check", "postdock listen role-check", user="postgres", priority=1,
-                         autorestart="true", events=("TICK_5",))
+ROLE_CHECK = ProgramSpec(
+    "role_check", "postdock listen role-check", user="postgres", priority=1, autorestart="true", events=("TICK_5",)
+)
 # Capture mode: what it prints between supervisor's markers becomes PROCESS_COMMUNICATION_STDOUT.
-CONF_WATCH = ProgramSpec("conf_watch", "postdock watch-conf", user="postgres", priority=10, autorestart="true",
-                         capture=True)
-CONF_RELOAD = ProgramSpec("conf_reload", "postdock listen conf-reload", user="postgres", priority=1,
-                          autorestart="true", events=("PROCESS_COMMUNICATION_STDOUT",))
+CONF_WATCH = ProgramSpec(
+    "conf_watch", "postdock watch-conf", user="postgres", priority=10, autorestart="true", capture=True
+)
+CONF_RELOAD = ProgramSpec(
+    "conf_reload",
+    "postdock listen conf-reload",
+    user="postgres",
+    priority=1,
+    autorestart="true",
+    events=("PROCESS_COMMUNICATION_STDOUT",),
+)
 
 ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
-    Role.POSTGRES: (SSHD, AGENT, BOOTSTRAP, POSTGRES, REPMGRD, CRASH_GUARD, ROLE_CHECK, SYNC_KEEPER,
-                      CONF_WATCH, CONF_RELOAD),
+    Role.POSTGRES: (
+        SSHD,
+        AGENT,
+        BOOTSTRAP,
+        POSTGRES,
+        REPMGRD,
+        CRASH_GUARD,
+        ROLE_CHECK,
+        SYNC_KEEPER,
+        CONF_WATCH,
+        CONF_RELOAD,
+    ),
     Role.PGPOOL: (),
     Role.BARMAN: (),
 }

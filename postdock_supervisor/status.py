@@ -14,8 +14,19 @@ def rows(reports: Mapping[str, NodeReport | None]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for host, report in reports.items():
         if report is None:
-            out.append({"node": "?", "id": "", "host": host, "role": "unknown", "upstream": "",
-                        "state": "unreachable", "timeline": "", "lsn": "", "lag_bytes": ""})
+            out.append(
+                {
+                    "node": "?",
+                    "id": "",
+                    "host": host,
+                    "role": "unknown",
+                    "upstream": "",
+                    "state": "unreachable",
+                    "timeline": "",
+                    "lsn": "",
+                    "lag_bytes": "",
+                }
+            )
             continue
         pg = report.postgres
         role = ("primary" if pg.is_primary else "standby") if pg.running else "-"
@@ -26,10 +37,19 @@ def rows(reports: Mapping[str, NodeReport | None]) -> list[dict[str, Any]]:
         else:
             state = "running"
         lag = max(primary_lsn - report.lsn, 0) if pg.running and pg.in_recovery and primary_lsn else ""
-        out.append({"node": report.name, "id": report.node_id, "host": host, "role": role,
-                    "upstream": pg.upstream if pg.in_recovery else "", "state": state,
-                    "timeline": report.timeline or "", "lsn": format_lsn(report.lsn) if report.lsn else "",
-                    "lag_bytes": lag})
+        out.append(
+            {
+                "node": report.name,
+                "id": report.node_id,
+                "host": host,
+                "role": role,
+                "upstream": pg.upstream if pg.in_recovery else "",
+                "state": state,
+                "timeline": report.timeline or "",
+                "lsn": format_lsn(report.lsn) if report.lsn else "",
+                "lag_bytes": lag,
+            }
+        )
     order = {"primary": 0, "standby": 1}
     return sorted(out, key=lambda row: (order.get(row["role"], 2), str(row["node"])))
 

@@ -28,30 +28,67 @@ def make_pg(**overrides: str) -> PostgresSettings:
     return pg
 
 
-PRIMARY_DATA = DataState(initialized=True, cluster_state="shut down", timeline=1, checkpoint_lsn=0x5000000,
-                         system_identifier="42")
-KILLED_PRIMARY_DATA = DataState(initialized=True, cluster_state="in production", timeline=1,
-                                checkpoint_lsn=0x4000000, system_identifier="42")
-STANDBY_DATA = DataState(initialized=True, cluster_state="shut down in recovery", timeline=1,
-                         checkpoint_lsn=0x4000000, system_identifier="42", standby_signal=True)
+PRIMARY_DATA = DataState(
+    initialized=True, cluster_state="shut down", timeline=1, checkpoint_lsn=0x5000000, system_identifier="42"
+)
+KILLED_PRIMARY_DATA = DataState(
+    initialized=True, cluster_state="in production", timeline=1, checkpoint_lsn=0x4000000, system_identifier="42"
+)
+STANDBY_DATA = DataState(
+    initialized=True,
+    cluster_state="shut down in recovery",
+    timeline=1,
+    checkpoint_lsn=0x4000000,
+    system_identifier="42",
+    standby_signal=True,
+)
 EMPTY = DataState()
 
 
-def report(host: str, node_id: int, *, priority: int = 100, phase: str = "done",
-           data: DataState = EMPTY, **postgres: Any) -> NodeReport:
-    return NodeReport(name=f"node{node_id}", host=host, node_id=node_id, priority=priority, phase=phase,
-                      data=data, postgres=PostgresState(**postgres))
+def report(
+    host: str, node_id: int, *, priority: int = 100, phase: str = "done", data: DataState = EMPTY, **postgres: Any
+) -> NodeReport:
+    return NodeReport(
+        name=f"node{node_id}",
+        host=host,
+        node_id=node_id,
+        priority=priority,
+        phase=phase,
+        data=data,
+        postgres=PostgresState(**postgres),
+    )
 
 
 def running_primary(host: str, node_id: int, timeline: int = 1, lsn: int = 0x6000000, **kw: Any) -> NodeReport:
-    return report(host, node_id, data=PRIMARY_DATA, running=True, in_recovery=False, timeline=timeline,
-                  lsn=lsn, system_identifier="42", **kw)
+    return report(
+        host,
+        node_id,
+        data=PRIMARY_DATA,
+        running=True,
+        in_recovery=False,
+        timeline=timeline,
+        lsn=lsn,
+        system_identifier="42",
+        **kw,
+    )
 
 
-def running_standby(host: str, node_id: int, upstream: str, streaming: bool = True, timeline: int = 1,
-                    **kw: Any) -> NodeReport:
-    return report(host, node_id, data=STANDBY_DATA, running=True, in_recovery=True, timeline=timeline,
-                  lsn=0x5000000, upstream=upstream, streaming=streaming, system_identifier="42", **kw)
+def running_standby(
+    host: str, node_id: int, upstream: str, streaming: bool = True, timeline: int = 1, **kw: Any
+) -> NodeReport:
+    return report(
+        host,
+        node_id,
+        data=STANDBY_DATA,
+        running=True,
+        in_recovery=True,
+        timeline=timeline,
+        lsn=0x5000000,
+        upstream=upstream,
+        streaming=streaming,
+        system_identifier="42",
+        **kw,
+    )
 
 
 def stopped(host: str, node_id: int, data: DataState, priority: int = 100, phase: str = "waiting") -> NodeReport:

@@ -18,13 +18,18 @@ from postdock_supervisor.observe.model import format_lsn
 logger = logging.getLogger(__name__)
 
 # Set-up writes on a new primary must not wait for synchronous standbys that cannot exist yet.
-LOCAL_COMMIT = {"PGOPTIONS": "-c synchronous_commit=local", "PATH": "/usr/bin:/bin",
-                "HOME": "/var/lib/postgresql", "LANG": "C.UTF-8"}
+LOCAL_COMMIT = {
+    "PGOPTIONS": "-c synchronous_commit=local",
+    "PATH": "/usr/bin:/bin",
+    "HOME": "/var/lib/postgresql",
+    "LANG": "C.UTF-8",
+}
 
 
 def repmgr(*args: str, timeout: float = 300) -> proc.Completed:
-    return proc.run([str(paths.PG_BIN / "repmgr"), "-f", str(paths.REPMGR_CONF), *args],
-                    timeout=timeout, env=LOCAL_COMMIT)
+    return proc.run(
+        [str(paths.PG_BIN / "repmgr"), "-f", str(paths.REPMGR_CONF), *args], timeout=timeout, env=LOCAL_COMMIT
+    )
 
 
 def wait_ready(pg: PostgresSettings, timeout: float = 120) -> None:
@@ -44,9 +49,23 @@ def start_postgres(supervisor: Supervisor, pg: PostgresSettings) -> None:
 
 
 def initdb(pg: PostgresSettings) -> None:
-    proc.run([str(paths.PG_BIN / "initdb"), "-D", pg.pgdata, "--data-checksums", "-U", "postgres",
-              "--auth-local=peer", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"],
-             timeout=300, check=True, env=LOCAL_COMMIT)
+    proc.run(
+        [
+            str(paths.PG_BIN / "initdb"),
+            "-D",
+            pg.pgdata,
+            "--data-checksums",
+            "-U",
+            "postgres",
+            "--auth-local=peer",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        ],
+        timeout=300,
+        check=True,
+        env=LOCAL_COMMIT,
+    )
 
 
 def _role_sql(conn: psycopg.Connection[object], name: str, password: str, attributes: str) -> None:
@@ -54,8 +73,11 @@ def _role_sql(conn: psycopg.Connection[object], name: str, password: str, attrib
     verifier = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256").decode()
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
     verb = "ALTER" if exists else "CREATE"
-    conn.execute(sql.SQL("{} ROLE {} WITH " + attributes + " PASSWORD {}").format(
-        sql.SQL(verb), sql.Identifier(name), sql.Literal(verifier)))
+    conn.execute(
+        sql.SQL("{} ROLE {} WITH " + attributes + " PASSWORD {}").format(
+            sql.SQL(verb), sql.Identifier(name), sql.Literal(verifier)
+        )
+    )
 
 
 def _ensure_database(conn: psycopg.Connection[object], name: str, owner: str) -> None:
@@ -65,8 +87,7 @@ def _ensure_database(conn: psycopg.Connection[object], name: str, owner: str) ->
 
 def create_cluster_roles(pg: PostgresSettings) -> None:
     with db.connect(port=pg.port, options="-c synchronous_commit=local") as conn:
-        _role_sql(conn, pg.replication_user, pg.replication_password.reveal(),
-                  "LOGIN SUPERUSER REPLICATION")
+        _role_sql(conn, pg.replication_user, pg.replication_password.reveal(), "LOGIN SUPERUSER REPLICATION")
         _ensure_database(conn, pg.replication_db, pg.replication_user)
         _role_sql(conn, pg.postgres_user, pg.postgres_password.reveal(), "LOGIN SUPERUSER")
         _ensure_database(conn, pg.app_db, pg.postgres_user)
@@ -78,23 +99,41 @@ def crash_recovery(pg: PostgresSettings) -> None:
     if state.clean:
         return
     logger.info("data directory is '%s': running single-user crash recovery", state.cluster_state)
-    proc.run([str(paths.PG_BIN / "postgres"), "--single", "-D", pg.pgdata,
-              "-c", f"config_file={paths.POSTGRESQL_CONF}", "-c", "shared_preload_libraries=",
-              "postgres"], timeout=600, check=True, env=LOCAL_COMMIT)
+    proc.run(
+        [
+            str(paths.PG_BIN / "postgres"),
+            "--single",
+            "-D",
+            pg.pgdata,
+            "-c",
+            f"config_file={paths.POSTGRESQL_CONF}",
+            "-c",
+            "shared_preload_libraries=",
+            "postgres",
+        ],
+        timeout=600,
+        check=True,
+        env=LOCAL_COMMIT,
+    )
 
 
 def checkpoint_on(pg: PostgresSettings, host: str) -> None:
     """pg_rewind against a freshly promoted primary needs its end-of-recovery checkpoint done."""
-    with db.connect(host=host, port=pg.port, user=pg.replication_user, dbname=pg.replication_db,
-                    timeout=pg.connect_timeout) as conn:
+    with db.connect(
+        host=host, port=pg.port, user=pg.replication_user, dbname=pg.replication_db, timeout=pg.connect_timeout
+    ) as conn:
         conn.execute("CHECKPOINT")
 
 
 def wipe(pg: PostgresSettings, why: str) -> None:
     state = read_data_state(pg.pgdata)
-    logger.warning("discarding local data (%s): system %s, timeline %s, last checkpoint at %s",
-                   why, state.system_identifier or "?", state.timeline or "?",
-                   format_lsn(state.checkpoint_lsn))
+    logger.warning(
+        "discarding local data (%s): system %s, timeline %s, last checkpoint at %s",
+        why,
+        state.system_identifier or "?",
+        state.timeline or "?",
+        format_lsn(state.checkpoint_lsn),
+    )
     for child in Path(pg.pgdata).iterdir():
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)
@@ -103,8 +142,20 @@ def wipe(pg: PostgresSettings, why: str) -> None:
 
 
 def clone(pg: PostgresSettings, host: str, upstream_id: int) -> None:
-    done = repmgr("-h", host, "-p", str(pg.port), "-U", pg.replication_user, "-d", pg.replication_db,
-                  "standby", "clone", "--fast-checkpoint", f"--upstream-node-id={upstream_id}",
-                  timeout=3600)
+    done = repmgr(
+        "-h",
+        host,
+        "-p",
+        str(pg.port),
+        "-U",
+        pg.replication_user,
+        "-d",
+        pg.replication_db,
+        "standby",
+        "clone",
+        "--fast-checkpoint",
+        f"--upstream-node-id={upstream_id}",
+        timeout=3600,
+    )
     if not done.ok:
         raise ActionError(f"cloning from {host} failed")

@@ -7,8 +7,7 @@ from postdock_supervisor.act.supervisor import Supervisor
 
 
 def set_phase(phase: str, reason: str, owner: str | None = None) -> None:
-    files.write_atomic(paths.BOOTSTRAP_STATE, json.dumps({"phase": phase, "reason": reason}), 0o644,
-                       owner, owner)
+    files.write_atomic(paths.BOOTSTRAP_STATE, json.dumps({"phase": phase, "reason": reason}), 0o644, owner, owner)
 
 
 def rerun_bootstrap(supervisor: Supervisor, reason: str) -> None:

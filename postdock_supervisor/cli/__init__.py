@@ -121,10 +121,12 @@ def agent() -> None:
     agent_mod.serve(settings)
 
 
-LISTENERS = {"crash-guard": "postdock_supervisor.listeners.crash_guard",
-             "sync-keeper": "postdock_supervisor.listeners.sync_keeper",
-             "conf-reload": "postdock_supervisor.listeners.conf_reload",
-             "role-check": "postdock_supervisor.listeners.role_check"}
+LISTENERS = {
+    "crash-guard": "postdock_supervisor.listeners.crash_guard",
+    "sync-keeper": "postdock_supervisor.listeners.sync_keeper",
+    "conf-reload": "postdock_supervisor.listeners.conf_reload",
+    "role-check": "postdock_supervisor.listeners.role_check",
+}
 
 
 @main.command(name="watch-conf")

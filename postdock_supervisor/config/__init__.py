@@ -6,8 +6,17 @@ import socket
 from postdock_supervisor.config.loader import describe, load_settings, secret_names
 from postdock_supervisor.config.model import PostgresSettings, Role, Secret, Settings
 
-__all__ = ["PostgresSettings", "Role", "Secret", "Settings", "describe", "from_process",
-           "load_settings", "process_env", "secret_names"]
+__all__ = [
+    "PostgresSettings",
+    "Role",
+    "Secret",
+    "Settings",
+    "describe",
+    "from_process",
+    "load_settings",
+    "process_env",
+    "secret_names",
+]
 
 
 def process_env() -> dict[str, str]:

@@ -47,8 +47,9 @@ def _read_raw(var: EnvVar, env: Mapping[str, str], problems: list[str]) -> str:
     try:
         return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
-        problems.append(f"{var.name}_FILE: found {file_name!r} ({exc.strerror or exc}); "
-                        "expected a readable file holding the secret")
+        problems.append(
+            f"{var.name}_FILE: found {file_name!r} ({exc.strerror or exc}); expected a readable file holding the secret"
+        )
         raise _Reported from None
 
 
@@ -82,20 +83,26 @@ def _derive_postgres(values: dict[str, Any], hostname: str, problems: list[str])
     if values.get("node_id_raw") is None and name is not None and "node_id_offset" in values:
         number = p.trailing_number(name)
         if number is None or number + values["node_id_offset"] < 1:
-            problems.append(f"NODE_ID: found nothing, and NODE_NAME {name!r} has no usable trailing number; "
-                            "expected NODE_ID (1 and up) or a NODE_NAME ending in a number "
-                            "(plus NODE_ID_OFFSET at least 1)")
+            problems.append(
+                f"NODE_ID: found nothing, and NODE_NAME {name!r} has no usable trailing number; "
+                "expected NODE_ID (1 and up) or a NODE_NAME ending in a number "
+                "(plus NODE_ID_OFFSET at least 1)"
+            )
         else:
             values["node_id_raw"] = number + values["node_id_offset"]
     partners = values.get("partner_nodes")
     me = values.get("network_name")
     if partners and me and me not in partners:
-        problems.append(f"PARTNER_NODES: found {','.join(partners)!r}, which does not name this node; "
-                        f"expected a list that includes CLUSTER_NODE_NETWORK_NAME {me!r}")
+        problems.append(
+            f"PARTNER_NODES: found {','.join(partners)!r}, which does not name this node; "
+            f"expected a list that includes CLUSTER_NODE_NETWORK_NAME {me!r}"
+        )
     primary = values.get("primary_host")
     if partners and primary and primary not in partners:
-        problems.append(f"REPLICATION_PRIMARY_HOST: found {primary!r}, not one of PARTNER_NODES; "
-                        "expected a first-level node (cascaded nodes leave PARTNER_NODES empty)")
+        problems.append(
+            f"REPLICATION_PRIMARY_HOST: found {primary!r}, not one of PARTNER_NODES; "
+            "expected a first-level node (cascaded nodes leave PARTNER_NODES empty)"
+        )
 
 
 _KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
@@ -111,12 +118,15 @@ def _ssh_key(key_dir: str, problems: list[str]) -> SshKey | None:
             private.read_bytes()
             public = private.with_name(name + ".pub").read_text(encoding="utf-8").strip()
         except OSError as exc:
-            problems.append(f"SSH_KEY_DIR: found {str(private)!r} ({exc.strerror or exc}); "
-                            "expected a readable private key and its .pub (SSH_ENABLE=1)")
+            problems.append(
+                f"SSH_KEY_DIR: found {str(private)!r} ({exc.strerror or exc}); "
+                "expected a readable private key and its .pub (SSH_ENABLE=1)"
+            )
             return None
         return SshKey(str(private), public)
-    problems.append(f"SSH_KEY_DIR: found {key_dir!r} without {', '.join(_KEY_NAMES)}; "
-                    "expected a mounted key pair (SSH_ENABLE=1)")
+    problems.append(
+        f"SSH_KEY_DIR: found {key_dir!r} without {', '.join(_KEY_NAMES)}; expected a mounted key pair (SSH_ENABLE=1)"
+    )
     return None
 
 
@@ -131,16 +141,22 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_
     configs: tuple[tuple[str, str], ...] = ()
     if {"configs_raw", "configs_delimiter", "configs_assignment"} <= common_values.keys():
         try:
-            configs = p.split_configs(common_values["configs_raw"], common_values["configs_delimiter"],
-                                      common_values["configs_assignment"])
+            configs = p.split_configs(
+                common_values["configs_raw"], common_values["configs_delimiter"], common_values["configs_assignment"]
+            )
         except ValueError as exc:
             problems.append(f"CONFIGS: found {common_values['configs_raw']!r}; expected {exc}")
     if role is not None and role not in SUPPORTED_ROLES:
-        problems.append(f"ROLE: found {role.value!r}; expected one of "
-                        f"{', '.join(r.value for r in SUPPORTED_ROLES)} (this release does not run "
-                        f"{role.value} yet)")
-    ssh_key = _ssh_key(common_values["ssh_key_dir"], problems) \
-        if read_ssh_key and common_values.get("ssh_enable") and "ssh_key_dir" in common_values else None
+        problems.append(
+            f"ROLE: found {role.value!r}; expected one of "
+            f"{', '.join(r.value for r in SUPPORTED_ROLES)} (this release does not run "
+            f"{role.value} yet)"
+        )
+    ssh_key = (
+        _ssh_key(common_values["ssh_key_dir"], problems)
+        if read_ssh_key and common_values.get("ssh_enable") and "ssh_key_dir" in common_values
+        else None
+    )
     postgres: PostgresSettings | None = None
     if role is not None and PostgresSettings in SECTIONS[role]:
         values = _parse_section(PostgresSettings, env, problems)
@@ -149,8 +165,7 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_
             postgres = PostgresSettings(**values)
     if problems:
         raise ConfigError(problems)
-    return Settings(common=CommonSettings(**common_values), postgres=postgres, configs=configs,
-                    ssh_key=ssh_key)
+    return Settings(common=CommonSettings(**common_values), postgres=postgres, configs=configs, ssh_key=ssh_key)
 
 
 def secret_names(role: Role) -> list[str]:

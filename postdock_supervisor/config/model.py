@@ -48,92 +48,187 @@ class EnvVar:
     secret: bool = False
 
 
-def env(name: str, doc: str, parse: Callable[[str], Any] = p.parse_str,
-        default: str | None = None, secret: bool = False) -> Any:
+def env(
+    name: str, doc: str, parse: Callable[[str], Any] = p.parse_str, default: str | None = None, secret: bool = False
+) -> Any:
     return field(metadata={"env": EnvVar(name, doc, parse, default, secret)})
 
 
 @dataclass(frozen=True)
 class CommonSettings:
-    role: Role = env("ROLE", "What this container is: `postgres` (a database node), `pgpool` or `barman`.",
-                     Role, "postgres")
-    log_level: str = env("LOG_LEVEL", "Log level of postdock and repmgr: DEBUG, INFO, NOTICE, WARNING, ERROR.",
-                         p.parse_log_level, "INFO")
-    ssh_enable: bool = env("SSH_ENABLE", "1 starts sshd under supervisord; the postgres user of every "
-                           "container can then ssh to the others with the mounted key pair.", p.parse_bool, "0")
-    ssh_key_dir: str = env("SSH_KEY_DIR", "Where the user mounts the cluster's key pair (`id_ed25519`, "
-                           "`id_ecdsa` or `id_rsa` with its `.pub`); read only when SSH_ENABLE=1.",
-                           p.parse_nonempty, "/etc/postdock/ssh")
-    ssh_host_key_dir: str = env("SSH_HOST_KEY_DIR", "Where this container keeps the host key it generates "
-                                "at its first start (mount a volume here to keep it across re-creation).",
-                                p.parse_nonempty, "/etc/ssh/host-keys")
-    configs_raw: str = env("CONFIGS", "Extra settings for the role's main program (postgresql.conf for "
-                           "postgres), as `key:value,key:value`. Keys match exactly; a key given here "
-                           "replaces the image's default for that key only.", p.parse_str, "")
-    configs_delimiter: str = env("CONFIGS_DELIMITER_SYMBOL", "Separator between CONFIGS pairs.",
-                                 p.parse_symbol, ",")
-    configs_assignment: str = env("CONFIGS_ASSIGNMENT_SYMBOL", "Separator between key and value in CONFIGS.",
-                                  p.parse_symbol, ":")
-    status_port: int = env("STATUS_PORT", "Port of the node's status agent (JSON on `/status`), which "
-                           "partners read to decide roles at start.", p.parse_port, "8008")
+    role: Role = env(
+        "ROLE", "What this container is: `postgres` (a database node), `pgpool` or `barman`.", Role, "postgres"
+    )
+    log_level: str = env(
+        "LOG_LEVEL", "Log level of postdock and repmgr: DEBUG, INFO, NOTICE, WARNING, ERROR.", p.parse_log_level, "INFO"
+    )
+    ssh_enable: bool = env(
+        "SSH_ENABLE",
+        "1 starts sshd under supervisord; the postgres user of every "
+        "container can then ssh to the others with the mounted key pair.",
+        p.parse_bool,
+        "0",
+    )
+    ssh_key_dir: str = env(
+        "SSH_KEY_DIR",
+        "Where the user mounts the cluster's key pair (`id_ed25519`, "
+        "`id_ecdsa` or `id_rsa` with its `.pub`); read only when SSH_ENABLE=1.",
+        p.parse_nonempty,
+        "/etc/postdock/ssh",
+    )
+    ssh_host_key_dir: str = env(
+        "SSH_HOST_KEY_DIR",
+        "Where this container keeps the host key it generates "
+        "at its first start (mount a volume here to keep it across re-creation).",
+        p.parse_nonempty,
+        "/etc/ssh/host-keys",
+    )
+    configs_raw: str = env(
+        "CONFIGS",
+        "Extra settings for the role's main program (postgresql.conf for "
+        "postgres), as `key:value,key:value`. Keys match exactly; a key given here "
+        "replaces the image's default for that key only.",
+        p.parse_str,
+        "",
+    )
+    configs_delimiter: str = env("CONFIGS_DELIMITER_SYMBOL", "Separator between CONFIGS pairs.", p.parse_symbol, ",")
+    configs_assignment: str = env(
+        "CONFIGS_ASSIGNMENT_SYMBOL", "Separator between key and value in CONFIGS.", p.parse_symbol, ":"
+    )
+    status_port: int = env(
+        "STATUS_PORT",
+        "Port of the node's status agent (JSON on `/status`), which partners read to decide roles at start.",
+        p.parse_port,
+        "8008",
+    )
 
 
 @dataclass(frozen=True)
 class PostgresSettings:
-    node_id_raw: int | None = env("NODE_ID", "repmgr node id (1 and up). Empty: the trailing number of "
-                                  "NODE_NAME plus NODE_ID_OFFSET (`node-102` gives 102).", p.parse_node_id, "")
-    node_id_offset: int = env("NODE_ID_OFFSET", "Added to the number taken from NODE_NAME (Kubernetes numbers "
-                              "pods from 0, repmgr ids start at 1).", p.parse_count, "0")
+    node_id_raw: int | None = env(
+        "NODE_ID",
+        "repmgr node id (1 and up). Empty: the trailing number of "
+        "NODE_NAME plus NODE_ID_OFFSET (`node-102` gives 102).",
+        p.parse_node_id,
+        "",
+    )
+    node_id_offset: int = env(
+        "NODE_ID_OFFSET",
+        "Added to the number taken from NODE_NAME (Kubernetes numbers pods from 0, repmgr ids start at 1).",
+        p.parse_count,
+        "0",
+    )
     node_name: str = env("NODE_NAME", "repmgr node name, unique in the cluster.", p.parse_nonempty)
-    network_name: str = env("CLUSTER_NODE_NETWORK_NAME", "Host name the other nodes reach this node by. "
-                            "Empty: the container's host name.", p.parse_optional_host, "")
-    primary_host: str = env("REPLICATION_PRIMARY_HOST", "Upstream of this node: the initial primary for "
-                            "first-level nodes, the first-level standby for a cascaded one. Equal to this "
-                            "node's network name (or empty) on the node that starts a fresh cluster.",
-                            p.parse_optional_host, "")
+    network_name: str = env(
+        "CLUSTER_NODE_NETWORK_NAME",
+        "Host name the other nodes reach this node by. Empty: the container's host name.",
+        p.parse_optional_host,
+        "",
+    )
+    primary_host: str = env(
+        "REPLICATION_PRIMARY_HOST",
+        "Upstream of this node: the initial primary for "
+        "first-level nodes, the first-level standby for a cascaded one. Equal to this "
+        "node's network name (or empty) on the node that starts a fresh cluster.",
+        p.parse_optional_host,
+        "",
+    )
     port: int = env("REPLICATION_PRIMARY_PORT", "PostgreSQL port of every node.", p.parse_port, "5432")
-    partner_nodes: tuple[str, ...] = env("PARTNER_NODES", "Comma list of the first-level nodes (the ones "
-                                         "that may become primary), this node included. Empty on a "
-                                         "cascaded node.", p.parse_host_list, "")
-    priority: int = env("NODE_PRIORITY", "repmgr failover priority; the higher wins between equally advanced "
-                        "standbys; 0 is never promoted.", p.parse_priority, "100")
-    cluster_name: str = env("CLUSTER_NAME", "Name of the cluster, shown by `postdock status` (repmgr 5 has "
-                            "no cluster name of its own).", p.parse_nonempty, "pg_cluster")
-    replication_db: str = env("REPLICATION_DB", "Database holding repmgr's metadata.", p.parse_identifier,
-                              "replication_db")
-    replication_user: str = env("REPLICATION_USER", "Superuser with REPLICATION used by repmgr, cloning "
-                                "and pg_rewind.", p.parse_identifier, "replication_user")
-    replication_password: Secret = env("REPLICATION_PASSWORD", "Password of REPLICATION_USER.", Secret,
-                                       secret=True)
-    postgres_user: str = env("POSTGRES_USER", "Application superuser created on a fresh primary.",
-                             p.parse_identifier, "postgres")
+    partner_nodes: tuple[str, ...] = env(
+        "PARTNER_NODES",
+        "Comma list of the first-level nodes (the ones "
+        "that may become primary), this node included. Empty on a "
+        "cascaded node.",
+        p.parse_host_list,
+        "",
+    )
+    priority: int = env(
+        "NODE_PRIORITY",
+        "repmgr failover priority; the higher wins between equally advanced standbys; 0 is never promoted.",
+        p.parse_priority,
+        "100",
+    )
+    cluster_name: str = env(
+        "CLUSTER_NAME",
+        "Name of the cluster, shown by `postdock status` (repmgr 5 has no cluster name of its own).",
+        p.parse_nonempty,
+        "pg_cluster",
+    )
+    replication_db: str = env(
+        "REPLICATION_DB", "Database holding repmgr's metadata.", p.parse_identifier, "replication_db"
+    )
+    replication_user: str = env(
+        "REPLICATION_USER",
+        "Superuser with REPLICATION used by repmgr, cloning and pg_rewind.",
+        p.parse_identifier,
+        "replication_user",
+    )
+    replication_password: Secret = env("REPLICATION_PASSWORD", "Password of REPLICATION_USER.", Secret, secret=True)
+    postgres_user: str = env(
+        "POSTGRES_USER", "Application superuser created on a fresh primary.", p.parse_identifier, "postgres"
+    )
     postgres_password: Secret = env("POSTGRES_PASSWORD", "Password of POSTGRES_USER.", Secret, secret=True)
-    postgres_db: str = env("POSTGRES_DB", "Application database created on a fresh primary (empty: the "
-                           "name of POSTGRES_USER).", p.parse_str, "")
-    use_slots: bool = env("USE_REPLICATION_SLOTS", "1: every standby streams through a replication slot "
-                          "(bounded by max_slot_wal_keep_size).", p.parse_bool, "1")
-    clean_over_rewind: bool = env("CLEAN_OVER_REWIND", "1: an old primary that must become a standby is "
-                                  "re-cloned instead of rewound.", p.parse_bool, "0")
-    reconnect_attempts: int = env("RECONNECT_ATTEMPTS", "repmgrd: failed checks of the upstream before "
-                                  "failover.", p.parse_count, "2")
-    reconnect_interval: int = env("RECONNECT_INTERVAL", "repmgrd: seconds between those checks.",
-                                  p.parse_seconds, "1")
-    monitor_interval: int = env("MONITOR_INTERVAL", "repmgrd: seconds between regular upstream checks.",
-                                p.parse_seconds, "1")
-    connect_timeout: int = env("CONNECT_TIMEOUT", "connect_timeout (s) in every node-to-node connection "
-                               "string (libpq's minimum is 2).", p.parse_seconds, "2")
-    consistency_mode: Mode = env("CONSISTENCY_MODE", "`eventual` (asynchronous), `partial` (every commit is "
-                                 "on at least one first-level standby before it is acknowledged) or `strict` "
-                                 "(every first-level standby has applied it).", Mode, "eventual")
-    preload_libraries: tuple[str, ...] = env("PRELOAD_LIBRARIES", "Comma list of libraries added to "
-                                             "shared_preload_libraries besides repmgr (the extended image sets "
-                                             "`pglogical,pg_cron,pgaudit`).", p.parse_name_list, "")
-    conf_dir: str = env("POSTGRES_CONF_DIR", "Directory of extra `*.conf` files for postgres, included last "
-                        "(after CONFIGS). Mount it; a change there is applied by reload, without a restart.",
-                        p.parse_nonempty, "/etc/postdock/conf.d")
+    postgres_db: str = env(
+        "POSTGRES_DB",
+        "Application database created on a fresh primary (empty: the name of POSTGRES_USER).",
+        p.parse_str,
+        "",
+    )
+    use_slots: bool = env(
+        "USE_REPLICATION_SLOTS",
+        "1: every standby streams through a replication slot (bounded by max_slot_wal_keep_size).",
+        p.parse_bool,
+        "1",
+    )
+    clean_over_rewind: bool = env(
+        "CLEAN_OVER_REWIND",
+        "1: an old primary that must become a standby is re-cloned instead of rewound.",
+        p.parse_bool,
+        "0",
+    )
+    reconnect_attempts: int = env(
+        "RECONNECT_ATTEMPTS", "repmgrd: failed checks of the upstream before failover.", p.parse_count, "2"
+    )
+    reconnect_interval: int = env("RECONNECT_INTERVAL", "repmgrd: seconds between those checks.", p.parse_seconds, "1")
+    monitor_interval: int = env(
+        "MONITOR_INTERVAL", "repmgrd: seconds between regular upstream checks.", p.parse_seconds, "1"
+    )
+    connect_timeout: int = env(
+        "CONNECT_TIMEOUT",
+        "connect_timeout (s) in every node-to-node connection string (libpq's minimum is 2).",
+        p.parse_seconds,
+        "2",
+    )
+    consistency_mode: Mode = env(
+        "CONSISTENCY_MODE",
+        "`eventual` (asynchronous), `partial` (every commit is "
+        "on at least one first-level standby before it is acknowledged) or `strict` "
+        "(every first-level standby has applied it).",
+        Mode,
+        "eventual",
+    )
+    preload_libraries: tuple[str, ...] = env(
+        "PRELOAD_LIBRARIES",
+        "Comma list of libraries added to "
+        "shared_preload_libraries besides repmgr (the extended image sets "
+        "`pglogical,pg_cron,pgaudit`).",
+        p.parse_name_list,
+        "",
+    )
+    conf_dir: str = env(
+        "POSTGRES_CONF_DIR",
+        "Directory of extra `*.conf` files for postgres, included last "
+        "(after CONFIGS). Mount it; a change there is applied by reload, without a restart.",
+        p.parse_nonempty,
+        "/etc/postdock/conf.d",
+    )
     pgdata: str = env("PGDATA", "Data directory (the volume).", p.parse_nonempty, "/var/lib/postgresql/data")
-    partner_wait: int = env("PARTNER_WAIT_TIMEOUT", "Seconds a node with data waits at start for every "
-                            "partner to report before electing among a majority.", p.parse_seconds, "30")
+    partner_wait: int = env(
+        "PARTNER_WAIT_TIMEOUT",
+        "Seconds a node with data waits at start for every partner to report before electing among a majority.",
+        p.parse_seconds,
+        "30",
+    )
 
     @property
     def node_id(self) -> int:

@@ -119,7 +119,8 @@ def split_configs(raw: str, delimiter: str, assignment: str) -> tuple[tuple[str,
         if assignment not in chunk:
             raise ValueError(
                 f"key{assignment}value pairs separated by '{delimiter}'; "
-                f"pair {position} '{chunk}' has no '{assignment}'")
+                f"pair {position} '{chunk}' has no '{assignment}'"
+            )
         key, value = chunk.split(assignment, 1)
         key = key.strip()
         if not _CONF_KEY_RE.match(key):

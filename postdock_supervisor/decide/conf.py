@@ -22,6 +22,8 @@ def decide_reload(event: Event, postgres_state: str) -> ReloadDecision:
     if message.get("kind") != "conf-changed":
         return ReloadDecision(False, "not a configuration change")
     if postgres_state != "RUNNING":
-        return ReloadDecision(False, f"{message.get('path')} changed; postgres is {postgres_state.lower()}: "
-                              "it reads the file when it starts")
+        return ReloadDecision(
+            False,
+            f"{message.get('path')} changed; postgres is {postgres_state.lower()}: it reads the file when it starts",
+        )
     return ReloadDecision(True, f"{message.get('path')} changed ({message.get('event')}): reloading postgres")

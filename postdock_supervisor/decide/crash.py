@@ -44,8 +44,11 @@ class Decision:
 def _due(state: GuardState, policy: CrashPolicy, now: float) -> Decision:
     recent = [t for t in state.restarts if now - t < policy.window_s]
     if len(recent) >= policy.max_restarts:
-        return Decision(Act.GIVE_UP, f"postgres exited {len(recent) + 1} times within {policy.window_s:.0f}s: "
-                        "not restarting it again; the node stays unhealthy until an operator acts")
+        return Decision(
+            Act.GIVE_UP,
+            f"postgres exited {len(recent) + 1} times within {policy.window_s:.0f}s: "
+            "not restarting it again; the node stays unhealthy until an operator acts",
+        )
     wait = policy.backoff_s[min(len(recent), len(policy.backoff_s) - 1)]
     if recent and now - recent[-1] < wait:
         return Decision(Act.DEFER, f"restart {len(recent) + 1} waits {wait - (now - recent[-1]):.0f}s more (backoff)")

@@ -20,17 +20,27 @@ def decide_role(me: NodeReport, peers: Mapping[str, NodeReport | None], pg: Post
     newer = sorted(h for h, r in others.items() if r.postgres.is_primary and r.timeline > me.timeline)
     if newer:
         host = newer[0]
-        return RoleDecision(True, f"{host} is primary on timeline {others[host].timeline}, newer than this "
-                            f"node's {me.timeline}: stepping down to rejoin it")
+        return RoleDecision(
+            True,
+            f"{host} is primary on timeline {others[host].timeline}, newer than this "
+            f"node's {me.timeline}: stepping down to rejoin it",
+        )
     partners = [h for h in pg.partner_nodes if h != pg.network_name]
     followers: dict[str, list[str]] = {}
     for host in partners:
         report = others.get(host)
-        if report and report.postgres.in_recovery and report.postgres.streaming and \
-                report.postgres.upstream not in ("", pg.network_name):
+        if (
+            report
+            and report.postgres.in_recovery
+            and report.postgres.streaming
+            and report.postgres.upstream not in ("", pg.network_name)
+        ):
             followers.setdefault(report.postgres.upstream, []).append(host)
     for leader, hosts in sorted(followers.items()):
         if len(hosts) * 2 > len(partners):  # most of the other partners
-            return RoleDecision(True, f"{len(hosts)} of {len(partners)} partners ({','.join(sorted(hosts))}) "
-                                f"stream from {leader}: stepping down to rejoin it")
+            return RoleDecision(
+                True,
+                f"{len(hosts)} of {len(partners)} partners ({','.join(sorted(hosts))}) "
+                f"stream from {leader}: stepping down to rejoin it",
+            )
     return RoleDecision(False, "no partner runs a newer primary or follows another node")

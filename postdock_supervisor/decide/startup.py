@@ -44,8 +44,7 @@ def _election_key(report: NodeReport) -> tuple[int, int, int, int, int]:
     return (report.timeline, int(report.data.was_primary), report.lsn, report.priority, -report.node_id)
 
 
-def _follow(me: NodeReport, target: NodeReport, host: str, pg: PostgresSettings,
-            first_level: bool) -> StartDecision:
+def _follow(me: NodeReport, target: NodeReport, host: str, pg: PostgresSettings, first_level: bool) -> StartDecision:
     data = me.data
     if not target.ready:
         return StartDecision(Start.WAIT, f"upstream {host} is running but still setting itself up")
@@ -53,25 +52,31 @@ def _follow(me: NodeReport, target: NodeReport, host: str, pg: PostgresSettings,
         what = "an interrupted clone" if data.partial else "an empty data directory"
         action = Start.RECLONE if data.partial else Start.CLONE
         return StartDecision(action, f"{what}: cloning from {host}", host, target.node_id)
-    if data.system_identifier and target.system_identifier and \
-            data.system_identifier != target.system_identifier:
+    if data.system_identifier and target.system_identifier and data.system_identifier != target.system_identifier:
         return StartDecision(
-            Start.WAIT, f"local data belongs to another cluster (system {data.system_identifier}, "
-            f"{host} has {target.system_identifier}); remove the volume to re-clone")
+            Start.WAIT,
+            f"local data belongs to another cluster (system {data.system_identifier}, "
+            f"{host} has {target.system_identifier}); remove the volume to re-clone",
+        )
     if data.was_primary:
         if pg.clean_over_rewind or not first_level:
-            return StartDecision(Start.RECLONE, f"old primary data, {host} is the primary now: re-cloning "
-                                 "(CLEAN_OVER_REWIND=1)" if first_level else
-                                 f"old primary data on a cascaded node: re-cloning from {host}",
-                                 host, target.node_id)
-        return StartDecision(Start.REJOIN, f"old primary, {host} is the primary now: rejoining it "
-                             "with pg_rewind", host, target.node_id)
-    return StartDecision(Start.START_STANDBY, f"standby data: starting as a standby of {host}", host,
-                         target.node_id)
+            return StartDecision(
+                Start.RECLONE,
+                f"old primary data, {host} is the primary now: re-cloning (CLEAN_OVER_REWIND=1)"
+                if first_level
+                else f"old primary data on a cascaded node: re-cloning from {host}",
+                host,
+                target.node_id,
+            )
+        return StartDecision(
+            Start.REJOIN, f"old primary, {host} is the primary now: rejoining it with pg_rewind", host, target.node_id
+        )
+    return StartDecision(Start.START_STANDBY, f"standby data: starting as a standby of {host}", host, target.node_id)
 
 
-def decide_startup(me: NodeReport, peers: Mapping[str, NodeReport | None], pg: PostgresSettings,
-                   waited: float) -> StartDecision:
+def decide_startup(
+    me: NodeReport, peers: Mapping[str, NodeReport | None], pg: PostgresSettings, waited: float
+) -> StartDecision:
     """me: this node's own report; peers: host -> report (None = unreachable), self excluded."""
     others = {host: report for host, report in peers.items() if host != pg.network_name}
     data = me.data
@@ -84,9 +89,13 @@ def decide_startup(me: NodeReport, peers: Mapping[str, NodeReport | None], pg: P
         host = max(primaries, key=lambda h: (primaries[h].timeline, primaries[h].lsn))
         decision = _follow(me, primaries[host], host, pg, first_level=True)
         if len(primaries) > 1:
-            decision = StartDecision(decision.action, decision.reason + " (several primaries answer: "
-                                     f"{','.join(sorted(primaries))}; chose the newest timeline)",
-                                     decision.upstream, decision.upstream_id)
+            decision = StartDecision(
+                decision.action,
+                decision.reason + " (several primaries answer: "
+                f"{','.join(sorted(primaries))}; chose the newest timeline)",
+                decision.upstream,
+                decision.upstream_id,
+            )
         return decision
 
     standbys = {host: r for host, r in reachable.items() if r.postgres.running}
@@ -94,26 +103,33 @@ def decide_startup(me: NodeReport, peers: Mapping[str, NodeReport | None], pg: P
         names = ",".join(sorted(standbys))
         # The cluster runs without a primary: repmgrd on those standbys elects one. Only an old
         # primary that they all still point at may take its place back, once nobody was promoted.
-        loyal = all(r.postgres.upstream in ("", pg.network_name) and not r.postgres.streaming
-                    for r in standbys.values())
+        loyal = all(
+            r.postgres.upstream in ("", pg.network_name) and not r.postgres.streaming for r in standbys.values()
+        )
         newest = max(r.timeline for r in standbys.values())
         grace = failover_grace(pg)
         if data.was_primary and loyal and data.timeline >= newest and waited >= grace:
-            return StartDecision(Start.START_PRIMARY, f"standbys {names} still point at this node and none "
-                                 f"was promoted within {grace}s: resuming as primary")
-        return StartDecision(Start.WAIT, f"standbys {names} run without a primary: waiting for repmgrd "
-                             "to promote one")
+            return StartDecision(
+                Start.START_PRIMARY,
+                f"standbys {names} still point at this node and none was promoted within {grace}s: resuming as primary",
+            )
+        return StartDecision(Start.WAIT, f"standbys {names} run without a primary: waiting for repmgrd to promote one")
 
     with_data = {host: r for host, r in reachable.items() if r.data.usable}
     if not data.usable:
         if with_data:
-            return StartDecision(Start.WAIT, "no primary yet; partners with data: "
-                                 f"{','.join(sorted(with_data))}; waiting for one to become primary")
+            return StartDecision(
+                Start.WAIT,
+                f"no primary yet; partners with data: {','.join(sorted(with_data))}; waiting for one to become primary",
+            )
         if pg.primary_host in ("", pg.network_name):
             if data.partial:
                 return StartDecision(Start.WAIT, "an interrupted clone and no primary to clone from")
-            return StartDecision(Start.INIT_PRIMARY, "empty data directory, this node is "
-                                 "REPLICATION_PRIMARY_HOST and no partner has data: initialising a new cluster")
+            return StartDecision(
+                Start.INIT_PRIMARY,
+                "empty data directory, this node is "
+                "REPLICATION_PRIMARY_HOST and no partner has data: initialising a new cluster",
+            )
         return StartDecision(Start.WAIT, f"waiting for the primary {pg.primary_host} to start")
 
     # A whole-cluster start with data: elect the most advanced node among those that report.
@@ -121,27 +137,31 @@ def decide_startup(me: NodeReport, peers: Mapping[str, NodeReport | None], pg: P
     quorum = len(pg.partner_nodes) // 2 + 1
     seen = 1 + len(reachable)
     if seen < quorum:
-        return StartDecision(Start.WAIT, f"no primary and only {seen} of {len(pg.partner_nodes)} "
-                             f"partners answer (a majority is {quorum}): waiting")
+        return StartDecision(
+            Start.WAIT,
+            f"no primary and only {seen} of {len(pg.partner_nodes)} partners answer (a majority is {quorum}): waiting",
+        )
     if missing and waited < pg.partner_wait:
-        return StartDecision(Start.WAIT, f"no primary; waiting up to {pg.partner_wait}s for "
-                             f"{','.join(missing)} to report before electing")
-    same_cluster = {host: r for host, r in with_data.items()
-                    if r.system_identifier == data.system_identifier}
+        return StartDecision(
+            Start.WAIT,
+            f"no primary; waiting up to {pg.partner_wait}s for {','.join(missing)} to report before electing",
+        )
+    same_cluster = {host: r for host, r in with_data.items() if r.system_identifier == data.system_identifier}
     candidates = {pg.network_name: me, **same_cluster}
     eligible = {host: r for host, r in candidates.items() if r.priority > 0} or candidates
     winner = max(eligible, key=lambda h: _election_key(eligible[h]))
     if winner != pg.network_name:
-        return StartDecision(Start.WAIT, f"{winner} is the most advanced ({_describe(eligible[winner])}): "
-                             "waiting for it to start as primary")
+        return StartDecision(
+            Start.WAIT,
+            f"{winner} is the most advanced ({_describe(eligible[winner])}): waiting for it to start as primary",
+        )
     basis = f"most advanced of {','.join(sorted(eligible))} ({_describe(me)})"
     if data.was_primary:
         return StartDecision(Start.START_PRIMARY, f"no primary running; this node is the {basis}")
     return StartDecision(Start.PROMOTE, f"no primary running; this standby is the {basis}: promoting it")
 
 
-def _decide_cascade(me: NodeReport, others: Mapping[str, NodeReport | None],
-                    pg: PostgresSettings) -> StartDecision:
+def _decide_cascade(me: NodeReport, others: Mapping[str, NodeReport | None], pg: PostgresSettings) -> StartDecision:
     upstream = pg.primary_host
     if upstream in ("", pg.network_name):
         if me.data.usable:

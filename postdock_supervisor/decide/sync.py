@@ -42,5 +42,6 @@ def decide_sync(mode: Mode, is_primary: bool, current: str, members: Iterable[st
     wanted = standby_names(mode, members)
     if wanted == current:
         return SyncDecision(False, current, f"synchronous set already {wanted or 'empty'}")
-    return SyncDecision(True, wanted, f"{mode.value} mode: synchronous_standby_names {current or 'empty'} -> "
-                        f"{wanted or 'empty'}")
+    return SyncDecision(
+        True, wanted, f"{mode.value} mode: synchronous_standby_names {current or 'empty'} -> {wanted or 'empty'}"
+    )

@@ -43,9 +43,14 @@ def parse_event(headers: dict[str, str], payload: str) -> Event:
     if name.startswith("PROCESS_STATE_"):
         first_line = payload.split("\n", 1)[0]
         body = _fields(first_line)
-        return ProcessStateEvent(state=name.removeprefix("PROCESS_STATE_"), name=body.get("processname", ""),
-                                 group=body.get("groupname", ""), from_state=body.get("from_state", ""),
-                                 expected=body.get("expected", "1") == "1", pid=int(body.get("pid", "0") or 0))
+        return ProcessStateEvent(
+            state=name.removeprefix("PROCESS_STATE_"),
+            name=body.get("processname", ""),
+            group=body.get("groupname", ""),
+            from_state=body.get("from_state", ""),
+            expected=body.get("expected", "1") == "1",
+            pid=int(body.get("pid", "0") or 0),
+        )
     if name == "PROCESS_COMMUNICATION_STDOUT":
         header, _, data = payload.partition("\n")
         return CommunicationEvent(process_name=_fields(header).get("processname", ""), data=data)

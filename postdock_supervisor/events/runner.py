@@ -11,8 +11,12 @@ from postdock_supervisor.events.model import Event, parse_event
 logger = logging.getLogger(__name__)
 
 
-def run_listener(handler: Callable[[Event], None], stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
-                 max_events: int | None = None) -> None:
+def run_listener(
+    handler: Callable[[Event], None],
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    max_events: int | None = None,
+) -> None:
     handled = 0
     while max_events is None or handled < max_events:
         headers, payload = protocol.wait(stdin, stdout)

@@ -24,8 +24,13 @@ class CrashGuard:
     def snapshot(self) -> GuardState:
         phase, _ = read_bootstrap_state()
         running = self.supervisor.states().get("bootstrap") in ("STARTING", "RUNNING")
-        return GuardState(bootstrap_running=running, bootstrap_phase=phase, restarts=tuple(self.restarts),
-                          pending_since=self.pending_since, gave_up=self.gave_up)
+        return GuardState(
+            bootstrap_running=running,
+            bootstrap_phase=phase,
+            restarts=tuple(self.restarts),
+            pending_since=self.pending_since,
+            gave_up=self.gave_up,
+        )
 
     def handle(self, event: Event) -> None:
         now = time.monotonic()

@@ -29,8 +29,7 @@ def data_state_from(pgdata: Path, controldata: dict[str, str] | None) -> DataSta
     standby_signal = (pgdata / "standby.signal").exists()
     # A clone that stopped half-way: base backup files without the control file (it is sent last),
     # or a finished base backup that repmgr never turned into a standby (would start as a primary).
-    partial = (has_version and not has_control) or (
-        (pgdata / "backup_label").exists() and not standby_signal)
+    partial = (has_version and not has_control) or ((pgdata / "backup_label").exists() and not standby_signal)
     if not has_control or controldata is None:
         return DataState(initialized=False, partial=partial or has_version)
     return DataState(
@@ -48,8 +47,12 @@ def read_data_state(pgdata: str) -> DataState:
     path = Path(pgdata)
     controldata = None
     if (path / "global" / "pg_control").exists():
-        done = proc.run([str(paths.PG_BIN / "pg_controldata"), "-D", pgdata], timeout=10, quiet=True,
-                        env={"LANG": "C", "LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+        done = proc.run(
+            [str(paths.PG_BIN / "pg_controldata"), "-D", pgdata],
+            timeout=10,
+            quiet=True,
+            env={"LANG": "C", "LC_ALL": "C", "PATH": "/usr/bin:/bin"},
+        )
         if done.ok:
             controldata = parse_controldata(done.output)
         else:
@@ -85,9 +88,15 @@ def read_postgres_state(port: int) -> PostgresState:
             upstream = conninfo_to_dict(primary_conninfo).get("host", "") or ""
         except psycopg.ProgrammingError:
             upstream = ""
-    return PostgresState(running=True, in_recovery=bool(in_recovery), timeline=int(timeline or 0),
-                         lsn=parse_lsn(lsn or ""), upstream=str(upstream), streaming=bool(sender),
-                         system_identifier=str(sysid))
+    return PostgresState(
+        running=True,
+        in_recovery=bool(in_recovery),
+        timeline=int(timeline or 0),
+        lsn=parse_lsn(lsn or ""),
+        upstream=str(upstream),
+        streaming=bool(sender),
+        system_identifier=str(sysid),
+    )
 
 
 def read_bootstrap_state() -> tuple[str, str]:
@@ -101,8 +110,14 @@ def read_bootstrap_state() -> tuple[str, str]:
 def repmgr_hosts(pg: PostgresSettings) -> list[str]:
     """Hosts of every node registered in repmgr's metadata (read on the local server)."""
     try:
-        with db.connect(host="127.0.0.1", port=pg.port, user=pg.replication_user, dbname=pg.replication_db,
-                        password=pg.replication_password.reveal(), timeout=pg.connect_timeout) as conn:
+        with db.connect(
+            host="127.0.0.1",
+            port=pg.port,
+            user=pg.replication_user,
+            dbname=pg.replication_db,
+            password=pg.replication_password.reveal(),
+            timeout=pg.connect_timeout,
+        ) as conn:
             rows = conn.execute("SELECT conninfo FROM repmgr.nodes ORDER BY node_id").fetchall()
     except psycopg.Error:
         return []
@@ -118,9 +133,13 @@ def read_sync_snapshot(pg: PostgresSettings) -> tuple[bool, str, list[str]]:
     """(is primary, current synchronous_standby_names, first-level standbys registered in repmgr)."""
     with db.connect(port=pg.port, dbname=pg.replication_db) as conn:
         in_recovery, current = conn.execute(
-            "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names')").fetchone() or (True, "")
+            "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names')"
+        ).fetchone() or (True, "")
         rows = conn.execute("SELECT node_name, conninfo FROM repmgr.nodes WHERE type = 'standby' AND active").fetchall()
-    members = [name for name, conninfo in rows
-               if conninfo_to_dict(conninfo).get("host") in pg.partner_nodes
-               and conninfo_to_dict(conninfo).get("host") != pg.network_name]
+    members = [
+        name
+        for name, conninfo in rows
+        if conninfo_to_dict(conninfo).get("host") in pg.partner_nodes
+        and conninfo_to_dict(conninfo).get("host") != pg.network_name
+    ]
     return not in_recovery, str(current), members

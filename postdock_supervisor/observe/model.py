@@ -86,8 +86,7 @@ class NodeReport:
 
     @property
     def timeline(self) -> int:
-        return self.postgres.timeline if self.postgres.running and self.postgres.timeline else \
-            self.data.timeline
+        return self.postgres.timeline if self.postgres.running and self.postgres.timeline else self.data.timeline
 
     @property
     def system_identifier(self) -> str:

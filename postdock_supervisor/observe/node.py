@@ -10,9 +10,16 @@ def local_report(settings: Settings) -> NodeReport:
     pg = settings.postgres
     assert pg is not None
     phase, reason = read_bootstrap_state()
-    return NodeReport(name=pg.node_name, host=pg.network_name, node_id=pg.node_id, priority=pg.priority,
-                      phase=phase, reason=reason, data=read_data_state(pg.pgdata),
-                      postgres=read_postgres_state(pg.port))
+    return NodeReport(
+        name=pg.node_name,
+        host=pg.network_name,
+        node_id=pg.node_id,
+        priority=pg.priority,
+        phase=phase,
+        reason=reason,
+        data=read_data_state(pg.pgdata),
+        postgres=read_postgres_state(pg.port),
+    )
 
 
 def observe(settings: Settings) -> tuple[NodeReport, dict[str, NodeReport | None]]:

@@ -25,8 +25,7 @@ def _context(settings: Settings) -> dict[str, str]:
 
 
 def render_all(settings: Settings) -> tuple[RenderedFile, ...]:
-    files = [RenderedFile(paths.SUPERVISOR_CONF,
-                          supervisord_conf(roles.programs_for(settings), _context(settings)))]
+    files = [RenderedFile(paths.SUPERVISOR_CONF, supervisord_conf(roles.programs_for(settings), _context(settings)))]
     if settings.role is Role.POSTGRES:
         files += [
             RenderedFile(paths.POSTGRESQL_CONF, postgresql_conf(settings), 0o644, "postgres", "postgres"),

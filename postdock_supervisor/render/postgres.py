@@ -70,8 +70,8 @@ def postgresql_conf(settings: Settings) -> str:
     overridden = {key: conf_value(value) for key, value in settings.configs}
     parameters.update(overridden)
     parameters["shared_preload_libraries"] = _preload(
-        parameters["shared_preload_libraries"] if "shared_preload_libraries" in overridden else "",
-        pg.preload_libraries)
+        parameters["shared_preload_libraries"] if "shared_preload_libraries" in overridden else "", pg.preload_libraries
+    )
     lines = ["# Rendered by postdock at every container start; set values through CONFIGS."]
     for key, value in parameters.items():
         origin = "  # CONFIGS" if key in overridden else ""
@@ -85,16 +85,21 @@ def pg_hba_conf(settings: Settings) -> str:
     pg = settings.postgres
     assert pg is not None
     # samenet: the networks this container is attached to (the cluster network), never 'all'.
-    return "\n".join([
-        "# Rendered by postdock. Password auth (scram-sha-256) on every TCP line; no trust over TCP.",
-        "# TYPE  DATABASE     USER                 ADDRESS        METHOD",
-        "local   all          postgres                            peer",
-        "local   all          all                                 scram-sha-256",
-        "host    all          all                  127.0.0.1/32   scram-sha-256",
-        "host    all          all                  ::1/128        scram-sha-256",
-        f"host    replication  {pg.replication_user:<20} samenet        scram-sha-256",
-        "host    all          all                  samenet        scram-sha-256",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                "# Rendered by postdock. Password auth (scram-sha-256) on every TCP line; no trust over TCP.",
+                "# TYPE  DATABASE     USER                 ADDRESS        METHOD",
+                "local   all          postgres                            peer",
+                "local   all          all                                 scram-sha-256",
+                "host    all          all                  127.0.0.1/32   scram-sha-256",
+                "host    all          all                  ::1/128        scram-sha-256",
+                f"host    replication  {pg.replication_user:<20} samenet        scram-sha-256",
+                "host    all          all                  samenet        scram-sha-256",
+            ]
+        )
+        + "\n"
+    )
 
 
 def pg_ident_conf(settings: Settings) -> str:
@@ -108,7 +113,5 @@ def _pgpass_field(value: str) -> str:
 def pgpass(settings: Settings) -> str:
     pg = settings.postgres
     assert pg is not None
-    entries = {pg.replication_user: pg.replication_password.reveal(),
-               pg.postgres_user: pg.postgres_password.reveal()}
-    return "".join(f"*:*:*:{_pgpass_field(user)}:{_pgpass_field(password)}\n"
-                   for user, password in entries.items())
+    entries = {pg.replication_user: pg.replication_password.reveal(), pg.postgres_user: pg.postgres_password.reveal()}
+    return "".join(f"*:*:*:{_pgpass_field(user)}:{_pgpass_field(password)}\n" for user, password in entries.items())

@@ -7,8 +7,9 @@ from postdock_supervisor.config import PostgresSettings, Settings
 
 
 def node_conninfo(pg: PostgresSettings, host: str) -> str:
-    return make_conninfo(host=host, port=pg.port, user=pg.replication_user, dbname=pg.replication_db,
-                         connect_timeout=pg.connect_timeout)
+    return make_conninfo(
+        host=host, port=pg.port, user=pg.replication_user, dbname=pg.replication_db, connect_timeout=pg.connect_timeout
+    )
 
 
 def _q(value: str) -> str:
@@ -50,5 +51,4 @@ def repmgr_conf(settings: Settings) -> str:
         ("ssh_options", "'-q -o BatchMode=yes -o ConnectTimeout=5'"),
         ("repmgrd_pid_file", _q(str(paths.RUN / "repmgrd.pid"))),
     ]
-    return "# Rendered by postdock at every container start.\n" + "".join(
-        f"{key}={value}\n" for key, value in values)
+    return "# Rendered by postdock at every container start.\n" + "".join(f"{key}={value}\n" for key, value in values)

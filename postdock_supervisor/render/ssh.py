@@ -17,37 +17,47 @@ def client_key_path(settings: Settings) -> Path:
 
 def sshd_config(settings: Settings) -> str:
     host_key = Path(settings.common.ssh_host_key_dir) / HOST_KEY_NAME
-    return "\n".join([
-        "# Rendered by postdock. Key login for postgres only; no root, no passwords.",
-        "Port 22",
-        f"HostKey {host_key}",
-        f"HostCertificate {host_key}-cert.pub",
-        "PermitRootLogin no",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PubkeyAuthentication yes",
-        "AllowUsers postgres",
-        # Root-owned, so the postgres user cannot add keys for itself.
-        f"AuthorizedKeysFile {paths.SSH_AUTHORIZED_DIR}/%u",
-        "UsePAM no",
-        "X11Forwarding no",
-        "AllowTcpForwarding no",
-        f"PidFile {paths.RUN}/sshd.pid",
-        "LogLevel INFO",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                "# Rendered by postdock. Key login for postgres only; no root, no passwords.",
+                "Port 22",
+                f"HostKey {host_key}",
+                f"HostCertificate {host_key}-cert.pub",
+                "PermitRootLogin no",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication yes",
+                "AllowUsers postgres",
+                # Root-owned, so the postgres user cannot add keys for itself.
+                f"AuthorizedKeysFile {paths.SSH_AUTHORIZED_DIR}/%u",
+                "UsePAM no",
+                "X11Forwarding no",
+                "AllowTcpForwarding no",
+                f"PidFile {paths.RUN}/sshd.pid",
+                "LogLevel INFO",
+            ]
+        )
+        + "\n"
+    )
 
 
 def ssh_client_config(settings: Settings) -> str:
-    return "\n".join([
-        "# Rendered by postdock: cluster hosts prove themselves with a certificate signed by the",
-        "# cluster key; unknown or uncertified hosts are refused.",
-        "Host *",
-        "    StrictHostKeyChecking yes",
-        f"    UserKnownHostsFile {paths.SSH_KNOWN_HOSTS}",
-        f"    IdentityFile {client_key_path(settings)}",
-        "    BatchMode yes",
-        "    ConnectTimeout 5",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                "# Rendered by postdock: cluster hosts prove themselves with a certificate signed by the",
+                "# cluster key; unknown or uncertified hosts are refused.",
+                "Host *",
+                "    StrictHostKeyChecking yes",
+                f"    UserKnownHostsFile {paths.SSH_KNOWN_HOSTS}",
+                f"    IdentityFile {client_key_path(settings)}",
+                "    BatchMode yes",
+                "    ConnectTimeout 5",
+            ]
+        )
+        + "\n"
+    )
 
 
 def known_hosts(settings: Settings) -> str:

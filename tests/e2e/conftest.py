@@ -17,8 +17,13 @@ def _docker_available() -> None:
         pytest.fail("docker-compose is missing: run the tests through scripts/test.sh, which installs it")
 
 
-NOISE = ("PQping", "unable to ping", "could not translate host name", "waiting for WAL to become available",
-         "could not connect to the primary server")
+NOISE = (
+    "PQping",
+    "unable to ping",
+    "could not translate host name",
+    "waiting for WAL to become available",
+    "could not connect to the primary server",
+)
 
 
 def dump_logs(compose: Compose, services: list[str]) -> None:

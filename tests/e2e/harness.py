@@ -22,8 +22,7 @@ T = TypeVar("T")
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -65,8 +64,17 @@ class Compose:
         self.env = {"POSTDOCK_IMAGE": IMAGE, "POSTDOCK_SSH_KEYS": str(self.file.parent / "ssh"), **(env or {})}
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> str:
-        return sh("docker-compose", "-p", self.project, "-f", str(self.file), *args, check=check,
-                  timeout=timeout, env=self.env)
+        return sh(
+            "docker-compose",
+            "-p",
+            self.project,
+            "-f",
+            str(self.file),
+            *args,
+            check=check,
+            timeout=timeout,
+            env=self.env,
+        )
 
     def container(self, service: str) -> str:
         cid = self("ps", "-q", service).strip()
@@ -83,8 +91,11 @@ class Compose:
     def network(self) -> str:
         """The compose network the nodes share (the only one: a partition must cut every path)."""
         if self._network is None:
-            names = {n for s in self.services()
-                     for n in json.loads(sh("docker", "inspect", self.container(s)))[0]["NetworkSettings"]["Networks"]}
+            names = {
+                n
+                for s in self.services()
+                for n in json.loads(sh("docker", "inspect", self.container(s)))[0]["NetworkSettings"]["Networks"]
+            }
             [self._network] = names
         return self._network
 
@@ -104,8 +115,9 @@ class Compose:
         return sh("docker", "exec", "-u", user, self.container(service), *cmd, check=check)
 
     def repmgr(self, service: str, *args: str) -> str:
-        return self.exec(service, "/usr/lib/postgresql/15/bin/repmgr", "-f", "/etc/postdock/repmgr.conf",
-                         *args, user="postgres")
+        return self.exec(
+            service, "/usr/lib/postgresql/15/bin/repmgr", "-f", "/etc/postdock/repmgr.conf", *args, user="postgres"
+        )
 
     def logs(self, service: str) -> str:
         return self("logs", "--no-color", service, check=False)
@@ -117,8 +129,25 @@ class Compose:
 def make_key_pair(directory: Path) -> Path:
     """A fresh ed25519 key pair made with the image's own ssh-keygen (nothing needed on the host)."""
     directory.mkdir(parents=True, exist_ok=True)
-    sh("docker", "run", "--rm", "-v", f"{directory}:/k", "--entrypoint", "ssh-keygen", IMAGE, "-q", "-t", "ed25519",
-       "-N", "", "-C", "postdock-test", "-f", "/k/id_ed25519")
+    sh(
+        "docker",
+        "run",
+        "--rm",
+        "-v",
+        f"{directory}:/k",
+        "--entrypoint",
+        "ssh-keygen",
+        IMAGE,
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        "postdock-test",
+        "-f",
+        "/k/id_ed25519",
+    )
     return directory
 
 

@@ -50,8 +50,11 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 def the_primary(compose: Compose) -> str:
-    found = wait_until("exactly one primary among the first-level nodes",
-                       lambda: (p := primaries(compose, FIRST_LEVEL)) and len(p) == 1 and p, timeout=START)
+    found = wait_until(
+        "exactly one primary among the first-level nodes",
+        lambda: (p := primaries(compose, FIRST_LEVEL)) and len(p) == 1 and p,
+        timeout=START,
+    )
     return found[0]
 
 
@@ -61,9 +64,11 @@ def arrives_everywhere(compose: Compose, primary: str, nodes: list[str], timeout
     sql(compose, primary, "CREATE TABLE IF NOT EXISTS markers (m text)")
     sql(compose, primary, "INSERT INTO markers VALUES (%s)", (marker,))
     for node in nodes:
-        wait_until(f"marker {marker[:8]} on {node}",
-                   lambda n=node: try_sql(compose, n, f"SELECT 1 FROM markers WHERE m = '{marker}'"),
-                   timeout=timeout)
+        wait_until(
+            f"marker {marker[:8]} on {node}",
+            lambda n=node: try_sql(compose, n, f"SELECT 1 FROM markers WHERE m = '{marker}'"),
+            timeout=timeout,
+        )
     return marker
 
 
@@ -73,12 +78,16 @@ def test_start_replicates_to_all_standbys_with_real_cascade_upstreams(cluster: C
     wait_until("pgslave2 streaming from pgslave1", lambda: "node3" in (streaming_children(cluster, "pgslave1") or ()))
     wait_until("pgslave4 streaming from pgslave3", lambda: "node5" in (streaming_children(cluster, "pgslave3") or ()))
     assert streaming_children(cluster, "pgmaster") == {"node2", "node4"}
-    upstreams = wait_until("all five nodes in repmgr's metadata",
-                           lambda: (u := repmgr_upstreams(cluster, "pgmaster")) and len(u) == 5 and u)
+    upstreams = wait_until(
+        "all five nodes in repmgr's metadata",
+        lambda: (u := repmgr_upstreams(cluster, "pgmaster")) and len(u) == 5 and u,
+    )
     assert upstreams == {"node1": "", "node2": "node1", "node3": "node2", "node4": "node1", "node5": "node4"}
     # USE_REPLICATION_SLOTS=1: each standby streams through its own slot on its upstream.
-    assert set(sql(cluster, "pgmaster", "SELECT slot_name FROM pg_replication_slots WHERE active")) == \
-        {("repmgr_slot_2",), ("repmgr_slot_4",)}
+    assert set(sql(cluster, "pgmaster", "SELECT slot_name FROM pg_replication_slots WHERE active")) == {
+        ("repmgr_slot_2",),
+        ("repmgr_slot_4",),
+    }
     assert sql(cluster, "pgslave1", "SELECT slot_name FROM pg_replication_slots WHERE active") == [("repmgr_slot_3",)]
 
 
@@ -98,14 +107,16 @@ def test_repmgr_crosscheck_shows_every_node_reaching_every_node(cluster: Compose
 
 def shell(cluster: Compose, service: str, command: str, user: str = "postgres") -> tuple[int, str]:
     """Run command in service; (exit code, output)."""
-    out = cluster.exec(service, "sh", "-c", f"{command} 2>&1; echo \"rc=$?\"", user=user, check=False)
+    out = cluster.exec(service, "sh", "-c", f'{command} 2>&1; echo "rc=$?"', user=user, check=False)
     body, _, code = out.rstrip().rpartition("rc=")
     return int(code), body
 
 
 def test_ssh_runs_commands_between_nodes_with_the_cluster_key_only(cluster: Compose) -> None:
-    assert shell(cluster, "pgmaster", "ssh pgslave1 cat /etc/hostname") == \
-        (0, cluster.exec("pgslave1", "cat", "/etc/hostname"))
+    assert shell(cluster, "pgmaster", "ssh pgslave1 cat /etc/hostname") == (
+        0,
+        cluster.exec("pgslave1", "cat", "/etc/hostname"),
+    )
     cluster.exec("pgmaster", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "/tmp/wrong", user="postgres")
     strict = "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/etc/postdock/ssh_known_hosts -o BatchMode=yes"
     code, out = shell(cluster, "pgmaster", f"ssh -F /dev/null {strict} -i /tmp/wrong pgslave1 true")
@@ -136,10 +147,14 @@ def test_standby_postmaster_killed_with_kill_9_comes_back_as_the_standby_it_was(
     # follows the primary instead, which would change the topology the next scenarios check.
     old = postmaster_pid(cluster, "pgslave2")
     cluster.exec("pgslave2", "kill", "-9", old)
-    wait_until("a new postmaster on pgslave2",
-               lambda: (p := try_postmaster_pid(cluster, "pgslave2")) and p != old, timeout=120)
-    wait_until("pgslave2 streaming from pgslave1", lambda: "node3" in (streaming_children(cluster, "pgslave1") or ()),
-               timeout=120)
+    wait_until(
+        "a new postmaster on pgslave2", lambda: (p := try_postmaster_pid(cluster, "pgslave2")) and p != old, timeout=120
+    )
+    wait_until(
+        "pgslave2 streaming from pgslave1",
+        lambda: "node3" in (streaming_children(cluster, "pgslave1") or ()),
+        timeout=120,
+    )
     assert primaries(cluster, NODES) == ["pgmaster"]
     arrives_everywhere(cluster, "pgmaster", NODES)
 
@@ -159,8 +174,9 @@ def test_killed_primary_fails_over_to_pgslave3_without_losing_acknowledged_write
         cluster("kill", "pgmaster")
         killed_at = time.monotonic()
         wait_until("pgslave3 promoted", lambda: is_primary(cluster, "pgslave3"), timeout=90)
-        wait_until("a write acknowledged by the new primary", lambda: writer.acked_after(killed_at + 0.5) >= 5,
-                   timeout=90)
+        wait_until(
+            "a write acknowledged by the new primary", lambda: writer.acked_after(killed_at + 0.5) >= 5, timeout=90
+        )
     finally:
         writer.stop()
     assert primaries(cluster, ["pgslave1", "pgslave3"]) == ["pgslave3"]
@@ -173,8 +189,11 @@ def test_killed_primary_fails_over_to_pgslave3_without_losing_acknowledged_write
 
 def test_old_primary_comes_back_as_a_streaming_standby_of_the_new_one(cluster: Compose) -> None:
     cluster("start", "pgmaster")
-    wait_until("pgmaster streaming from pgslave3", lambda: "node1" in (streaming_children(cluster, "pgslave3") or ()),
-               timeout=START)
+    wait_until(
+        "pgmaster streaming from pgslave3",
+        lambda: "node1" in (streaming_children(cluster, "pgslave3") or ()),
+        timeout=START,
+    )
     assert is_primary(cluster, "pgmaster") is False
     assert primaries(cluster, NODES) == ["pgslave3"]
     arrives_everywhere(cluster, "pgslave3", NODES)
@@ -227,11 +246,14 @@ def test_isolated_standby_never_promotes_and_streams_again_after_reconnection(cl
     finally:
         cluster.reconnect(standby)
     marker = arrives_everywhere(cluster, primary, [primary])
-    wait_until(f"the marker on {standby} after reconnection",
-               lambda: local_sql(cluster, standby, f"SELECT count(*) FROM markers WHERE m = '{marker}'") == "1",
-               timeout=120)
-    wait_until(f"{standby} streaming again",
-               lambda: NAME[standby] in set().union(*(streaming_children(cluster, n) or set() for n in NODES)),
-               timeout=120)
+    wait_until(
+        f"the marker on {standby} after reconnection",
+        lambda: local_sql(cluster, standby, f"SELECT count(*) FROM markers WHERE m = '{marker}'") == "1",
+        timeout=120,
+    )
+    wait_until(
+        f"{standby} streaming again",
+        lambda: NAME[standby] in set().union(*(streaming_children(cluster, n) or set() for n in NODES)),
+        timeout=120,
+    )
     assert primaries(cluster, NODES) == [primary]
-

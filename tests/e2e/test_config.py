@@ -10,9 +10,16 @@ import pytest
 from tests.e2e.conftest import dump_logs
 from tests.e2e.harness import IMAGE, ROOT, Compose, connect, sh, sql, try_sql, wait_until
 
-GOOD_ENV = {"ROLE": "postgres", "NODE_NAME": "node1", "NODE_ID": "1", "CLUSTER_NODE_NETWORK_NAME": "db1",
-            "PARTNER_NODES": "db1,db2,db3", "REPLICATION_PRIMARY_HOST": "db1", "POSTGRES_PASSWORD": "app-pw",
-            "REPLICATION_PASSWORD": "repl-pw"}
+GOOD_ENV = {
+    "ROLE": "postgres",
+    "NODE_NAME": "node1",
+    "NODE_ID": "1",
+    "CLUSTER_NODE_NETWORK_NAME": "db1",
+    "PARTNER_NODES": "db1,db2,db3",
+    "REPLICATION_PRIMARY_HOST": "db1",
+    "POSTGRES_PASSWORD": "app-pw",
+    "REPLICATION_PASSWORD": "repl-pw",
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +34,11 @@ def single(request: pytest.FixtureRequest, conf_dir: Path) -> Iterator[Compose]:
     compose = Compose(ROOT / "tests" / "e2e" / "compose" / "single.yml", env={"POSTDOCK_CONF_DIR": str(conf_dir)})
     compose("up", "-d")
     try:
-        wait_until("the one-node cluster to accept writes",
-                   lambda: try_sql(compose, "postgres_conf", "SELECT NOT pg_is_in_recovery()") == [(True,)],
-                   timeout=180)
+        wait_until(
+            "the one-node cluster to accept writes",
+            lambda: try_sql(compose, "postgres_conf", "SELECT NOT pg_is_in_recovery()") == [(True,)],
+            timeout=180,
+        )
         yield compose
     except BaseException:
         dump_logs(compose, ["postgres_conf"])
@@ -56,54 +65,78 @@ def test_a_mounted_configuration_change_is_applied_by_reload(single: Compose, co
     extra = conf_dir / "extra.conf"
     extra.write_text("statement_timeout = '42s'\n")
     extra.chmod(0o644)
-    wait_until("statement_timeout from the mounted file",
-               lambda: try_sql(single, "postgres_conf", "SHOW statement_timeout") == [("42s",)], timeout=60)
+    wait_until(
+        "statement_timeout from the mounted file",
+        lambda: try_sql(single, "postgres_conf", "SHOW statement_timeout") == [("42s",)],
+        timeout=60,
+    )
     assert sql(single, "postgres_conf", "SELECT pg_postmaster_start_time()") == started
     extra.unlink()
-    wait_until("the default back once the file is gone",
-               lambda: try_sql(single, "postgres_conf", "SHOW statement_timeout") == [("0",)], timeout=60)
+    wait_until(
+        "the default back once the file is gone",
+        lambda: try_sql(single, "postgres_conf", "SHOW statement_timeout") == [("0",)],
+        timeout=60,
+    )
 
 
 def test_node_id_comes_from_the_trailing_number_of_node_name(single: Compose) -> None:
-    rows = wait_until("node registered in repmgr",
-                      lambda: sql_repmgr(single, "SELECT node_id, node_name FROM repmgr.nodes"))
+    rows = wait_until(
+        "node registered in repmgr", lambda: sql_repmgr(single, "SELECT node_id, node_name FROM repmgr.nodes")
+    )
     assert rows == [(102, "node-102")]
 
 
 def sql_repmgr(compose: Compose, query: str) -> list[tuple[object, ...]]:
-    with connect(compose.ip("postgres_conf"), user="replication_user", password="replication_pass",
-                 dbname="replication_db") as conn:
+    with connect(
+        compose.ip("postgres_conf"), user="replication_user", password="replication_pass", dbname="replication_db"
+    ) as conn:
         return conn.execute(query).fetchall()
 
 
 def test_a_postgres_that_cannot_start_backs_off_and_reports_unhealthy() -> None:
     name = f"pdt-broken-{uuid.uuid4().hex[:8]}"
-    env = {"ROLE": "postgres", "NODE_NAME": "node1", "POSTGRES_PASSWORD": "x", "REPLICATION_PASSWORD": "y",
-           "CONFIGS": "work_mem:banana"}  # valid CONFIGS syntax, a value postgres refuses
+    env = {
+        "ROLE": "postgres",
+        "NODE_NAME": "node1",
+        "POSTGRES_PASSWORD": "x",
+        "REPLICATION_PASSWORD": "y",
+        "CONFIGS": "work_mem:banana",
+    }  # valid CONFIGS syntax, a value postgres refuses
     argv = ["docker", "run", "-d", "--name", name]
     for key, value in env.items():
         argv += ["-e", f"{key}={value}"]
     sh(*argv, IMAGE)
     try:
-        def health() -> str:
-            return subprocess.run(["docker", "exec", name, "postdock", "health"], capture_output=True,
-                                  text=True).stdout
 
-        report = wait_until("health to report the failing start-up", lambda: "retry 3" in (h := health()) and h,
-                            timeout=180)
+        def health() -> str:
+            return subprocess.run(["docker", "exec", name, "postdock", "health"], capture_output=True, text=True).stdout
+
+        report = wait_until(
+            "health to report the failing start-up", lambda: "retry 3" in (h := health()) and h, timeout=180
+        )
         assert report.startswith("failing: ")
-        logs = sh("docker", "logs", name, check=False) + subprocess.run(["docker", "logs", name], capture_output=True,
-                                                                          text=True).stderr
-        waits = [int(line.split("observing again in ")[1].rstrip("s")) for line in logs.splitlines()
-                 if "observing again in " in line]
+        logs = (
+            sh("docker", "logs", name, check=False)
+            + subprocess.run(["docker", "logs", name], capture_output=True, text=True).stderr
+        )
+        waits = [
+            int(line.split("observing again in ")[1].rstrip("s"))
+            for line in logs.splitlines()
+            if "observing again in " in line
+        ]
         assert waits[:3] == sorted(waits[:3]) and waits[0] < waits[2], waits  # the retries back off
         assert 'invalid value for parameter "work_mem": "banana"' in logs
     finally:
         sh("docker", "rm", "-f", "-v", name, check=False)
 
 
-RENDERED = ["/etc/supervisor/supervisord.conf", "/etc/postdock/postgresql.conf", "/etc/postdock/pg_hba.conf",
-            "/etc/postdock/repmgr.conf", "/var/lib/postgresql/.pgpass"]
+RENDERED = [
+    "/etc/supervisor/supervisord.conf",
+    "/etc/postdock/postgresql.conf",
+    "/etc/postdock/pg_hba.conf",
+    "/etc/postdock/repmgr.conf",
+    "/var/lib/postgresql/.pgpass",
+]
 
 
 def test_ten_restarts_leave_the_same_rendered_files(single: Compose) -> None:
@@ -113,44 +146,74 @@ def test_ten_restarts_leave_the_same_rendered_files(single: Compose) -> None:
     first = checksums()
     for restart in range(10):
         single("restart", "-t", "30", "postgres_conf")
-        wait_until(f"the node back after restart {restart + 1}",
-                   lambda: try_sql(single, "postgres_conf", "SELECT NOT pg_is_in_recovery()") == [(True,)],
-                   timeout=120)
+        wait_until(
+            f"the node back after restart {restart + 1}",
+            lambda: try_sql(single, "postgres_conf", "SELECT NOT pg_is_in_recovery()") == [(True,)],
+            timeout=120,
+        )
         assert checksums() == first
     assert single.exec("postgres_conf", "grep", "-c", "^hot_standby = ", "/etc/postdock/postgresql.conf") == "1\n"
 
 
 BAD_INPUTS = [
     ({"NODE_ID": "abc"}, "NODE_ID: found 'abc'; expected a whole number from 1 to 2147483647"),
-    ({"CONFIGS": "work_mem:8MB,shared_buffers"},
-     "CONFIGS: found 'work_mem:8MB,shared_buffers'; expected key:value pairs separated by ','; "
-     "pair 2 'shared_buffers' has no ':'"),
+    (
+        {"CONFIGS": "work_mem:8MB,shared_buffers"},
+        "CONFIGS: found 'work_mem:8MB,shared_buffers'; expected key:value pairs separated by ','; "
+        "pair 2 'shared_buffers' has no ':'",
+    ),
     ({"ROLE": "webserver"}, "ROLE: found 'webserver'; expected one of postgres, pgpool, barman"),
-    ({"POSTGRES_PASSWORD": ""},
-     "POSTGRES_PASSWORD: found nothing; expected a secret (set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE)"),
-    ({"PARTNER_NODES": "db2,db3", "REPLICATION_PRIMARY_HOST": "db2"},
-     "PARTNER_NODES: found 'db2,db3', which does not name this node; expected a list that includes "
-     "CLUSTER_NODE_NETWORK_NAME 'db1'"),
-    ({"SSH_ENABLE": "1", "SSH_KEY_DIR": "/no/keys/here"},
-     "SSH_KEY_DIR: found '/no/keys/here' without id_ed25519, id_ecdsa, id_rsa; expected a mounted key pair "
-     "(SSH_ENABLE=1)"),
+    (
+        {"POSTGRES_PASSWORD": ""},
+        "POSTGRES_PASSWORD: found nothing; expected a secret (set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE)",
+    ),
+    (
+        {"PARTNER_NODES": "db2,db3", "REPLICATION_PRIMARY_HOST": "db2"},
+        "PARTNER_NODES: found 'db2,db3', which does not name this node; expected a list that includes "
+        "CLUSTER_NODE_NETWORK_NAME 'db1'",
+    ),
+    (
+        {"SSH_ENABLE": "1", "SSH_KEY_DIR": "/no/keys/here"},
+        "SSH_KEY_DIR: found '/no/keys/here' without id_ed25519, id_ecdsa, id_rsa; expected a mounted key pair "
+        "(SSH_ENABLE=1)",
+    ),
 ]
 
 
 def volume_listing(volume: str) -> str:
-    return sh("docker", "run", "--rm", "-v", f"{volume}:/data", "--entrypoint", "sh", IMAGE, "-c",
-              "cd /data && stat -c '%u %g %a %Y' . && ls -lnA --time-style=+%s && cat marker")
+    return sh(
+        "docker",
+        "run",
+        "--rm",
+        "-v",
+        f"{volume}:/data",
+        "--entrypoint",
+        "sh",
+        IMAGE,
+        "-c",
+        "cd /data && stat -c '%u %g %a %Y' . && ls -lnA --time-style=+%s && cat marker",
+    )
 
 
-@pytest.mark.parametrize(("override", "line"), BAD_INPUTS, ids=["node-id", "configs", "role", "password",
-                                                                "partners", "ssh-key"])
-def test_bad_input_stops_the_container_with_one_line_and_touches_no_data(override: dict[str, str],
-                                                                         line: str) -> None:
+@pytest.mark.parametrize(
+    ("override", "line"), BAD_INPUTS, ids=["node-id", "configs", "role", "password", "partners", "ssh-key"]
+)
+def test_bad_input_stops_the_container_with_one_line_and_touches_no_data(override: dict[str, str], line: str) -> None:
     volume = f"pdt-bad-{uuid.uuid4().hex[:8]}"
     sh("docker", "volume", "create", volume)
     try:
-        sh("docker", "run", "--rm", "-v", f"{volume}:/data", "--entrypoint", "sh", IMAGE, "-c",
-           "echo precious > /data/marker && chmod 0755 /data")
+        sh(
+            "docker",
+            "run",
+            "--rm",
+            "-v",
+            f"{volume}:/data",
+            "--entrypoint",
+            "sh",
+            IMAGE,
+            "-c",
+            "echo precious > /data/marker && chmod 0755 /data",
+        )
         before = volume_listing(volume)
         env = {**GOOD_ENV, **override}
         argv = ["docker", "run", "--rm", "-v", f"{volume}:/var/lib/postgresql/data"]

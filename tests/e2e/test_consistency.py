@@ -32,8 +32,12 @@ def strict(request: pytest.FixtureRequest) -> Iterator[Compose]:
 
 def sync_set_complete(compose: Compose, primary: str) -> bool:
     """Every other first-level node streams from primary and is a synchronous (quorum) member."""
-    rows = try_sql(compose, primary, "SELECT application_name, sync_state FROM pg_stat_replication "
-                                     "WHERE state = 'streaming'") or []
+    rows = (
+        try_sql(
+            compose, primary, "SELECT application_name, sync_state FROM pg_stat_replication WHERE state = 'streaming'"
+        )
+        or []
+    )
     wanted = {NAME[n] for n in NODES if n != primary}
     return {name for name, state in rows if state in ("sync", "quorum")} == wanted
 
@@ -41,34 +45,40 @@ def sync_set_complete(compose: Compose, primary: str) -> bool:
 def test_strict_mode_a_write_acknowledged_is_visible_on_every_first_level_standby_at_once(strict: Compose) -> None:
     sql(strict, "pgmaster", "CREATE TABLE ryw (id int PRIMARY KEY)")
     assert sql(strict, "pgmaster", "SHOW synchronous_commit") == [("remote_apply",)]
-    with connect(strict.ip("pgmaster")) as primary, connect(strict.ip("pgslave1")) as one, \
-            connect(strict.ip("pgslave3")) as three:
+    with (
+        connect(strict.ip("pgmaster")) as primary,
+        connect(strict.ip("pgslave1")) as one,
+        connect(strict.ip("pgslave3")) as three,
+    ):
         for n in range(200):
             primary.execute("INSERT INTO ryw VALUES (%s)", (n,))
             for standby in (one, three):
                 assert standby.execute("SELECT count(*) FROM ryw WHERE id = %s", (n,)).fetchone() == (1,), n
 
 
-@pytest.mark.skip(reason="intermittent: once in four runs no standby was promoted after the 9th kill "
-                         "(120 s); race not found yet, see the closing note of session 1")
+@pytest.mark.skip(
+    reason="intermittent: once in four runs no standby was promoted after the 9th kill "
+    "(120 s); race not found yet, see the closing note of session 1"
+)
 def test_primary_killed_again_and_again_loses_no_acknowledged_write(strict: Compose) -> None:
     sql(strict, the_primary(strict), "CREATE TABLE IF NOT EXISTS acked (id int PRIMARY KEY)")
     writer = Writer(lambda: addresses(strict, NODES)).start()
     try:
         for kill in range(KILLS):
             primary = the_primary(strict)
-            wait_until(f"writes before kill {kill + 1}", lambda k=kill: len(writer.acked) >= 10 * (k + 1),
-                       timeout=120)
+            wait_until(f"writes before kill {kill + 1}", lambda k=kill: len(writer.acked) >= 10 * (k + 1), timeout=120)
             strict("kill", primary)
             killed_at = time.monotonic()
-            new = wait_until(f"a new primary after kill {kill + 1}",
-                             lambda p=primary: (found := primaries(strict, [n for n in NODES if n != p])) and found[0],
-                             timeout=120)
-            wait_until("writes on the new primary", lambda t=killed_at: writer.acked_after(t) >= 3,
-                       timeout=120)
+            new = wait_until(
+                f"a new primary after kill {kill + 1}",
+                lambda p=primary: (found := primaries(strict, [n for n in NODES if n != p])) and found[0],
+                timeout=120,
+            )
+            wait_until("writes on the new primary", lambda t=killed_at: writer.acked_after(t) >= 3, timeout=120)
             strict("start", primary)
-            wait_until(f"{primary} back in {new}'s synchronous set", lambda n=new: sync_set_complete(strict, n),
-                       timeout=240)
+            wait_until(
+                f"{primary} back in {new}'s synchronous set", lambda n=new: sync_set_complete(strict, n), timeout=240
+            )
     finally:
         writer.stop()
     stored = {row[0] for row in sql(strict, the_primary(strict), "SELECT id FROM acked")}
@@ -77,6 +87,7 @@ def test_primary_killed_again_and_again_loses_no_acknowledged_write(strict: Comp
 
 
 def the_primary(compose: Compose) -> str:
-    found = wait_until("exactly one primary", lambda: (p := primaries(compose, NODES)) and len(p) == 1 and p,
-                       timeout=120)
+    found = wait_until(
+        "exactly one primary", lambda: (p := primaries(compose, NODES)) and len(p) == 1 and p, timeout=120
+    )
     return found[0]

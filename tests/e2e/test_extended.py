@@ -9,19 +9,28 @@ import pytest
 from tests.e2e.conftest import dump_logs
 from tests.e2e.harness import ROOT, Compose, connect, sql, streaming_children, try_sql, wait_until
 
-EXTENSIONS = {"postgis": "monkey_db", "pg_repack": "monkey_db", "pglogical": "monkey_db", "hypopg": "monkey_db",
-              "pgaudit": "monkey_db", "pg_partman": "monkey_db", "pg_cron": "postgres"}
+EXTENSIONS = {
+    "postgis": "monkey_db",
+    "pg_repack": "monkey_db",
+    "pglogical": "monkey_db",
+    "hypopg": "monkey_db",
+    "pgaudit": "monkey_db",
+    "pg_partman": "monkey_db",
+    "pg_cron": "postgres",
+}
 EXTENDED_IMAGE = os.environ.get("POSTDOCK_EXTENDED_IMAGE", "postdock/postdock-extended:latest")
 
 
 @pytest.fixture(scope="module")
 def extended() -> Iterator[Compose]:
-    compose = Compose(ROOT / "tests" / "e2e" / "compose" / "extended.yml",
-                      env={"POSTDOCK_EXTENDED_IMAGE": EXTENDED_IMAGE})
+    compose = Compose(
+        ROOT / "tests" / "e2e" / "compose" / "extended.yml", env={"POSTDOCK_EXTENDED_IMAGE": EXTENDED_IMAGE}
+    )
     compose("up", "-d")
     try:
-        wait_until("ext2 streaming from ext1", lambda: "node2" in (streaming_children(compose, "ext1") or ()),
-                   timeout=240)
+        wait_until(
+            "ext2 streaming from ext1", lambda: "node2" in (streaming_children(compose, "ext1") or ()), timeout=240
+        )
         yield compose
     except BaseException:
         dump_logs(compose, ["ext1", "ext2"])
@@ -54,10 +63,14 @@ def test_pg_repack_rebuilds_a_table(extended: Compose) -> None:
     sql(extended, "ext1", "INSERT INTO bloated SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g")
     sql(extended, "ext1", "DELETE FROM bloated WHERE id % 2 = 0")
     before = sql(extended, "ext1", "SELECT pg_relation_filenode('bloated')")[0][0]
-    out = extended.exec("ext1", "sh", "-c", "/usr/lib/postgresql/15/bin/pg_repack -d monkey_db -t bloated 2>&1",
-                        user="postgres")
+    out = extended.exec(
+        "ext1", "sh", "-c", "/usr/lib/postgresql/15/bin/pg_repack -d monkey_db -t bloated 2>&1", user="postgres"
+    )
     assert 'repacking table "public.bloated"' in out
-    assert sql(extended, "ext1", "SELECT count(*), pg_relation_filenode('bloated') <> %s FROM bloated",
-               (before,)) == [(10000, True)]
-    wait_until("the repacked table on the standby",
-               lambda: try_sql(extended, "ext2", "SELECT count(*) FROM bloated") == [(10000,)])
+    assert sql(extended, "ext1", "SELECT count(*), pg_relation_filenode('bloated') <> %s FROM bloated", (before,)) == [
+        (10000, True)
+    ]
+    wait_until(
+        "the repacked table on the standby",
+        lambda: try_sql(extended, "ext2", "SELECT count(*) FROM bloated") == [(10000,)],
+    )

@@ -28,9 +28,19 @@ class Writer:
     _thread: threading.Thread | None = None
 
     def _connect(self) -> psycopg.Connection[object]:
-        return psycopg.connect(host=",".join(self.hosts()), port=5432, target_session_attrs="read-write",
-                               connect_timeout=2, tcp_user_timeout=1000, keepalives=1, keepalives_idle=1,
-                               keepalives_interval=1, keepalives_count=2, autocommit=True, **APP)
+        return psycopg.connect(
+            host=",".join(self.hosts()),
+            port=5432,
+            target_session_attrs="read-write",
+            connect_timeout=2,
+            tcp_user_timeout=1000,
+            keepalives=1,
+            keepalives_idle=1,
+            keepalives_interval=1,
+            keepalives_count=2,
+            autocommit=True,
+            **APP,
+        )
 
     def _run(self) -> None:
         conn: psycopg.Connection[object] | None = None

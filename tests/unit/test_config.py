@@ -24,8 +24,7 @@ def test_every_problem_is_reported_together_one_line_each() -> None:
     found = problems(NODE_ID="abc", CONFIGS="work_mem:4MB,oops", POSTGRES_PASSWORD="<unset>")
     assert len(found) == 3
     assert any(line.startswith("NODE_ID: found 'abc'; expected a whole number") for line in found)
-    assert any(line.startswith("CONFIGS: found 'work_mem:4MB,oops'") and "'oops' has no ':'" in line
-               for line in found)
+    assert any(line.startswith("CONFIGS: found 'work_mem:4MB,oops'") and "'oops' has no ':'" in line for line in found)
     assert "POSTGRES_PASSWORD: found nothing; expected a secret" in " ".join(found)
 
 
@@ -42,8 +41,10 @@ def test_partner_list_must_name_the_node_itself() -> None:
 def test_malformed_secret_file_is_named_and_secret_values_are_masked(tmp_path) -> None:  # type: ignore[no-untyped-def]
     missing = tmp_path / "nope"
     found = problems(REPLICATION_PASSWORD="<unset>", REPLICATION_PASSWORD_FILE=str(missing))
-    assert found == [f"REPLICATION_PASSWORD_FILE: found '{missing}' (No such file or directory); "
-                     "expected a readable file holding the secret"]
+    assert found == [
+        f"REPLICATION_PASSWORD_FILE: found '{missing}' (No such file or directory); "
+        "expected a readable file holding the secret"
+    ]
 
 
 def test_secret_from_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -60,8 +61,9 @@ def test_config_show_masks_secrets() -> None:
     assert (shown["ROLE"], shown["CONSISTENCY_MODE"]) == ("postgres", "eventual")
 
 
-@pytest.mark.parametrize(("name", "offset", "expected"), [("node-102", "0", 102), ("pgslave3", "0", 3),
-                                                          ("db-node-0", "1", 1)])
+@pytest.mark.parametrize(
+    ("name", "offset", "expected"), [("node-102", "0", 102), ("pgslave3", "0", 3), ("db-node-0", "1", 1)]
+)
 def test_node_id_is_the_trailing_number_of_the_name(name: str, offset: str, expected: int) -> None:
     assert make_pg(NODE_ID="", NODE_NAME=name, NODE_ID_OFFSET=offset).node_id == expected
 
@@ -72,8 +74,9 @@ def test_name_without_number_and_no_id_is_an_error() -> None:
 
 
 def test_configs_keys_match_exactly_and_custom_symbols_work() -> None:
-    settings = make_settings(CONFIGS="hot_standby)on|hot_standby_feedback)off", CONFIGS_DELIMITER_SYMBOL="|",
-                             CONFIGS_ASSIGNMENT_SYMBOL=")")
+    settings = make_settings(
+        CONFIGS="hot_standby)on|hot_standby_feedback)off", CONFIGS_DELIMITER_SYMBOL="|", CONFIGS_ASSIGNMENT_SYMBOL=")"
+    )
     assert settings.configs == (("hot_standby", "on"), ("hot_standby_feedback", "off"))
 
 

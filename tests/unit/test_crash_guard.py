@@ -17,8 +17,10 @@ def killed(expected: bool = False) -> ProcessStateEvent:
 
 def test_first_crash_reruns_the_start_up_decision_at_once() -> None:
     d = decide_crash(killed(), UP, POLICY, now=1000)
-    assert (d.action, d.reason) == (Act.RERUN_BOOTSTRAP,
-                                    "postgres exited unexpectedly: running the start-up decision again")
+    assert (d.action, d.reason) == (
+        Act.RERUN_BOOTSTRAP,
+        "postgres exited unexpectedly: running the start-up decision again",
+    )
 
 
 def test_expected_exit_and_stop_are_left_alone() -> None:
@@ -63,8 +65,10 @@ class FakeSupervisor:
 
 
 def envelope(eventname: str, payload: str) -> str:
-    return f"ver:3.0 server:supervisor serial:1 pool:crash_guard poolserial:1 eventname:{eventname} " \
-           f"len:{len(payload)}\n{payload}"
+    return (
+        f"ver:3.0 server:supervisor serial:1 pool:crash_guard poolserial:1 eventname:{eventname} "
+        f"len:{len(payload)}\n{payload}"
+    )
 
 
 def test_listener_acknowledges_every_event_and_reruns_bootstrap(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -85,12 +89,16 @@ def test_conf_watch_message_through_the_protocol_becomes_a_reload() -> None:
     from postdock_supervisor.decide.conf import decide_reload
     from postdock_supervisor.events.model import parse_event
 
-    payload = 'processname:conf_watch groupname:conf_watch pid:9\n{"kind": "conf-changed", ' \
-              '"path": "/etc/postdock/conf.d/x.conf", "event": "IN_CLOSE_WRITE"}'
+    payload = (
+        'processname:conf_watch groupname:conf_watch pid:9\n{"kind": "conf-changed", '
+        '"path": "/etc/postdock/conf.d/x.conf", "event": "IN_CLOSE_WRITE"}'
+    )
     event = parse_event({"eventname": "PROCESS_COMMUNICATION_STDOUT"}, payload)
     decision = decide_reload(event, "RUNNING")
     assert (decision.reload, decision.reason) == (
-        True, "/etc/postdock/conf.d/x.conf changed (IN_CLOSE_WRITE): reloading postgres")
+        True,
+        "/etc/postdock/conf.d/x.conf changed (IN_CLOSE_WRITE): reloading postgres",
+    )
     assert not decide_reload(event, "STOPPED").reload
 
 

@@ -16,8 +16,13 @@ from tests.builders import (
 MASTER = make_pg()  # pgmaster, partners pgmaster,pgslave1,pgslave3, initial primary
 SLAVE1 = make_pg(NODE_ID="2", NODE_NAME="node2", CLUSTER_NODE_NETWORK_NAME="pgslave1")
 SLAVE3 = make_pg(NODE_ID="4", NODE_NAME="node4", CLUSTER_NODE_NETWORK_NAME="pgslave3", NODE_PRIORITY="200")
-CASCADE = make_pg(NODE_ID="3", NODE_NAME="node3", CLUSTER_NODE_NETWORK_NAME="pgslave2", PARTNER_NODES="",
-                  REPLICATION_PRIMARY_HOST="pgslave1")
+CASCADE = make_pg(
+    NODE_ID="3",
+    NODE_NAME="node3",
+    CLUSTER_NODE_NETWORK_NAME="pgslave2",
+    PARTNER_NODES="",
+    REPLICATION_PRIMARY_HOST="pgslave1",
+)
 
 
 def me(pg, data=EMPTY, **kw):  # type: ignore[no-untyped-def]
@@ -27,18 +32,23 @@ def me(pg, data=EMPTY, **kw):  # type: ignore[no-untyped-def]
 def test_fresh_cluster_initial_primary_initialises() -> None:
     d = decide_startup(me(MASTER), {"pgslave1": None, "pgslave3": None}, MASTER, waited=0)
     assert d.action is Start.INIT_PRIMARY
-    assert d.reason == ("empty data directory, this node is REPLICATION_PRIMARY_HOST and no partner has "
-                        "data: initialising a new cluster")
+    assert d.reason == (
+        "empty data directory, this node is REPLICATION_PRIMARY_HOST and no partner has "
+        "data: initialising a new cluster"
+    )
 
 
 def test_fresh_standby_waits_for_its_primary_then_clones_with_the_primary_id() -> None:
     waiting = decide_startup(me(SLAVE1), {"pgmaster": None, "pgslave3": None}, SLAVE1, waited=5)
     assert (waiting.action, waiting.reason) == (Start.WAIT, "waiting for the primary pgmaster to start")
-    starting = decide_startup(me(SLAVE1), {"pgmaster": running_primary("pgmaster", 1, phase="init-primary"),
-                                           "pgslave3": None}, SLAVE1, waited=5)
+    starting = decide_startup(
+        me(SLAVE1),
+        {"pgmaster": running_primary("pgmaster", 1, phase="init-primary"), "pgslave3": None},
+        SLAVE1,
+        waited=5,
+    )
     assert starting.action is Start.WAIT and "still setting itself up" in starting.reason
-    ready = decide_startup(me(SLAVE1), {"pgmaster": running_primary("pgmaster", 1), "pgslave3": None},
-                           SLAVE1, waited=5)
+    ready = decide_startup(me(SLAVE1), {"pgmaster": running_primary("pgmaster", 1), "pgslave3": None}, SLAVE1, waited=5)
     assert (ready.action, ready.upstream, ready.upstream_id) == (Start.CLONE, "pgmaster", 1)
 
 
@@ -54,8 +64,10 @@ def test_cascade_waits_while_its_upstream_is_down() -> None:
 
 
 def test_returning_old_primary_rejoins_the_new_primary() -> None:
-    peers = {"pgslave1": running_standby("pgslave1", 2, "pgslave3", timeline=2),
-             "pgslave3": running_primary("pgslave3", 4, timeline=2)}
+    peers = {
+        "pgslave1": running_standby("pgslave1", 2, "pgslave3", timeline=2),
+        "pgslave3": running_primary("pgslave3", 4, timeline=2),
+    }
     d = decide_startup(me(MASTER, KILLED_PRIMARY_DATA), peers, MASTER, waited=0)
     assert (d.action, d.upstream, d.upstream_id) == (Start.REJOIN, "pgslave3", 4)
     assert d.reason == "old primary, pgslave3 is the primary now: rejoining it with pg_rewind"
@@ -70,47 +82,63 @@ def test_clean_over_rewind_reclones_an_old_primary() -> None:
 def test_node_never_follows_itself() -> None:
     # Its own agent may answer under its own name (it is in PARTNER_NODES): never an upstream.
     own = running_primary("pgmaster", 1)
-    d = decide_startup(me(MASTER, PRIMARY_DATA), {"pgmaster": own, "pgslave1": stopped("pgslave1", 2, STANDBY_DATA),
-                                                  "pgslave3": None}, MASTER, waited=100)
+    d = decide_startup(
+        me(MASTER, PRIMARY_DATA),
+        {"pgmaster": own, "pgslave1": stopped("pgslave1", 2, STANDBY_DATA), "pgslave3": None},
+        MASTER,
+        waited=100,
+    )
     assert d.upstream != "pgmaster"
     assert d.action is Start.START_PRIMARY
 
 
 def test_fast_restart_of_primary_waits_for_repmgrd_while_standbys_run() -> None:
-    peers = {"pgslave1": running_standby("pgslave1", 2, "pgmaster", streaming=False),
-             "pgslave3": running_standby("pgslave3", 4, "pgmaster", streaming=False)}
+    peers = {
+        "pgslave1": running_standby("pgslave1", 2, "pgmaster", streaming=False),
+        "pgslave3": running_standby("pgslave3", 4, "pgmaster", streaming=False),
+    }
     d = decide_startup(me(MASTER, PRIMARY_DATA), peers, MASTER, waited=1)
     assert d.action is Start.WAIT
     assert d.reason == "standbys pgslave1,pgslave3 run without a primary: waiting for repmgrd to promote one"
 
 
 def test_restarted_primary_resumes_when_nobody_was_promoted_within_the_grace() -> None:
-    peers = {"pgslave1": running_standby("pgslave1", 2, "pgmaster", streaming=False),
-             "pgslave3": running_standby("pgslave3", 4, "pgmaster", streaming=False)}
+    peers = {
+        "pgslave1": running_standby("pgslave1", 2, "pgmaster", streaming=False),
+        "pgslave3": running_standby("pgslave3", 4, "pgmaster", streaming=False),
+    }
     grace = failover_grace(MASTER)
     d = decide_startup(me(MASTER, PRIMARY_DATA), peers, MASTER, waited=grace)
     assert d.action is Start.START_PRIMARY
-    assert d.reason == (f"standbys pgslave1,pgslave3 still point at this node and none was promoted "
-                        f"within {grace}s: resuming as primary")
+    assert d.reason == (
+        f"standbys pgslave1,pgslave3 still point at this node and none was promoted "
+        f"within {grace}s: resuming as primary"
+    )
 
 
 def test_old_primary_does_not_resume_when_a_standby_streams_from_elsewhere() -> None:
-    peers = {"pgslave1": running_standby("pgslave1", 2, "pgslave3", streaming=True),
-             "pgslave3": running_standby("pgslave3", 4, "pgmaster", streaming=False)}
+    peers = {
+        "pgslave1": running_standby("pgslave1", 2, "pgslave3", streaming=True),
+        "pgslave3": running_standby("pgslave3", 4, "pgmaster", streaming=False),
+    }
     d = decide_startup(me(MASTER, PRIMARY_DATA), peers, MASTER, waited=10_000)
     assert d.action is Start.WAIT
 
 
 def test_full_cluster_restart_elects_the_newest_timeline_over_the_stale_primary() -> None:
-    promoted = PRIMARY_DATA.__class__(initialized=True, cluster_state="shut down", timeline=2,
-                                      checkpoint_lsn=0x4800000, system_identifier="42")
+    promoted = PRIMARY_DATA.__class__(
+        initialized=True, cluster_state="shut down", timeline=2, checkpoint_lsn=0x4800000, system_identifier="42"
+    )
     peers = {"pgslave1": stopped("pgslave1", 2, STANDBY_DATA), "pgslave3": stopped("pgslave3", 4, promoted)}
     stale = decide_startup(me(MASTER, PRIMARY_DATA), peers, MASTER, waited=0)
     assert stale.action is Start.WAIT
     assert stale.reason.startswith("pgslave3 is the most advanced (timeline 2, LSN 0/4800000)")
-    winner = decide_startup(me(SLAVE3, promoted), {"pgmaster": stopped("pgmaster", 1, PRIMARY_DATA),
-                                                   "pgslave1": stopped("pgslave1", 2, STANDBY_DATA)},
-                            SLAVE3, waited=0)
+    winner = decide_startup(
+        me(SLAVE3, promoted),
+        {"pgmaster": stopped("pgmaster", 1, PRIMARY_DATA), "pgslave1": stopped("pgslave1", 2, STANDBY_DATA)},
+        SLAVE3,
+        waited=0,
+    )
     assert winner.action is Start.START_PRIMARY
 
 
@@ -127,8 +155,14 @@ def test_full_cluster_restart_all_nodes_agree_on_one_primary() -> None:
 
 
 def test_standby_with_the_most_wal_is_promoted_when_the_primary_is_gone() -> None:
-    ahead = STANDBY_DATA.__class__(initialized=True, cluster_state="shut down in recovery", timeline=1,
-                                   checkpoint_lsn=0x4900000, system_identifier="42", standby_signal=True)
+    ahead = STANDBY_DATA.__class__(
+        initialized=True,
+        cluster_state="shut down in recovery",
+        timeline=1,
+        checkpoint_lsn=0x4900000,
+        system_identifier="42",
+        standby_signal=True,
+    )
     peers = {"pgmaster": None, "pgslave1": stopped("pgslave1", 2, STANDBY_DATA)}
     early = decide_startup(me(SLAVE3, ahead), peers, SLAVE3, waited=1)
     assert early.action is Start.WAIT and "waiting up to 30s for pgmaster" in early.reason
@@ -149,22 +183,31 @@ def test_priority_zero_is_not_elected_while_another_candidate_exists() -> None:
 
 
 def test_partners_that_disagree_never_make_this_node_a_second_primary() -> None:
-    peers = {"pgslave1": running_primary("pgslave1", 2, timeline=2),
-             "pgslave3": running_primary("pgslave3", 4, timeline=3)}
+    peers = {
+        "pgslave1": running_primary("pgslave1", 2, timeline=2),
+        "pgslave3": running_primary("pgslave3", 4, timeline=3),
+    }
     d = decide_startup(me(MASTER, PRIMARY_DATA), peers, MASTER, waited=0)
     assert (d.action, d.upstream) == (Start.REJOIN, "pgslave3")
     assert "several primaries answer: pgslave1,pgslave3" in d.reason
 
 
 def test_standby_restart_keeps_following() -> None:
-    d = decide_startup(me(SLAVE1, STANDBY_DATA), {"pgmaster": running_primary("pgmaster", 1),
-                                                  "pgslave3": None}, SLAVE1, 0)
+    d = decide_startup(
+        me(SLAVE1, STANDBY_DATA), {"pgmaster": running_primary("pgmaster", 1), "pgslave3": None}, SLAVE1, 0
+    )
     assert (d.action, d.upstream) == (Start.START_STANDBY, "pgmaster")
 
 
 def test_foreign_data_is_never_overwritten() -> None:
-    foreign = STANDBY_DATA.__class__(initialized=True, cluster_state="shut down in recovery", timeline=1,
-                                     checkpoint_lsn=1, system_identifier="7", standby_signal=True)
+    foreign = STANDBY_DATA.__class__(
+        initialized=True,
+        cluster_state="shut down in recovery",
+        timeline=1,
+        checkpoint_lsn=1,
+        system_identifier="7",
+        standby_signal=True,
+    )
     d = decide_startup(me(SLAVE1, foreign), {"pgmaster": running_primary("pgmaster", 1)}, SLAVE1, 0)
     assert d.action is Start.WAIT and "belongs to another cluster" in d.reason
 

@@ -9,5 +9,5 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def test_readme_variable_table_is_generated_from_the_settings() -> None:
     text = README.read_text()
-    block = text[text.index(BEGIN): text.index(END) + len(END)]
+    block = text[text.index(BEGIN) : text.index(END) + len(END)]
     assert block == env_table(), "regenerate with: python -m postdock_supervisor docs env"

@@ -28,16 +28,22 @@ def test_configs_key_replaces_only_that_exact_key() -> None:
 
 
 def test_configs_values_are_quoted_only_where_postgres_needs_it() -> None:
-    settings = make_settings(CONFIGS="work_mem)7MB|listen_addresses)'*'|application_name)a,b:c|search_path)x y",
-                             CONFIGS_DELIMITER_SYMBOL="|", CONFIGS_ASSIGNMENT_SYMBOL=")")
+    settings = make_settings(
+        CONFIGS="work_mem)7MB|listen_addresses)'*'|application_name)a,b:c|search_path)x y",
+        CONFIGS_DELIMITER_SYMBOL="|",
+        CONFIGS_ASSIGNMENT_SYMBOL=")",
+    )
     values = conf_values(postgresql_conf(settings))
     assert values["work_mem"] == "7MB" and values["listen_addresses"] == "'*'"
     assert values["application_name"] == "'a,b:c'" and values["search_path"] == "'x y'"
 
 
 def test_preload_libraries_come_after_repmgr_once_each() -> None:
-    settings = make_settings(PRELOAD_LIBRARIES="pglogical,pg_cron", CONFIGS_DELIMITER_SYMBOL="|",
-                             CONFIGS="shared_preload_libraries:'pg_cron,auto_explain'")
+    settings = make_settings(
+        PRELOAD_LIBRARIES="pglogical,pg_cron",
+        CONFIGS_DELIMITER_SYMBOL="|",
+        CONFIGS="shared_preload_libraries:'pg_cron,auto_explain'",
+    )
     values = conf_values(postgresql_conf(settings))
     assert values["shared_preload_libraries"] == "'repmgr,pglogical,pg_cron,auto_explain'"
 
@@ -88,7 +94,11 @@ def test_supervisord_runs_the_postgres_role_programs_from_the_table(tmp_path) ->
     assert "-D /var/lib/postgresql/data -c config_file=/etc/postdock/postgresql.conf" in conf.content
     (tmp_path / "id_rsa").write_text("k")
     (tmp_path / "id_rsa.pub").write_text("ssh-rsa AAAA")
-    with_ssh = [f for f in render_all(load_settings({**BASE_ENV, "SSH_ENABLE": "1", "SSH_KEY_DIR": str(tmp_path)},
-                                                    "h", read_ssh_key=True))
-                if f.path == paths.SUPERVISOR_CONF][0]
+    with_ssh = [
+        f
+        for f in render_all(
+            load_settings({**BASE_ENV, "SSH_ENABLE": "1", "SSH_KEY_DIR": str(tmp_path)}, "h", read_ssh_key=True)
+        )
+        if f.path == paths.SUPERVISOR_CONF
+    ][0]
     assert "[program:sshd]" in with_ssh.content

@@ -18,11 +18,15 @@ def test_steps_down_when_most_partners_stream_from_another_node() -> None:
     peers = {"pgslave1": running_standby("pgslave1", 2, "pgslave3"), "pgslave3": running_standby("pgslave3", 4, "x")}
     d = decide_role(me, peers, MASTER)
     assert not d.demote  # one of two partners is not most of them
-    both = {"pgslave1": running_standby("pgslave1", 2, "pgslave9"),
-            "pgslave3": running_standby("pgslave3", 4, "pgslave9")}
+    both = {
+        "pgslave1": running_standby("pgslave1", 2, "pgslave9"),
+        "pgslave3": running_standby("pgslave3", 4, "pgslave9"),
+    }
     d = decide_role(me, both, MASTER)
-    assert (d.demote, d.reason) == (True, "2 of 2 partners (pgslave1,pgslave3) stream from pgslave9: stepping "
-                                          "down to rejoin it")
+    assert (d.demote, d.reason) == (
+        True,
+        "2 of 2 partners (pgslave1,pgslave3) stream from pgslave9: stepping down to rejoin it",
+    )
 
 
 def test_unreachable_partners_and_loyal_standbys_never_demote_a_legitimate_primary() -> None:

@@ -12,8 +12,10 @@ from tests.builders import BASE_ENV
 def test_missing_key_pair_is_a_start_error_naming_the_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError) as caught:
         load_settings({**BASE_ENV, "SSH_ENABLE": "1", "SSH_KEY_DIR": str(tmp_path)}, "h", read_ssh_key=True)
-    assert caught.value.problems == [f"SSH_KEY_DIR: found '{tmp_path}' without id_ed25519, id_ecdsa, id_rsa; "
-                                     "expected a mounted key pair (SSH_ENABLE=1)"]
+    assert caught.value.problems == [
+        f"SSH_KEY_DIR: found '{tmp_path}' without id_ed25519, id_ecdsa, id_rsa; "
+        "expected a mounted key pair (SSH_ENABLE=1)"
+    ]
 
 
 def test_key_pair_renders_strict_client_and_key_only_server(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -6,14 +6,26 @@ from tests.builders import running_primary, running_standby
 
 
 def test_status_rows_put_the_primary_first_and_compute_lag() -> None:
-    reports = {"pgslave1": running_standby("pgslave1", 2, "pgmaster"), "pgmaster": running_primary("pgmaster", 1),
-               "pgslave9": None}
+    reports = {
+        "pgslave1": running_standby("pgslave1", 2, "pgmaster"),
+        "pgmaster": running_primary("pgmaster", 1),
+        "pgslave9": None,
+    }
     out = rows(reports)
     assert [r["host"] for r in out] == ["pgmaster", "pgslave1", "pgslave9"]
     assert out[1]["lag_bytes"] == 0x6000000 - 0x5000000
     assert (out[2]["state"], out[2]["role"]) == ("unreachable", "unknown")
-    assert table(out).splitlines()[0].split() == ["NODE", "ID", "HOST", "ROLE", "UPSTREAM", "STATE", "TIMELINE",
-                                                   "LSN", "LAG_BYTES"]
+    assert table(out).splitlines()[0].split() == [
+        "NODE",
+        "ID",
+        "HOST",
+        "ROLE",
+        "UPSTREAM",
+        "STATE",
+        "TIMELINE",
+        "LSN",
+        "LAG_BYTES",
+    ]
 
 
 def test_health_fails_while_starting_and_when_a_program_is_down() -> None:
