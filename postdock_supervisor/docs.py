@@ -3,9 +3,9 @@
 import dataclasses
 
 from postdock_supervisor.config.loader import env_var
-from postdock_supervisor.config.model import CommonSettings, PostgresSettings
+from postdock_supervisor.config.model import CommonSettings, PgpoolSettings, PostgresSettings
 
-SECTIONS = (("All roles", CommonSettings), ("ROLE=postgres", PostgresSettings))
+SECTIONS = (("All roles", CommonSettings), ("ROLE=postgres", PostgresSettings), ("ROLE=pgpool", PgpoolSettings))
 BEGIN = "<!-- BEGIN generated variables: postdock docs env -->"
 END = "<!-- END generated variables -->"
 

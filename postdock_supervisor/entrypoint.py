@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from postdock_supervisor import files, paths, render
-from postdock_supervisor.act import ssh
+from postdock_supervisor.act import pgpool, ssh
 from postdock_supervisor.act.phase import set_phase
 from postdock_supervisor.config import Role, Settings, load_settings, secret_names
 from postdock_supervisor.errors import ConfigError
@@ -59,6 +59,8 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
         prepare_data_directory(settings.postgres.pgdata)
         # include_dir needs the directory; a mounted one is used as it is.
         Path(settings.postgres.conf_dir).mkdir(parents=True, exist_ok=True)
+    if settings.pgpool is not None:
+        pgpool.write_credentials(settings.pgpool)
     if settings.ssh_key is not None:
         names = [settings.postgres.network_name, settings.postgres.node_name] if settings.postgres else []
         ssh.prepare_host_identity(settings, [*names, socket.gethostname(), "localhost"])

@@ -1,12 +1,18 @@
 """`postdock health`: the check Docker's HEALTHCHECK and Kubernetes probes run."""
 
+import json
 from dataclasses import dataclass
 
+import psycopg
+
+from postdock_supervisor import paths
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
 from postdock_supervisor.decide.role import decide_role
+from postdock_supervisor.decide.sync import Mode
 from postdock_supervisor.observe.local import read_bootstrap_state
 from postdock_supervisor.observe.peers import fetch_reports
+from postdock_supervisor.observe.pool import PoolNode, pool_nodes
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,49 @@ def postgres_health(programs: dict[str, str], phase: str, phase_reason: str) -> 
     return Health(True, "postgres and repmgrd running")
 
 
+def pool_health(
+    programs: dict[str, str],
+    nodes: tuple[PoolNode, ...] | None,
+    min_backends: int,
+    strict: bool,
+    keeper: dict[str, object],
+) -> Health:
+    """Pure: pgpool is healthy when it answers, enough backends are up and one takes writes."""
+    if programs.get("pgpool") != "RUNNING":
+        return Health(False, f"pgpool not running ({programs.get('pgpool', 'supervisord does not answer')})")
+    if nodes is None:
+        return Health(False, "pgpool does not answer SQL (no primary found yet?)")
+    up = [n for n in nodes if n.status == "up"]
+    if len(up) < max(1, min_backends):
+        return Health(False, f"{len(up)} backends up, REQUIRE_MIN_BACKENDS is {min_backends}")
+    if not any(n.role == "primary" for n in up):
+        return Health(False, "no backend accepts writes")
+    if strict and not keeper.get("weights_applied"):
+        return Health(False, "strict mode: read weights not yet set by the pool keeper")
+    primary = next(n for n in up if n.role == "primary")
+    configured = [n for n in nodes if n.status != "unused"]  # gaps in BACKENDS numbering
+    return Health(True, f"{len(up)} of {len(configured)} backends up, primary {primary.host}")
+
+
+def _check_pool(settings: Settings) -> Health:
+    pool = settings.pgpool
+    assert pool is not None
+    try:
+        nodes: tuple[PoolNode, ...] | None = pool_nodes(pool)
+    except psycopg.Error:
+        nodes = None
+    try:
+        keeper = json.loads(paths.POOL_KEEPER_STATE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        keeper = {}
+    return pool_health(
+        Supervisor().states(), nodes, pool.require_min_backends, pool.consistency_mode is Mode.STRICT, keeper
+    )
+
+
 def check(settings: Settings) -> Health:
+    if settings.pgpool is not None:
+        return _check_pool(settings)
     phase, reason = read_bootstrap_state()
     health = postgres_health(Supervisor().states(), phase, reason)
     pg = settings.postgres

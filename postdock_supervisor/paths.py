@@ -21,3 +21,11 @@ SSH_CLIENT_CONF = Path("/etc/ssh/ssh_config.d/postdock.conf")
 SSH_KNOWN_HOSTS = ETC / "ssh_known_hosts"
 SSH_AUTHORIZED_DIR = ETC / "ssh-authorized"
 POSTGRES_SSH_DIR = Path("/var/lib/postgresql/.ssh")
+PGPOOL_CONF = RUN / "pgpool.conf"  # the pool keeper (postgres) rewrites it
+POOL_HBA = ETC / "pool_hba.conf"
+PCP_CONF = ETC / "pcp.conf"
+# pg_enc 4.3 writes pool_passwd next to the pgpool.conf it is given, whatever the file names.
+POOL_PASSWD = RUN / "pool_passwd"
+PGPOOL_KEY = Path("/var/lib/postgresql/.pgpoolkey")
+PCPPASS = Path("/var/lib/postgresql/.pcppass")
+POOL_KEEPER_STATE = RUN / "pool-keeper.json"

@@ -95,6 +95,22 @@ CONF_RELOAD = ProgramSpec(
     events=("PROCESS_COMMUNICATION_STDOUT",),
 )
 
+# pgpool runs as postgres (Debian's layout); INT is its fast shutdown (TERM waits for clients).
+PGPOOL = ProgramSpec(
+    "pgpool",
+    "postdock pool run",
+    user="postgres",
+    priority=30,
+    autorestart="true",
+    startsecs=0,
+    startretries=100,
+    stopsignal="INT",
+    stopwaitsecs=30,
+)
+POOL_KEEPER = ProgramSpec(
+    "pool_keeper", "postdock pool keeper", user="postgres", priority=40, autorestart="true", startretries=100
+)
+
 ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
     Role.POSTGRES: (
         SSHD,
@@ -108,7 +124,7 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         CONF_WATCH,
         CONF_RELOAD,
     ),
-    Role.PGPOOL: (),
+    Role.PGPOOL: (SSHD, PGPOOL, POOL_KEEPER),
     Role.BARMAN: (),
 }
 

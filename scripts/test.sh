@@ -16,7 +16,8 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 
 echo "== lint"
-.venv/bin/ruff check postdock_supervisor tests bench
+.venv/bin/ruff check postdock_supervisor tests bench scripts
+.venv/bin/ruff format --check --quiet postdock_supervisor tests bench scripts
 .venv/bin/mypy postdock_supervisor
 if [ "$what" = "unit" ]; then
   # The full run installs shellcheck with the Docker engine below; here use it when present.

@@ -57,7 +57,8 @@ def health() -> None:
     """Exit 0 when this container is healthy; print why not otherwise."""
     from postdock_supervisor import health as health_mod
 
-    result = health_mod.check(_settings())
+    settings = _settings()
+    result = health_mod.check(settings)
     click.echo(result.reason)
     sys.exit(0 if result.ok else 1)
 
@@ -119,6 +120,32 @@ def agent() -> None:
     settings = _settings()
     logs.setup(settings.common.log_level, "agent")
     agent_mod.serve(settings)
+
+
+@main.group()
+def pool() -> None:
+    """Programs supervisord runs on a pgpool container."""
+
+
+@pool.command(name="run")
+def pool_run() -> None:
+    """Wait for REQUIRE_MIN_BACKENDS backends, then exec pgpool (a supervisor program)."""
+    from postdock_supervisor.act import pgpool
+
+    settings = _settings()
+    logs.setup(settings.common.log_level, "pgpool")
+    assert settings.pgpool is not None
+    pgpool.exec_pgpool(settings.pgpool)
+
+
+@pool.command()
+def keeper() -> None:
+    """Re-attach recovered backends and keep read weights right (a supervisor program)."""
+    from postdock_supervisor import pool_keeper
+
+    settings = _settings()
+    logs.setup(settings.common.log_level, "pool_keeper")
+    pool_keeper.run(settings)
 
 
 LISTENERS = {

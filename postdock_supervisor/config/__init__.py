@@ -4,9 +4,11 @@ import os
 import socket
 
 from postdock_supervisor.config.loader import describe, load_settings, secret_names
-from postdock_supervisor.config.model import PostgresSettings, Role, Secret, Settings
+from postdock_supervisor.config.model import Backend, PgpoolSettings, PostgresSettings, Role, Secret, Settings
 
 __all__ = [
+    "Backend",
+    "PgpoolSettings",
     "PostgresSettings",
     "Role",
     "Secret",

@@ -11,6 +11,7 @@ from postdock_supervisor.config.model import (
     SECTIONS,
     CommonSettings,
     EnvVar,
+    PgpoolSettings,
     PostgresSettings,
     Role,
     Secret,
@@ -19,7 +20,7 @@ from postdock_supervisor.config.model import (
 )
 from postdock_supervisor.errors import ConfigError
 
-SUPPORTED_ROLES = (Role.POSTGRES,)
+SUPPORTED_ROLES = (Role.POSTGRES, Role.PGPOOL)
 
 
 def env_var(field: dataclasses.Field[Any]) -> EnvVar:
@@ -163,9 +164,21 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_
         _derive_postgres(values, hostname, problems)
         if not problems:
             postgres = PostgresSettings(**values)
+    pgpool: PgpoolSettings | None = None
+    if role is not None and PgpoolSettings in SECTIONS[role]:
+        values = _parse_section(PgpoolSettings, env, problems)
+        minimum, backends = values.get("require_min_backends"), values.get("backends")
+        if minimum is not None and backends is not None and minimum > len(backends):
+            problems.append(
+                f"REQUIRE_MIN_BACKENDS: found {minimum}; expected at most the {len(backends)} entries of BACKENDS"
+            )
+        if not problems:
+            pgpool = PgpoolSettings(**values)
     if problems:
         raise ConfigError(problems)
-    return Settings(common=CommonSettings(**common_values), postgres=postgres, configs=configs, ssh_key=ssh_key)
+    return Settings(
+        common=CommonSettings(**common_values), postgres=postgres, pgpool=pgpool, configs=configs, ssh_key=ssh_key
+    )
 
 
 def secret_names(role: Role) -> list[str]:
@@ -175,13 +188,17 @@ def secret_names(role: Role) -> list[str]:
 def describe(settings: Settings) -> list[tuple[str, str]]:
     """(variable, effective value) for `config show`; secrets masked."""
     rows: list[tuple[str, str]] = []
-    for section in (settings.common, settings.postgres):
+    for section in (settings.common, settings.postgres, settings.pgpool):
         if section is None:
             continue
         for field in dataclasses.fields(section):
             value = getattr(section, field.name)
             if isinstance(value, Secret):
                 shown = "***"
+            elif field.name == "db_users":
+                shown = ",".join(f"{user}:***" for user, _ in value)
+            elif field.name == "backends":
+                shown = ",".join(f"{b.num}:{b.host}:{b.port}:{b.weight:g}:{b.data_directory}:{b.flag}" for b in value)
             elif isinstance(value, tuple):
                 shown = ",".join(value)
             elif isinstance(value, bool):

@@ -45,6 +45,10 @@ def parse_count(raw: str) -> int:
     return _int_between(raw, 0, 1_000_000)
 
 
+def parse_bytes(raw: str) -> int:
+    return _int_between(raw, 0, 2**62)
+
+
 def parse_seconds(raw: str) -> int:
     return _int_between(raw, 1, 86_400)
 
@@ -132,3 +136,59 @@ def split_configs(raw: str, delimiter: str, assignment: str) -> tuple[tuple[str,
 def trailing_number(name: str) -> int | None:
     match = re.search(r"(\d+)$", name)
     return int(match.group(1)) if match else None
+
+
+# pgpool backend flags (pgpool-II 4.3).
+BACKEND_FLAGS = ("ALLOW_TO_FAILOVER", "DISALLOW_TO_FAILOVER", "ALWAYS_PRIMARY")
+BACKEND_FORMAT = "num:host:port:weight:data_directory:flag"
+
+
+def parse_backends(raw: str) -> tuple[tuple[int, str, int, float, str, str], ...]:
+    """BACKENDS entries as (num, host, port, weight, data_directory, flag); empty fields take defaults."""
+    entries: list[tuple[int, str, int, float, str, str]] = []
+    for position, chunk in enumerate((c.strip() for c in raw.split(",")), start=1):
+        if not chunk:
+            continue
+        fields = chunk.split(":")
+        if len(fields) > 6:
+            raise ValueError(f"entries {BACKEND_FORMAT}; entry {position} '{chunk}' has {len(fields)} fields")
+        fields += [""] * (6 - len(fields))
+        num, host, port, weight, data_dir, flag = (f.strip() for f in fields)
+        try:
+            number = _int_between(num, 0, 127)
+            name = parse_host(host)
+            port_number = parse_port(port or "5432")
+            weight_value = float(weight or "1")
+            if weight_value < 0 or weight_value != weight_value:
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f"entries {BACKEND_FORMAT} (num 0-127, a host, a port, a weight >= 0); "
+                f"entry {position} '{chunk}' is not"
+            ) from None
+        flag = (flag or "ALLOW_TO_FAILOVER").upper()
+        if flag not in BACKEND_FLAGS:
+            raise ValueError(f"a flag among {', '.join(BACKEND_FLAGS)}; entry {position} '{chunk}' has '{flag}'")
+        entries.append((number, name, port_number, weight_value, data_dir or "/var/lib/postgresql/data", flag))
+    if not entries:
+        raise ValueError(f"at least one entry {BACKEND_FORMAT}")
+    numbers = [e[0] for e in entries]
+    if len(set(numbers)) != len(numbers):
+        raise ValueError("distinct backend numbers")
+    return tuple(entries)
+
+
+def parse_user_pairs(raw: str) -> tuple[tuple[str, str], ...]:
+    """DB_USERS: user:password pairs separated by ',' or new lines; the password is masked in errors."""
+    pairs: dict[str, str] = {}
+    for position, chunk in enumerate((c.strip() for c in raw.replace("\n", ",").split(",")), start=1):
+        if not chunk:
+            continue
+        user, sep, password = chunk.partition(":")
+        shown = f"{user}:***" if sep else chunk[:1] + "***"
+        if not sep or not password or not _IDENT_RE.match(user.strip()):
+            raise ValueError(
+                f"user:password pairs (a user name, ':', a non-empty password); pair {position} '{shown}' is not"
+            )
+        pairs[user.strip()] = password
+    return tuple(pairs.items())

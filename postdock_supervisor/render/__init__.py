@@ -5,6 +5,7 @@ from pathlib import Path
 
 from postdock_supervisor import paths, roles
 from postdock_supervisor.config import Role, Settings
+from postdock_supervisor.render.pgpool import pgpool_conf, pool_hba_conf
 from postdock_supervisor.render.postgres import pg_hba_conf, pg_ident_conf, pgpass, postgresql_conf
 from postdock_supervisor.render.repmgr import repmgr_conf
 from postdock_supervisor.render.ssh import authorized_keys, known_hosts, ssh_client_config, sshd_config
@@ -33,6 +34,11 @@ def render_all(settings: Settings) -> tuple[RenderedFile, ...]:
             RenderedFile(paths.PG_IDENT, pg_ident_conf(settings), 0o640, "postgres", "postgres"),
             RenderedFile(paths.REPMGR_CONF, repmgr_conf(settings), 0o644, "postgres", "postgres"),
             RenderedFile(paths.PGPASS, pgpass(settings), 0o600, "postgres", "postgres"),
+        ]
+    if settings.role is Role.PGPOOL:
+        files += [
+            RenderedFile(paths.PGPOOL_CONF, pgpool_conf(settings), 0o644, "postgres", "postgres"),
+            RenderedFile(paths.POOL_HBA, pool_hba_conf(settings), 0o644, "root", "postgres"),
         ]
     if settings.ssh_key is not None:
         files += [

@@ -7,9 +7,11 @@ import pytest
 
 from tests.e2e.conftest import dump_logs
 from tests.e2e.harness import Compose, addresses, connect, primaries, sql, try_sql, wait_until
+from tests.e2e.pool import attached, health, pool
 from tests.e2e.writer import Writer
 
 NODES = ["pgmaster", "pgslave1", "pgslave3"]
+SERVICES = [*NODES, "pgslave2", "pgpool"]  # a cascade (never synchronous) behind pgpool too
 NAME = {"pgmaster": "node1", "pgslave1": "node2", "pgslave3": "node4"}
 KILLS = 10
 
@@ -17,16 +19,16 @@ KILLS = 10
 @pytest.fixture(scope="module")
 def strict(request: pytest.FixtureRequest) -> Iterator[Compose]:
     compose = Compose(env={"POSTDOCK_CONSISTENCY_MODE": "strict"})
-    compose("up", "-d", *NODES)
+    compose("up", "-d", *SERVICES)
     try:
         wait_until("both standbys in the synchronous set", lambda: sync_set_complete(compose, "pgmaster"), timeout=240)
         yield compose
     except BaseException:
-        dump_logs(compose, NODES)
+        dump_logs(compose, SERVICES)
         raise
     finally:
         if request.session.testsfailed:  # a test's own failure never reaches a yield fixture
-            dump_logs(compose, NODES)
+            dump_logs(compose, SERVICES)
         compose.down()
 
 
@@ -54,6 +56,26 @@ def test_strict_mode_a_write_acknowledged_is_visible_on_every_first_level_standb
             primary.execute("INSERT INTO ryw VALUES (%s)", (n,))
             for standby in (one, three):
                 assert standby.execute("SELECT count(*) FROM ryw WHERE id = %s", (n,)).fetchone() == (1,), n
+
+
+def test_strict_mode_through_pgpool_a_read_sees_the_write_acknowledged_before_it(strict: Compose) -> None:
+    wait_until("pgpool healthy (read weights set)", lambda: health(strict).startswith("0:"), timeout=240)
+    wait_until("every backend attached", lambda: attached(strict, [*NODES, "pgslave2"]), timeout=240)
+    with pool(strict) as conn:
+        conn.execute("CREATE TABLE ryw_pool (id int PRIMARY KEY)")
+    servers = []
+    address = strict.ip("pgpool")  # looked up once: each lookup runs docker-compose
+    for n in range(200):
+        with connect(address) as writer:
+            writer.execute("INSERT INTO ryw_pool VALUES (%s)", (n,))
+        with connect(address) as reader:  # a new session: pgpool picks its read node afresh
+            row = reader.execute("SELECT count(*), host(inet_server_addr()) FROM ryw_pool WHERE id = %s", (n,))
+            found = row.fetchone()
+        assert found is not None and found[0] == 1, (n, found)
+        servers.append(found[1])
+    # Balanced over the synchronous nodes, never the cascade (it may lag).
+    assert strict.ip("pgslave2") not in servers
+    assert len(set(servers)) >= 2, set(servers)
 
 
 @pytest.mark.skip(

@@ -21,6 +21,8 @@ class Write:
 class Writer:
     hosts: Callable[[], list[str]]  # asked again at every reconnect: a restarted node may get a new address
     table: str = "acked"
+    # "any" for pgpool: it routes writes itself, and a balanced SHOW may land on a standby.
+    session_attrs: str = "read-write"
     interval: float = 0.1
     acked: list[Write] = field(default_factory=list)
     errors: list[float] = field(default_factory=list)
@@ -31,7 +33,7 @@ class Writer:
         return psycopg.connect(
             host=",".join(self.hosts()),
             port=5432,
-            target_session_attrs="read-write",
+            target_session_attrs=self.session_attrs,
             connect_timeout=2,
             tcp_user_timeout=1000,
             keepalives=1,

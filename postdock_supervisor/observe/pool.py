@@ -1,0 +1,89 @@
+"""Snapshots for the pgpool role: pgpool's view of its backends, and what each backend says."""
+
+import logging
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from postdock_supervisor import db, paths
+from postdock_supervisor.config import PgpoolSettings
+from postdock_supervisor.render.pgpool import PORT
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoolNode:
+    """One row of SHOW pool_nodes."""
+
+    num: int
+    host: str
+    status: str  # up | waiting | down | unused
+    role: str  # primary | standby
+    select_count: int = 0
+
+    @property
+    def attached(self) -> bool:
+        return self.status in ("up", "waiting")
+
+
+@dataclass(frozen=True)
+class BackendProbe:
+    """What a backend answers when asked directly."""
+
+    num: int
+    answers: bool
+    in_recovery: bool = False
+    streaming: bool = False  # its WAL receiver streams from an upstream
+    application_name: str = ""  # the name it streams under (repmgr's node name)
+    sync_names: frozenset[str] = frozenset()  # primary only: standbys in its synchronous set, streaming
+
+
+@dataclass(frozen=True)
+class PoolSnapshot:
+    nodes: tuple[PoolNode, ...]
+    probes: tuple[BackendProbe, ...]
+
+
+def pool_nodes(pool: PgpoolSettings) -> tuple[PoolNode, ...]:
+    """pgpool's own view, through pgpool itself (local socket, scram as CHECK_USER)."""
+    with db.connect(
+        host=str(paths.PG_SOCKET_DIR), port=PORT, user=pool.check_user, password=pool.check_password.reveal(), timeout=3
+    ) as conn:
+        cursor = conn.execute("SHOW pool_nodes")
+        names = [column.name for column in cursor.description or ()]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return tuple(
+        PoolNode(int(r["node_id"]), str(r["hostname"]), str(r["status"]), str(r["role"]), int(r.get("select_cnt") or 0))
+        for r in rows
+    )
+
+
+_PROBE = """
+SELECT pg_is_in_recovery(),
+       (SELECT status = 'streaming' FROM pg_stat_wal_receiver),
+       (SELECT conninfo FROM pg_stat_wal_receiver),
+       ARRAY(SELECT application_name FROM pg_stat_replication
+             WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum'))
+"""
+
+
+def probe(pool: PgpoolSettings, num: int) -> BackendProbe:
+    backend = next(b for b in pool.backends if b.num == num)
+    try:
+        with db.connect(
+            host=backend.host, port=backend.port, user=pool.check_user, password=pool.check_password.reveal(), timeout=2
+        ) as conn:
+            row = conn.execute(_PROBE).fetchone()
+    except psycopg.Error as exc:
+        logger.debug("backend %d (%s) does not answer: %s", num, backend.host, exc)
+        return BackendProbe(num, answers=False)
+    assert row is not None
+    in_recovery, streaming, conninfo, sync_names = row
+    app = conninfo_to_dict(conninfo).get("application_name", "") if conninfo else ""
+    return BackendProbe(num, True, bool(in_recovery), bool(streaming), str(app or ""), frozenset(sync_names or ()))
+
+
+def snapshot(pool: PgpoolSettings) -> PoolSnapshot:
+    return PoolSnapshot(pool_nodes(pool), tuple(probe(pool, b.num) for b in pool.backends))

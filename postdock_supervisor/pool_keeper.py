@@ -1,0 +1,62 @@
+"""The pool keeper (a supervisor program on ROLE=pgpool): every second, observe pgpool and its
+backends, decide (decide/pool.py), act through pcp. Its last decision is in a state file that
+`postdock health` reads."""
+
+import json
+import logging
+import time
+
+import psycopg
+
+from postdock_supervisor import files, paths
+from postdock_supervisor.act import pgpool as pool_act
+from postdock_supervisor.config import Settings
+from postdock_supervisor.decide.pool import PoolDecision, decide_pool
+from postdock_supervisor.observe.pool import snapshot
+from postdock_supervisor.render.pgpool import initial_weight
+
+logger = logging.getLogger(__name__)
+
+INTERVAL = 1.0
+
+
+def write_state(decision: PoolDecision, applied: bool) -> None:
+    state = {
+        "time": time.time(),
+        "reason": decision.reason,
+        "weights_applied": applied,
+        "weights": {str(k): v for k, v in decision.weights.items()},
+    }
+    files.write_atomic(paths.POOL_KEEPER_STATE, json.dumps(state), 0o644)
+
+
+def step(settings: Settings, weights: dict[int, float]) -> dict[int, float]:
+    """One observe-decide-act round; returns the weights pgpool now has."""
+    pool = settings.pgpool
+    assert pool is not None
+    try:
+        snap = snapshot(pool)
+    except psycopg.Error as exc:
+        logger.debug("pgpool does not answer yet: %s", exc)
+        return weights
+    decision = decide_pool(snap, pool, weights)
+    for line in decision.reasons:
+        logger.info("%s", line)
+    for num in decision.attach:
+        if not pool_act.attach(num):
+            logger.warning("pcp_attach_node %d failed; trying again next round", num)
+    applied = decision.weights == weights
+    if not applied and pool_act.apply_weights(settings, dict(decision.weights)):
+        weights, applied = dict(decision.weights), True
+    write_state(decision, applied)
+    return weights
+
+
+def run(settings: Settings) -> None:
+    pool = settings.pgpool
+    assert pool is not None
+    weights = {b.num: initial_weight(pool, b) for b in pool.backends}
+    while True:
+        started = time.monotonic()
+        weights = step(settings, weights)
+        time.sleep(max(0.1, INTERVAL - (time.monotonic() - started)))

@@ -1,0 +1,128 @@
+"""pgpool.conf, pool_hba.conf, pcp.conf and the PCP passfile: pure text from Settings.
+
+pgpool finds the primary itself (streaming-replication mode, failover_command empty): repmgr
+promotes, pgpool detaches the dead node and searches until the promoted one answers writable.
+No password is written here: pgpool takes them from pool_passwd (built at start with pg_enc)."""
+
+import hashlib
+from collections.abc import Mapping
+
+from postdock_supervisor import paths
+from postdock_supervisor.config import Backend, PgpoolSettings, Settings
+from postdock_supervisor.decide.sync import Mode
+from postdock_supervisor.render.postgres import conf_value
+
+PORT = 5432
+PCP_PORT = 9898
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def default_parameters(pool: PgpoolSettings) -> dict[str, str]:
+    """The image's defaults; CONFIGS replaces any of them by exact key."""
+    return {
+        "backend_clustering_mode": "'streaming_replication'",
+        "listen_addresses": "'*'",
+        "port": str(PORT),
+        "socket_dir": _quote(str(paths.PG_SOCKET_DIR)),
+        "pcp_listen_addresses": "'*'",
+        "pcp_port": str(PCP_PORT),
+        "pcp_socket_dir": _quote(str(paths.PG_SOCKET_DIR)),
+        "enable_pool_hba": "on",
+        "pool_passwd": _quote(str(paths.POOL_PASSWD)),
+        "allow_clear_text_frontend_auth": "off",
+        # Pool size: 32 clients x 2 cached backend connections stays far below max_connections (200).
+        "num_init_children": "32",
+        "max_pool": "2",
+        "child_life_time": "300",
+        "connection_life_time": "0",
+        "log_destination": "'stderr'",
+        "log_line_prefix": "'%m: %a pid %p: '",
+        "logdir": _quote(str(paths.RUN)),
+        "pid_file_name": _quote(str(paths.RUN / "pgpool.pid")),
+        "load_balance_mode": "on",
+        # A session that has written reads from the primary until its transaction ends.
+        "disable_load_balance_on_write": "'transaction'",
+        "sr_check_period": "1",
+        "sr_check_user": _quote(pool.check_user),
+        "sr_check_password": "''",
+        "sr_check_database": "'postgres'",
+        "delay_threshold": str(pool.max_read_lag),
+        # Detection: a killed node fails the next check at once (its name stops resolving); a
+        # silent one after 3 tries of 2 s, 1 s apart, inside the 10 s target.
+        "health_check_period": "1",
+        "health_check_timeout": "2",
+        "health_check_user": _quote(pool.check_user),
+        "health_check_password": "''",
+        "health_check_database": "'postgres'",
+        "health_check_max_retries": "2",
+        "health_check_retry_delay": "1",
+        "connect_timeout": "2000",
+        "failover_command": "''",
+        "follow_primary_command": "''",
+        "failover_on_backend_error": "on",
+        "failover_on_backend_shutdown": "on",
+        # Two writable backends: the one the standbys stream from is the primary, the other is
+        # detached (an isolated old primary never gets writes).
+        "detach_false_primary": "on",
+        "search_primary_node_timeout": "0",
+        # postdock's pool keeper re-attaches recovered nodes (it knows them by host, pgpool's
+        # auto_failback would need repmgr's application names).
+        "auto_failback": "off",
+    }
+
+
+def backend_lines(backend: Backend, weight: float) -> list[str]:
+    n = backend.num
+    return [
+        f"backend_hostname{n} = {_quote(backend.host)}",
+        f"backend_port{n} = {backend.port}",
+        f"backend_weight{n} = {weight:g}",
+        f"backend_data_directory{n} = {_quote(backend.data_directory)}",
+        f"backend_flag{n} = {_quote(backend.flag)}",
+    ]
+
+
+def initial_weight(pool: PgpoolSettings, backend: Backend) -> float:
+    # strict: no standby serves reads until the pool keeper has seen it in the synchronous set.
+    return 0.0 if pool.consistency_mode is Mode.STRICT else backend.weight
+
+
+def pgpool_conf(settings: Settings, weights: Mapping[int, float] | None = None) -> str:
+    """weights: the pool keeper's current read weights by backend number (None: as at start)."""
+    pool = settings.pgpool
+    assert pool is not None
+    parameters = default_parameters(pool)
+    for key, value in settings.configs:
+        parameters[key] = conf_value(value)
+    lines = [
+        "# Rendered by postdock at every start (and by its pool keeper); edits are lost.",
+        "# Image defaults and CONFIGS (exact keys):",
+    ]
+    lines += [f"{key} = {value}" for key, value in parameters.items()]
+    lines.append("# BACKENDS:")
+    for backend in pool.backends:
+        weight = weights.get(backend.num, 0.0) if weights is not None else initial_weight(pool, backend)
+        lines += backend_lines(backend, weight)
+    return "\n".join(lines) + "\n"
+
+
+def pool_hba_conf(settings: Settings) -> str:
+    return (
+        "# Rendered by postdock: scram-sha-256 for every client, local or remote.\n"
+        "local   all  all                 scram-sha-256\n"
+        "host    all  all  0.0.0.0/0      scram-sha-256\n"
+        "host    all  all  ::/0           scram-sha-256\n"
+    )
+
+
+def pcp_conf(user: str, password: str) -> str:
+    # pcp.conf holds md5(password) in hex, what pg_md5 prints.
+    return f"{user}:{hashlib.md5(password.encode()).hexdigest()}\n"
+
+
+def pcppass(user: str, password: str) -> str:
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    return f"*:{PCP_PORT}:{user}:{escaped}\n"

@@ -1,0 +1,148 @@
+"""ROLE=pgpool on real containers (partial mode): one endpoint that follows failovers, balances
+reads, re-attaches nodes by itself and never keeps a stale view.
+
+The scenarios run in order on one cluster; each leaves it healthy for the next."""
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import dump_logs
+from tests.e2e.harness import IMAGE, SEED, Compose, is_primary, primaries, sql, wait_until
+from tests.e2e.pool import attached, health, pool, pool_nodes, read_servers, status_of
+from tests.e2e.writer import Writer
+
+FIRST_LEVEL = ["pgmaster", "pgslave1", "pgslave3"]
+NODES = [*FIRST_LEVEL, "pgslave2"]
+SERVICES = [*NODES, "pgpool"]
+START = 240
+
+
+def seed_with_pool_configs(directory: Path) -> Path:
+    """The seed, with pgpool CONFIGS given through custom delimiter and assignment symbols."""
+    document = yaml.safe_load(SEED.read_text())
+    env = document["services"]["pgpool"]["environment"]
+    env.update(
+        CONFIGS_DELIMITER_SYMBOL="|",
+        CONFIGS_ASSIGNMENT_SYMBOL="=",
+        CONFIGS="num_init_children=24|max_pool=3|log_min_messages=warning",
+    )
+    target = directory / "latest.yml"
+    target.write_text(yaml.safe_dump(document, sort_keys=False))
+    return target
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
+    compose = Compose(
+        seed_with_pool_configs(tmp_path_factory.mktemp("pool")), env={"POSTDOCK_CONSISTENCY_MODE": "partial"}
+    )
+    # pgslave2 starts later: a backend unreachable when pgpool starts (scenario 7).
+    compose("up", "-d", *FIRST_LEVEL, "pgpool")
+    try:
+        yield compose
+    except BaseException:
+        dump_logs(compose, SERVICES)
+        raise
+    finally:
+        if request.session.testsfailed:
+            dump_logs(compose, SERVICES)
+        compose.down()
+
+
+def the_primary(compose: Compose, among: list[str] = FIRST_LEVEL) -> str:
+    found = wait_until(
+        "exactly one primary", lambda: (p := primaries(compose, among)) and len(p) == 1 and p, timeout=START
+    )
+    return str(found[0])
+
+
+def test_pgpool_starts_with_configs_applied_and_writes_to_the_primary(cluster: Compose) -> None:
+    wait_until("pgpool healthy", lambda: health(cluster).startswith("0:"), timeout=START)
+    wait_until("the first level attached", lambda: attached(cluster, FIRST_LEVEL), timeout=START)
+    with pool(cluster) as conn:
+        values = {k: conn.execute(f"PGPOOL SHOW {k}").fetchone()[0] for k in ("num_init_children", "max_pool")}
+        assert values == {"num_init_children": "24", "max_pool": "3"}
+        for table in ("acked", "acked_standby_down"):  # a Writer numbers its rows from 1: one table each
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY)")
+        row = conn.execute("INSERT INTO acked VALUES (0) RETURNING host(inet_server_addr())").fetchone()
+    assert row == (cluster.ip("pgmaster"),)
+    assert {host: row["role"] for host, row in pool_nodes(cluster).items() if row["role"] == "primary"} == {
+        "pgmaster": "primary"
+    }
+
+
+def test_a_backend_unreachable_at_start_is_attached_once_it_appears(cluster: Compose) -> None:
+    assert status_of(cluster).get("pgslave2") == "down"
+    cluster("up", "-d", "pgslave2")
+    wait_until("pgslave2 attached by pgpool", lambda: attached(cluster, ["pgslave2"]), timeout=START)
+
+
+def test_a_killed_standby_gets_no_reads_writes_go_on_and_it_is_attached_again(cluster: Compose) -> None:
+    victim_ip = cluster.ip("pgslave1")
+    writer = Writer(lambda: [cluster.ip("pgpool")], table="acked_standby_down", session_attrs="any").start()
+    try:
+        cluster("kill", "pgslave1")
+        wait_until("pgslave1 down in pgpool", lambda: status_of(cluster).get("pgslave1") == "down", timeout=60)
+        servers = read_servers(cluster, 60)
+        assert victim_ip not in servers
+        assert len(set(servers)) >= 2, servers
+        moment = time.monotonic()
+        wait_until("writes while pgslave1 is down", lambda: writer.acked_after(moment) >= 5, timeout=60)
+        cluster("start", "pgslave1")
+        wait_until("pgslave1 attached again (no pcp by hand)", lambda: attached(cluster, ["pgslave1"]), timeout=START)
+    finally:
+        writer.stop()
+
+
+def test_primary_killed_writes_resume_on_the_repmgr_primary_and_no_acknowledged_write_is_lost(
+    cluster: Compose,
+) -> None:
+    writer = Writer(lambda: [cluster.ip("pgpool")], session_attrs="any").start()
+    try:
+        wait_until("writes through pgpool", lambda: len(writer.acked) >= 20, timeout=60)
+        cluster("kill", "pgmaster")
+        killed_at = time.monotonic()
+        new = the_primary(cluster, ["pgslave1", "pgslave3"])
+        wait_until("writes resumed through pgpool", lambda: writer.acked_after(killed_at) >= 10, timeout=120)
+    finally:
+        writer.stop()
+    nodes = pool_nodes(cluster)
+    assert [h for h, r in nodes.items() if r["role"] == "primary" and r["status"] == "up"] == [new]
+    assert nodes["pgmaster"]["status"] == "down"
+    stored = {r[0] for r in sql(cluster, new, "SELECT id FROM acked")}
+    assert writer.ids() <= stored, sorted(writer.ids() - stored)
+    cluster("start", "pgmaster")
+    wait_until("the old primary attached again as a standby", lambda: attached(cluster, NODES), timeout=START)
+    assert is_primary(cluster, "pgmaster") is False
+
+
+def test_pgpool_restarted_after_a_failover_writes_to_the_new_primary_at_once(cluster: Compose) -> None:
+    primary = the_primary(cluster)
+    assert primary != "pgmaster"
+    cluster("restart", "pgpool")
+    wait_until("pgpool accepts sessions", lambda: pool(cluster).close() is None, timeout=START)
+    with pool(cluster) as conn:
+        row = conn.execute("INSERT INTO acked VALUES (-1) RETURNING host(inet_server_addr())").fetchone()
+    assert row == (cluster.ip(primary),)
+    wait_until("every backend attached after the restart", lambda: attached(cluster, NODES), timeout=START)
+
+
+def test_malformed_backends_stop_the_container_with_the_entry_named() -> None:
+    done = subprocess.run(
+        [
+            "docker", "run", "--rm", "-e", "ROLE=pgpool", "-e", "CHECK_PASSWORD=x",
+            "-e", "BACKENDS=0:pgmaster::::,1:pgslave1:notaport:::", IMAGE,
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "postdock: BACKENDS: found '0:pgmaster::::,1:pgslave1:notaport:::'; expected entries "
+        "num:host:port:weight:data_directory:flag (num 0-127, a host, a port, a weight >= 0); "
+        "entry 2 '1:pgslave1:notaport:::' is not"
+    ]

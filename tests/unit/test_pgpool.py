@@ -1,0 +1,168 @@
+"""The pgpool role: its variables, rendered files, the pool keeper's decisions and health."""
+
+import pytest
+
+from postdock_supervisor.config import load_settings
+from postdock_supervisor.decide.pool import decide_pool
+from postdock_supervisor.errors import ConfigError
+from postdock_supervisor.health import pool_health
+from postdock_supervisor.observe.pool import BackendProbe, PoolNode, PoolSnapshot
+from postdock_supervisor.render.pgpool import pcp_conf, pcppass, pgpool_conf, pool_hba_conf
+from tests.unit.test_render import conf_values
+
+POOL_ENV = {
+    "ROLE": "pgpool",
+    "BACKENDS": "0:pgmaster::::,1:pgslave1::::,3:pgslave3:5433:2::DISALLOW_TO_FAILOVER",
+    "DB_USERS": "monkey_user:monkey_pass,other:p:with:colons",
+    "CHECK_PASSWORD": "check-secret",
+}
+
+
+def pool_settings(**overrides: str):  # type: ignore[no-untyped-def]
+    return load_settings({**POOL_ENV, **overrides}, "pgpool")
+
+
+def pool_problems(**overrides: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        pool_settings(**overrides)
+    return caught.value.problems
+
+
+def test_backends_take_the_documented_defaults_for_empty_fields() -> None:
+    pool = pool_settings().pgpool
+    assert [(b.num, b.host, b.port, b.weight, b.data_directory, b.flag) for b in pool.backends] == [
+        (0, "pgmaster", 5432, 1.0, "/var/lib/postgresql/data", "ALLOW_TO_FAILOVER"),
+        (1, "pgslave1", 5432, 1.0, "/var/lib/postgresql/data", "ALLOW_TO_FAILOVER"),
+        (3, "pgslave3", 5433, 2.0, "/var/lib/postgresql/data", "DISALLOW_TO_FAILOVER"),
+    ]
+    assert dict((u, p.reveal()) for u, p in pool.db_users) == {"monkey_user": "monkey_pass", "other": "p:with:colons"}
+
+
+def test_malformed_backend_entry_is_named_with_its_position() -> None:
+    [line] = pool_problems(BACKENDS="0:pgmaster::::,x:pgslave1::::")
+    assert line.startswith("BACKENDS: found '0:pgmaster::::,x:pgslave1::::'; expected entries num:host:port")
+    assert line.endswith("entry 2 'x:pgslave1::::' is not")
+
+
+def test_unknown_backend_flag_and_duplicate_numbers() -> None:
+    assert "has 'SOMETIMES'" in pool_problems(BACKENDS="0:a::::SOMETIMES")[0]
+    assert pool_problems(BACKENDS="0:a,0:b")[0].endswith("expected distinct backend numbers")
+
+
+def test_db_users_errors_mask_every_password() -> None:
+    [line] = pool_problems(DB_USERS="alice:topsecret,bob")
+    assert "topsecret" not in line
+    assert line == (
+        "DB_USERS: found '***'; expected user:password pairs (a user name, ':', a non-empty password); "
+        "pair 2 'b***' is not"
+    )
+
+
+def test_min_backends_cannot_exceed_the_backends_and_check_password_is_required() -> None:
+    found = pool_problems(REQUIRE_MIN_BACKENDS="4", CHECK_PASSWORD="")
+    assert "REQUIRE_MIN_BACKENDS: found 4; expected at most the 3 entries of BACKENDS" in found
+    assert any(line.startswith("CHECK_PASSWORD: found nothing") for line in found)
+
+
+def test_pgpool_conf_has_every_backend_no_password_and_configs_win() -> None:
+    settings = pool_settings(CONFIGS="num_init_children:64,health_check_period:3")
+    text = pgpool_conf(settings)
+    values = conf_values(text)
+    assert values["backend_hostname3"] == "'pgslave3'" and values["backend_port3"] == "5433"
+    assert values["backend_flag3"] == "'DISALLOW_TO_FAILOVER'" and values["backend_weight3"] == "2"
+    assert values["num_init_children"] == "64" and values["health_check_period"] == "3"
+    assert values["backend_clustering_mode"] == "'streaming_replication'"
+    assert values["failover_command"] == "''" and values["detach_false_primary"] == "on"
+    for secret in ("check-secret", "monkey_pass"):
+        assert secret not in text and secret not in pool_hba_conf(settings)
+    assert values["sr_check_password"] == "''" and values["health_check_password"] == "''"
+
+
+def test_strict_mode_starts_with_no_standby_reads_until_the_keeper_has_looked() -> None:
+    values = conf_values(pgpool_conf(pool_settings(CONSISTENCY_MODE="strict")))
+    assert {values[f"backend_weight{n}"] for n in (0, 1, 3)} == {"0"}
+    assert conf_values(pgpool_conf(pool_settings(), {0: 1.0, 1: 0.0, 3: 2.0}))["backend_weight1"] == "0"
+
+
+def test_pcp_files() -> None:
+    # pg_md5's documented example: "foo" -> acbd18db4cc2f85cedef654fccc4a4d8
+    assert pcp_conf("admin", "foo") == "admin:acbd18db4cc2f85cedef654fccc4a4d8\n"
+    assert pcppass("admin", "a:b\\c") == "*:9898:admin:a\\:b\\\\c\n"
+
+
+def node(num: int, host: str, status: str = "up", role: str = "standby") -> PoolNode:
+    return PoolNode(num, host, status, role)
+
+
+def standby(num: int, app: str, streaming: bool = True) -> BackendProbe:
+    return BackendProbe(num, True, in_recovery=True, streaming=streaming, application_name=app)
+
+
+def primary(num: int, sync: frozenset[str] = frozenset()) -> BackendProbe:
+    return BackendProbe(num, True, in_recovery=False, sync_names=sync)
+
+
+def test_a_recovered_standby_is_attached_again() -> None:
+    pool = pool_settings().pgpool
+    snap = PoolSnapshot(
+        (node(0, "pgmaster", role="primary"), node(1, "pgslave1", "down"), node(3, "pgslave3", "down")),
+        (primary(0), standby(1, "node2"), standby(3, "node4", streaming=False)),
+    )
+    decision = decide_pool(snap, pool, {0: 1.0, 1: 1.0, 3: 2.0})
+    assert decision.attach == (1,)
+    assert decision.reason == "attach backend 1 (pgslave1): down in pgpool but streaming as a standby"
+
+
+def test_an_isolated_old_primary_is_never_attached_while_another_is_writable() -> None:
+    pool = pool_settings().pgpool
+    snap = PoolSnapshot(
+        (node(0, "pgmaster", "down"), node(1, "pgslave1"), node(3, "pgslave3", role="primary")),
+        (primary(0), standby(1, "node2"), primary(3)),
+    )
+    assert decide_pool(snap, pool, {0: 1.0, 1: 1.0, 3: 2.0}).attach == ()
+
+
+def test_the_only_writable_backend_is_attached_when_pgpool_has_no_primary() -> None:
+    pool = pool_settings().pgpool
+    snap = PoolSnapshot(
+        (node(0, "pgmaster", "down"), node(1, "pgslave1"), node(3, "pgslave3", "down")),
+        (primary(0), standby(1, "node2"), BackendProbe(3, False)),
+    )
+    decision = decide_pool(snap, pool, {0: 1.0, 1: 1.0, 3: 2.0})
+    assert decision.attach == (0,)
+    assert "the only writable backend and pgpool has no primary" in decision.reason
+
+
+def test_strict_mode_reads_only_from_the_primary_and_its_synchronous_standbys() -> None:
+    pool = pool_settings(CONSISTENCY_MODE="strict").pgpool
+    nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3"))
+    snap = PoolSnapshot(nodes, (primary(0, frozenset({"node2"})), standby(1, "node2"), standby(3, "node4")))
+    decision = decide_pool(snap, pool, {0: 0.0, 1: 0.0, 3: 0.0})
+    assert dict(decision.weights) == {0: 1.0, 1: 1.0, 3: 0.0}
+    assert decision.reason == "strict mode: read weights 0: 0 -> 1, 1: 0 -> 1"
+    assert decide_pool(snap, pool, decision.weights).reason == "pool as wanted"
+
+
+def test_strict_mode_trusts_no_standby_while_two_backends_are_writable() -> None:
+    pool = pool_settings(CONSISTENCY_MODE="strict").pgpool
+    nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3"))
+    snap = PoolSnapshot(nodes, (primary(0, frozenset({"node2"})), standby(1, "node2"), primary(3)))
+    assert set(decide_pool(snap, pool, {}).weights.values()) == {0.0}
+
+
+def test_eventual_mode_keeps_the_configured_weights() -> None:
+    pool = pool_settings().pgpool
+    snap = PoolSnapshot((node(0, "pgmaster", role="primary"),), (primary(0), standby(1, "x"), standby(3, "y")))
+    assert dict(decide_pool(snap, pool, {}).weights) == {0: 1.0, 1: 1.0, 3: 2.0}
+
+
+def test_pool_health() -> None:
+    running = {"pgpool": "RUNNING"}
+    nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1", "down"), node(2, "", "unused"))
+    assert pool_health(running, nodes, 1, False, {}).reason == "1 of 2 backends up, primary pgmaster"
+    assert pool_health(running, nodes, 2, False, {}).reason == "1 backends up, REQUIRE_MIN_BACKENDS is 2"
+    assert not pool_health(running, (node(0, "pgmaster"),), 0, False, {}).ok
+    assert pool_health(running, nodes, 1, True, {}).reason.startswith("strict mode: read weights not yet set")
+    assert pool_health(running, nodes, 1, True, {"weights_applied": True}).ok
+    assert not pool_health({"pgpool": "BACKOFF"}, nodes, 1, False, {}).ok
+    assert pool_health(running, None, 1, False, {}).reason.startswith("pgpool does not answer")
