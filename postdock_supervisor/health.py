@@ -75,6 +75,25 @@ def _check_pool(settings: Settings) -> Health:
     )
 
 
+def liveness(programs: dict[str, str], phase: str, phase_reason: str) -> Health:
+    """Pure: only what a restart of the container can cure. A node that clones, rejoins or waits
+    for its partners is alive (readiness says it is not ready); one that gave up after a crash loop,
+    or whose supervisord or main program is dead for good, is not."""
+    if not programs:
+        return Health(False, "supervisord does not answer")
+    if phase == "gave-up":
+        return Health(False, f"gave up: {phase_reason}")
+    fatal = sorted(name for name, state in programs.items() if state == "FATAL")
+    if fatal:
+        return Health(False, "programs in FATAL state: " + ", ".join(fatal))
+    return Health(True, "alive")
+
+
+def check_liveness(settings: Settings) -> Health:
+    phase, reason = read_bootstrap_state() if settings.postgres is not None else ("done", "")
+    return liveness(Supervisor().states(), phase, reason)
+
+
 def check(settings: Settings) -> Health:
     if settings.pgpool is not None:
         return _check_pool(settings)

@@ -53,12 +53,13 @@ def show() -> None:
 
 
 @main.command()
-def health() -> None:
-    """Exit 0 when this container is healthy; print why not otherwise."""
+@click.option("--liveness", is_flag=True, help="Only what a restart cures (for liveness probes).")
+def health(liveness: bool) -> None:
+    """Exit 0 when this container is healthy (ready); print why not otherwise."""
     from postdock_supervisor import health as health_mod
 
     settings = _settings()
-    result = health_mod.check(settings)
+    result = health_mod.check_liveness(settings) if liveness else health_mod.check(settings)
     click.echo(result.reason)
     sys.exit(0 if result.ok else 1)
 

@@ -38,3 +38,12 @@ def test_health_fails_while_starting_and_when_a_program_is_down() -> None:
     assert postgres_health({}, "done", "").reason == "supervisord does not answer"
     gave_up = postgres_health(running, "gave-up", "postgres exited 6 times within 300s")
     assert (gave_up.ok, gave_up.reason) == (False, "gave-up: postgres exited 6 times within 300s")
+
+
+def test_liveness_tolerates_a_node_that_is_busy_and_fails_one_that_gave_up() -> None:
+    from postdock_supervisor.health import liveness
+
+    assert liveness({"postgres": "STOPPED", "bootstrap": "RUNNING"}, "cloning", "from pgmaster").ok
+    assert liveness({"postgres": "RUNNING"}, "gave-up", "crash loop").reason == "gave up: crash loop"
+    assert liveness({"pgpool": "FATAL", "sshd": "RUNNING"}, "done", "").reason == "programs in FATAL state: pgpool"
+    assert not liveness({}, "done", "").ok

@@ -1,0 +1,8 @@
+{{- define "postdock.fullname" -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}{{- end -}}
+{{- define "postdock.image" -}}{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}{{- end -}}
+{{- define "postdock.secret" -}}{{ .Values.existingSecret | default (printf "%s-secrets" (include "postdock.fullname" .)) }}{{- end -}}
+{{- define "postdock.labels" -}}
+app.kubernetes.io/name: postdock
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}

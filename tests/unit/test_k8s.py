@@ -1,0 +1,110 @@
+"""The Kubernetes chart and manifests, checked statically (no cluster and no helm on this machine).
+
+The chart is rendered by scripts/helm_lite.py (the subset of Go templates the chart uses) and every
+object is validated offline against the Kubernetes 1.30 and latest bundled schemas with
+kubernetes-validate, strict (unknown fields are errors). Not checked here: `helm lint`/`helm template`
+themselves, and anything a real cluster would show (scheduling, storage, DNS, the probes' timing)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("helm_lite", ROOT / "scripts" / "helm_lite.py")
+assert _spec is not None and _spec.loader is not None
+helm_lite = importlib.util.module_from_spec(_spec)
+sys.modules["helm_lite"] = helm_lite
+_spec.loader.exec_module(helm_lite)
+
+VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+SECRETS = ["secrets.replicationPassword=r-secret", "secrets.postgresPassword=p-secret", "secrets.pcpPassword=c-secret"]
+
+
+def by_kind(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+@pytest.mark.parametrize("sets", [["existingSecret=postdock-secrets"], SECRETS + ["postgres.replicas=5"]])
+def test_every_rendered_object_validates_against_the_kubernetes_schemas(sets: list[str]) -> None:
+    docs = helm_lite.render_chart(sets)
+    assert docs
+    for doc in docs:
+        for version in VERSIONS:
+            kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_committed_manifests_are_the_chart_rendered_and_valid() -> None:
+    committed = [d for d in yaml.safe_load_all((ROOT / "k8s" / "manifests" / "postdock.yaml").read_text()) if d]
+    assert committed == helm_lite.render_chart(["existingSecret=postdock-secrets"]), (
+        "regenerate: python scripts/helm_lite.py --set existingSecret=postdock-secrets > k8s/manifests/postdock.yaml"
+    )
+    for path in (ROOT / "k8s" / "manifests").glob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                kubernetes_validate.validate(doc, VERSIONS[0], strict=True)
+
+
+def test_defaults_refuse_to_render_without_passwords() -> None:
+    with pytest.raises(helm_lite.TemplateError, match="set secrets.replicationPassword or existingSecret"):
+        helm_lite.render_chart([])
+
+
+def test_default_topology_names_probes_and_secret_files() -> None:
+    objects = by_kind(helm_lite.render_chart(["existingSecret=my-secret"]))
+    assert ("Secret", "postdock-secrets") not in objects
+    pg = objects[("StatefulSet", "postdock-pg")]
+    assert pg["apiVersion"] == "apps/v1" and pg["spec"]["replicas"] == 3
+    assert pg["spec"]["serviceName"] == "postdock-pg"
+    [container] = pg["spec"]["template"]["spec"]["containers"]
+    env = env_of(container)
+    assert env["PARTNER_NODES"] == "postdock-pg-0.postdock-pg,postdock-pg-1.postdock-pg,postdock-pg-2.postdock-pg"
+    assert env["REPLICATION_PRIMARY_HOST"] == "postdock-pg-0.postdock-pg"
+    assert env["NODE_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}} and env["NODE_ID_OFFSET"] == "1"
+    assert env["CLUSTER_NODE_NETWORK_NAME"] == "$(NODE_NAME).postdock-pg"
+    # Secrets only as mounted files, never as values.
+    assert env["REPLICATION_PASSWORD_FILE"] == "/etc/postdock/k8s-secret/replication-password"
+    assert "REPLICATION_PASSWORD" not in env and "POSTGRES_PASSWORD" not in env
+    [secret_volume] = [v for v in pg["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    assert secret_volume["secret"]["secretName"] == "my-secret"
+    assert container["readinessProbe"]["exec"]["command"] == ["postdock", "health"]
+    assert container["livenessProbe"]["exec"]["command"] == ["postdock", "health", "--liveness"]
+    assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 300
+    assert container["livenessProbe"].get("initialDelaySeconds", 0) < 60  # not PostDock's 600 s
+    headless = objects[("Service", "postdock-pg")]["spec"]
+    assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
+    pool = objects[("Deployment", "postdock-pgpool")]
+    assert pool["spec"]["replicas"] == 2
+    pool_env = env_of(pool["spec"]["template"]["spec"]["containers"][0])
+    assert (
+        pool_env["BACKENDS"]
+        == "0:postdock-pg-0.postdock-pg::::,1:postdock-pg-1.postdock-pg::::,2:postdock-pg-2.postdock-pg::::"
+    )
+    assert pool_env["DB_USERS_FILE"] == "/etc/postdock/k8s-secret/db-users"
+    assert {objects[("PodDisruptionBudget", n)]["apiVersion"] for n in ("postdock-pg", "postdock-pgpool")} == {
+        "policy/v1"
+    }
+
+
+def test_non_default_values_reach_the_objects() -> None:
+    sets = [*SECRETS, "postgres.replicas=5", "pgpool.replicas=3", "consistencyMode=strict",
+            "postgres.storage.storageClass=fast", "image.tag=edge"]  # fmt: skip
+    objects = by_kind(helm_lite.render_chart(sets, release="shop"))
+    pg = objects[("StatefulSet", "shop-pg")]
+    assert pg["spec"]["replicas"] == 5
+    assert pg["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast"
+    env = env_of(pg["spec"]["template"]["spec"]["containers"][0])
+    assert env["PARTNER_NODES"].split(",") == [f"shop-pg-{i}.shop-pg" for i in range(5)]
+    assert pg["spec"]["template"]["spec"]["containers"][0]["image"] == "postdock/postdock:edge"
+    assert objects[("ConfigMap", "shop-config")]["data"]["CONSISTENCY_MODE"] == "strict"
+    assert objects[("Deployment", "shop-pgpool")]["spec"]["replicas"] == 3
+    secret = objects[("Secret", "shop-secrets")]["stringData"]
+    assert secret["replication-password"] == "r-secret" and secret["db-users"] == "monkey_user:p-secret"
