@@ -30,6 +30,15 @@ def write_state(decision: PoolDecision, applied: bool) -> None:
     files.write_atomic(paths.POOL_KEEPER_STATE, json.dumps(state), 0o644)
 
 
+def read_weights() -> dict[int, float]:
+    """The weights of the keeper's last decision (empty before its first)."""
+    try:
+        state = json.loads(paths.POOL_KEEPER_STATE.read_text(encoding="utf-8"))
+        return {int(k): float(v) for k, v in state.get("weights", {}).items()}
+    except (OSError, ValueError):
+        return {}
+
+
 def step(settings: Settings, weights: dict[int, float]) -> dict[int, float]:
     """One observe-decide-act round; returns the weights pgpool now has."""
     pool = settings.pgpool

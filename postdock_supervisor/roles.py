@@ -111,6 +111,8 @@ POOL_KEEPER = ProgramSpec(
     "pool_keeper", "postdock pool keeper", user="postgres", priority=40, autorestart="true", startretries=100
 )
 
+EXPORTER = ProgramSpec("exporter", "postdock exporter", user="postgres", priority=10, autorestart="true")
+
 ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
     Role.POSTGRES: (
         SSHD,
@@ -123,8 +125,9 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         SYNC_KEEPER,
         CONF_WATCH,
         CONF_RELOAD,
+        EXPORTER,
     ),
-    Role.PGPOOL: (SSHD, PGPOOL, POOL_KEEPER),
+    Role.PGPOOL: (SSHD, PGPOOL, POOL_KEEPER, EXPORTER),
     Role.BARMAN: (),
 }
 

@@ -123,6 +123,16 @@ def agent() -> None:
     agent_mod.serve(settings)
 
 
+@main.command()
+def exporter() -> None:
+    """Serve Prometheus metrics on EXPORTER_PORT (a supervisor program)."""
+    from postdock_supervisor import metrics
+
+    settings = _settings()
+    logs.setup(settings.common.log_level, "exporter")
+    metrics.serve(settings)
+
+
 @main.group()
 def pool() -> None:
     """Programs supervisord runs on a pgpool container."""

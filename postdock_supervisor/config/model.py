@@ -95,6 +95,12 @@ class CommonSettings:
     configs_assignment: str = env(
         "CONFIGS_ASSIGNMENT_SYMBOL", "Separator between key and value in CONFIGS.", p.parse_symbol, ":"
     )
+    exporter_port: int = env(
+        "EXPORTER_PORT",
+        "Port of the Prometheus exporter (`/metrics`), every role.",
+        p.parse_port,
+        "8080",
+    )
     status_port: int = env(
         "STATUS_PORT",
         "Port of the node's status agent (JSON on `/status`), which partners read to decide roles at start.",

@@ -3,8 +3,10 @@ reads, re-attaches nodes by itself and never keeps a stale view.
 
 The scenarios run in order on one cluster; each leaves it healthy for the next."""
 
+import re
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,6 +82,36 @@ def test_a_backend_unreachable_at_start_is_attached_once_it_appears(cluster: Com
     assert status_of(cluster).get("pgslave2") == "down"
     cluster("up", "-d", "pgslave2")
     wait_until("pgslave2 attached by pgpool", lambda: attached(cluster, ["pgslave2"]), timeout=START)
+
+
+def scrape(compose: Compose, service: str) -> str:
+    with urllib.request.urlopen(f"http://{compose.ip(service)}:8080/metrics", timeout=5) as response:
+        return str(response.read().decode())
+
+
+SECRETS = ("monkey_pass", "replication_pass", "pcp_pass")
+
+
+def test_every_container_exports_metrics_with_exactly_one_primary_and_no_secret(cluster: Compose) -> None:
+    def primaries_in_metrics() -> list[str]:
+        texts = {s: scrape(cluster, s) for s in NODES}
+        return [
+            s for s, text in texts.items() if re.search(r'postdock_postgres_role\{[^}]*role="primary"\} 1\.0', text)
+        ]
+
+    assert wait_until("one primary in the metrics", lambda: primaries_in_metrics() == ["pgmaster"] or None) is True
+
+    def pool_metrics_all_up() -> str | None:
+        text = scrape(cluster, "pgpool")
+        up = [line for line in text.splitlines() if line.startswith("postdock_pgpool_backend_up{")]
+        return text if len(up) == 4 and all(line.endswith(" 1.0") for line in up) else None
+
+    pool_text = wait_until("pgpool metrics with every backend up", pool_metrics_all_up)
+    assert 'postdock_pgpool_backend_primary{backend="0",host="pgmaster"} 1.0' in pool_text
+    assert re.search(r'postdock_replication_lag_bytes\{node="node1",standby="node2"', scrape(cluster, "pgmaster"))
+    for service in SERVICES:
+        text = scrape(cluster, service)
+        assert not [secret for secret in SECRETS if secret in text], service
 
 
 def test_a_killed_standby_gets_no_reads_writes_go_on_and_it_is_attached_again(cluster: Compose) -> None:

@@ -1,0 +1,144 @@
+"""Prometheus metrics of every role, built from snapshots by pure functions (tests feed them
+snapshots), served by `postdock exporter` from a cache a background thread refreshes: a scrape
+never waits on a probe, and the snapshot is at most a few seconds old."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg
+from prometheus_client import start_http_server
+from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
+
+from postdock_supervisor.act.supervisor import Supervisor
+from postdock_supervisor.config import Settings
+from postdock_supervisor.observe.local import read_bootstrap_state
+from postdock_supervisor.observe.metrics import ReplicationSnapshot, replication_snapshot
+from postdock_supervisor.observe.pool import PoolNode, pool_nodes
+from postdock_supervisor.pool_keeper import read_weights
+
+logger = logging.getLogger(__name__)
+
+REFRESH = 2.0  # seconds between probes; also the bound on a snapshot's age (plus one probe)
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"postdock_{name}", doc, labels=labels)
+
+
+def program_metrics(node: str, programs: dict[str, str], phase: str) -> list[Metric]:
+    states = _gauge("program_running", "1 when the supervisor program is RUNNING.", ["node", "program", "state"])
+    for program, state in sorted(programs.items()):
+        states.add_metric([node, program, state], 1.0 if state == "RUNNING" else 0.0)
+    phase_metric = _gauge("node_phase", "The start-up phase of the node (1 for the current one).", ["node", "phase"])
+    if phase:
+        phase_metric.add_metric([node, phase], 1.0)
+    return [states, phase_metric]
+
+
+def postgres_metrics(node: str, snap: ReplicationSnapshot) -> list[Metric]:
+    up = _gauge("postgres_up", "1 when the local postgres answers SQL.", ["node"])
+    up.add_metric([node], 1.0 if snap.up else 0.0)
+    metrics: list[Metric] = [up]
+    if not snap.up:
+        return metrics
+    role = _gauge("postgres_role", "1 for the node's current role (primary or standby).", ["node", "role"])
+    role.add_metric([node, "primary"], 0.0 if snap.in_recovery else 1.0)
+    role.add_metric([node, "standby"], 1.0 if snap.in_recovery else 0.0)
+    timeline = _gauge("postgres_timeline", "The timeline the node is on.", ["node"])
+    timeline.add_metric([node], float(snap.timeline))
+    lag_bytes = _gauge("replication_lag_bytes", "Primary only: WAL not yet replayed by each standby.",
+                       ["node", "standby", "state"])  # fmt: skip
+    lag_seconds = _gauge("replication_lag_seconds", "Primary only: replay lag of each standby.", ["node", "standby"])
+    sync = _gauge("replication_synchronous", "Primary only: 1 when the standby is in the synchronous set.",
+                  ["node", "standby", "sync_state"])  # fmt: skip
+    for s in snap.standbys:
+        lag_bytes.add_metric([node, s.name, s.state], float(s.lag_bytes))
+        lag_seconds.add_metric([node, s.name], s.lag_seconds)
+        sync.add_metric([node, s.name, s.sync_state], 1.0 if s.sync_state in ("sync", "quorum") else 0.0)
+    slots = _gauge("replication_slot_retained_bytes", "WAL each replication slot keeps on this node.",
+                   ["node", "slot", "active"])  # fmt: skip
+    for slot in snap.slots:
+        slots.add_metric([node, slot.name, str(slot.active).lower()], float(slot.retained_bytes))
+    return [*metrics, role, timeline, lag_bytes, lag_seconds, sync, slots]
+
+
+def pgpool_metrics(nodes: tuple[PoolNode, ...] | None, weights: dict[int, float]) -> list[Metric]:
+    up = _gauge("pgpool_up", "1 when pgpool answers SQL.", [])
+    up.add_metric([], 0.0 if nodes is None else 1.0)
+    if nodes is None:
+        return [up]
+    labels = ["backend", "host"]
+    backend_up = _gauge("pgpool_backend_up", "1 when pgpool holds the backend as up.", labels)
+    primary = _gauge("pgpool_backend_primary", "1 for the backend pgpool sends writes to.", labels)
+    weight = _gauge("pgpool_backend_weight", "Read weight the pool keeper gave the backend.", labels)
+    selects = CounterMetricFamily("postdock_pgpool_backend_selects", "SELECTs pgpool sent to the backend.",
+                                  labels=labels)  # fmt: skip
+    for n in nodes:
+        if n.status == "unused":
+            continue
+        key = [str(n.num), n.host]
+        backend_up.add_metric(key, 1.0 if n.status == "up" else 0.0)
+        primary.add_metric(key, 1.0 if n.status == "up" and n.role == "primary" else 0.0)
+        weight.add_metric(key, weights.get(n.num, 0.0))
+        selects.add_metric(key, float(n.select_count))
+    return [up, backend_up, primary, weight, selects]
+
+
+class _Cached:
+    """Probes in a background thread; collect() only reads the last result."""
+
+    def __init__(self, probe: Callable[[], list[Metric]]) -> None:
+        self._probe = probe
+        self._metrics: list[Metric] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                fresh = self._probe()
+            except Exception:  # noqa: BLE001 - an exporter must keep serving
+                logger.exception("probe failed")
+                fresh = []
+            with self._lock:
+                self._metrics = fresh
+            time.sleep(REFRESH)
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            yield from self._metrics
+
+
+def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
+    supervisor = Supervisor()
+
+    def postgres() -> list[Metric]:
+        pg = settings.postgres
+        assert pg is not None
+        try:
+            snap = replication_snapshot(pg)
+        except psycopg.Error:
+            snap = ReplicationSnapshot(up=False)
+        phase, _ = read_bootstrap_state()
+        return [*postgres_metrics(pg.node_name, snap), *program_metrics(pg.node_name, supervisor.states(), phase)]
+
+    def pgpool() -> list[Metric]:
+        pool = settings.pgpool
+        assert pool is not None
+        try:
+            nodes: tuple[PoolNode, ...] | None = pool_nodes(pool)
+        except psycopg.Error:
+            nodes = None
+        return [*pgpool_metrics(nodes, read_weights()), *program_metrics("pgpool", supervisor.states(), "")]
+
+    return postgres if settings.postgres is not None else pgpool
+
+
+def serve(settings: Settings) -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Cached(_probe_for(settings)))
+    start_http_server(settings.common.exporter_port, registry=registry)
+    logger.info("exporter listening on port %d", settings.common.exporter_port)
+    threading.Event().wait()
