@@ -166,3 +166,15 @@ def test_pool_health() -> None:
     assert pool_health(running, nodes, 1, True, {"weights_applied": True}).ok
     assert not pool_health({"pgpool": "BACKOFF"}, nodes, 1, False, {}).ok
     assert pool_health(running, None, 1, False, {}).reason.startswith("pgpool does not answer")
+
+
+def test_the_pgpool_role_runs_pgpool_its_keeper_and_the_exporter() -> None:
+    import re
+
+    from postdock_supervisor import paths
+    from postdock_supervisor.render import render_all
+
+    [conf] = [f for f in render_all(pool_settings()) if f.path == paths.SUPERVISOR_CONF]
+    assert re.findall(r"^\[program:(\w+)\]", conf.content, re.M) == ["pgpool", "pool_keeper", "exporter"]
+    pgpool = conf.content.split("[program:pgpool]")[1].split("[")[0]
+    assert "user=postgres" in pgpool and "stopsignal=INT" in pgpool
