@@ -54,9 +54,15 @@ def rows(reports: Mapping[str, NodeReport | None]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda row: (order.get(row["role"], 2), str(row["node"])))
 
 
+def with_pool_view(items: list[dict[str, Any]], pool_status: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Pure: add pgpool's view of each host (status in SHOW pool_nodes) as a column."""
+    return [{**row, "pool": pool_status.get(str(row["host"]), "?")} for row in items]
+
+
 def table(items: Iterable[Mapping[str, Any]]) -> str:
     items = list(items)
-    widths = {c: max([len(c)] + [len(str(i[c])) for i in items]) for c in COLUMNS}
-    lines = ["  ".join(c.upper().ljust(widths[c]) for c in COLUMNS)]
-    lines += ["  ".join(str(i[c]).ljust(widths[c]) for c in COLUMNS) for i in items]
+    columns = COLUMNS + (("pool",) if items and "pool" in items[0] else ())
+    widths = {c: max([len(c)] + [len(str(i[c])) for i in items]) for c in columns}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(i[c]).ljust(widths[c]) for c in columns) for i in items]
     return "\n".join(line.rstrip() for line in lines)

@@ -73,6 +73,20 @@ def status(as_json: bool) -> None:
     from postdock_supervisor.observe.peers import fetch_reports
 
     settings = _settings()
+    if settings.pgpool is not None:
+        # On pgpool: every backend's agent, and pgpool's own view of it.
+        import psycopg
+
+        from postdock_supervisor.observe.pool import pool_nodes
+
+        reports = fetch_reports([b.host for b in settings.pgpool.backends], settings.common.status_port)
+        try:
+            view = {n.host: n.status for n in pool_nodes(settings.pgpool)}
+        except psycopg.Error:
+            view = {}
+        rows = status_mod.with_pool_view(status_mod.rows(reports), view)
+        click.echo(json.dumps(rows, indent=2) if as_json else status_mod.table(rows))
+        return
     pg = settings.postgres
     assert pg is not None
     # Cascaded nodes are not partners: repmgr's metadata names them.

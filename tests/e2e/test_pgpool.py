@@ -3,6 +3,7 @@ reads, re-attaches nodes by itself and never keeps a stale view.
 
 The scenarios run in order on one cluster; each leaves it healthy for the next."""
 
+import json
 import re
 import subprocess
 import time
@@ -151,6 +152,11 @@ def test_primary_killed_writes_resume_on_the_repmgr_primary_and_no_acknowledged_
     cluster("start", "pgmaster")
     wait_until("the old primary attached again as a standby", lambda: attached(cluster, NODES), timeout=START)
     assert is_primary(cluster, "pgmaster") is False
+    # `postdock status` in the pgpool container: every backend's own report, and pgpool's view.
+    rows = json.loads(cluster.exec("pgpool", "postdock", "status", "--json"))
+    assert {r["host"]: (r["role"], r["pool"]) for r in rows} == {
+        n: ("primary" if n == new else "standby", "up") for n in NODES
+    }
 
 
 def test_pgpool_restarted_after_a_failover_writes_to_the_new_primary_at_once(cluster: Compose) -> None:

@@ -47,3 +47,14 @@ def test_liveness_tolerates_a_node_that_is_busy_and_fails_one_that_gave_up() -> 
     assert liveness({"postgres": "RUNNING"}, "gave-up", "crash loop").reason == "gave up: crash loop"
     assert liveness({"pgpool": "FATAL", "sshd": "RUNNING"}, "done", "").reason == "programs in FATAL state: pgpool"
     assert not liveness({}, "done", "").ok
+
+
+def test_status_on_pgpool_adds_pgpool_view_of_each_host() -> None:
+    from postdock_supervisor.status import with_pool_view
+
+    out = with_pool_view(
+        rows({"pgmaster": running_primary("pgmaster", 1), "pgslave1": None}), {"pgmaster": "up", "x": "down"}
+    )
+    assert [(r["host"], r["pool"]) for r in out] == [("pgmaster", "up"), ("pgslave1", "?")]
+    lines = table(out).splitlines()
+    assert lines[0].split()[-1] == "POOL" and lines[1].split()[-1] == "up"
