@@ -3,8 +3,6 @@
 import json
 from dataclasses import dataclass
 
-import psycopg
-
 from postdock_supervisor import paths
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
@@ -12,7 +10,7 @@ from postdock_supervisor.decide.role import decide_role
 from postdock_supervisor.decide.sync import Mode
 from postdock_supervisor.observe.local import read_bootstrap_state
 from postdock_supervisor.observe.peers import fetch_reports
-from postdock_supervisor.observe.pool import PoolNode, pool_nodes
+from postdock_supervisor.observe.pool import PoolNode, pool_nodes_or_none
 
 
 @dataclass(frozen=True)
@@ -62,10 +60,7 @@ def pool_health(
 def _check_pool(settings: Settings) -> Health:
     pool = settings.pgpool
     assert pool is not None
-    try:
-        nodes: tuple[PoolNode, ...] | None = pool_nodes(pool)
-    except psycopg.Error:
-        nodes = None
+    nodes = pool_nodes_or_none(pool)
     try:
         keeper = json.loads(paths.POOL_KEEPER_STATE.read_text(encoding="utf-8"))
     except (OSError, ValueError):

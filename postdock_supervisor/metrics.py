@@ -15,7 +15,7 @@ from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
 from postdock_supervisor.observe.local import read_bootstrap_state
 from postdock_supervisor.observe.metrics import ReplicationSnapshot, replication_snapshot
-from postdock_supervisor.observe.pool import PoolNode, pool_nodes
+from postdock_supervisor.observe.pool import PoolNode, pool_nodes_or_none
 from postdock_supervisor.pool_keeper import read_weights
 
 logger = logging.getLogger(__name__)
@@ -127,10 +127,7 @@ def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
     def pgpool() -> list[Metric]:
         pool = settings.pgpool
         assert pool is not None
-        try:
-            nodes: tuple[PoolNode, ...] | None = pool_nodes(pool)
-        except psycopg.Error:
-            nodes = None
+        nodes = pool_nodes_or_none(pool)
         return [*pgpool_metrics(nodes, read_weights()), *program_metrics("pgpool", supervisor.states(), "")]
 
     return postgres if settings.postgres is not None else pgpool

@@ -75,15 +75,10 @@ def status(as_json: bool) -> None:
     settings = _settings()
     if settings.pgpool is not None:
         # On pgpool: every backend's agent, and pgpool's own view of it.
-        import psycopg
-
-        from postdock_supervisor.observe.pool import pool_nodes
+        from postdock_supervisor.observe.pool import pool_nodes_or_none
 
         reports = fetch_reports([b.host for b in settings.pgpool.backends], settings.common.status_port)
-        try:
-            view = {n.host: n.status for n in pool_nodes(settings.pgpool)}
-        except psycopg.Error:
-            view = {}
+        view = {n.host: n.status for n in pool_nodes_or_none(settings.pgpool) or ()}
         rows = status_mod.with_pool_view(status_mod.rows(reports), view)
         click.echo(json.dumps(rows, indent=2) if as_json else status_mod.table(rows))
         return

@@ -60,6 +60,14 @@ def pool_nodes(pool: PgpoolSettings) -> tuple[PoolNode, ...]:
     )
 
 
+def pool_nodes_or_none(pool: PgpoolSettings) -> tuple[PoolNode, ...] | None:
+    """pgpool's view, or None when pgpool does not answer SQL (starting, or no primary found yet)."""
+    try:
+        return pool_nodes(pool)
+    except psycopg.Error:
+        return None
+
+
 _PROBE = """
 SELECT pg_is_in_recovery(),
        (SELECT status = 'streaming' FROM pg_stat_wal_receiver),

@@ -1,5 +1,6 @@
+import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -38,4 +39,28 @@ def compose_factory() -> Iterator[list[Compose]]:
     made: list[Compose] = []
     yield made
     for compose in made:
+        compose.down()
+
+
+@contextlib.contextmanager
+def started(
+    request: pytest.FixtureRequest,
+    compose: Compose,
+    services: list[str],
+    ready: Callable[[], object] = lambda: None,
+    logs: list[str] | None = None,
+) -> Iterator[Compose]:
+    """`up -d` the services, wait for `ready`, yield the project; on any failure in the session the
+    logs of the services (or `logs`) are printed; the project is always removed."""
+    compose("up", "-d", *services)
+    shown = logs or services
+    try:
+        ready()
+        yield compose
+    except BaseException:
+        dump_logs(compose, shown)
+        raise
+    finally:
+        if request.session.testsfailed:  # a test's own failure never reaches a yield fixture
+            dump_logs(compose, shown)
         compose.down()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import dump_logs
+from tests.e2e.conftest import started
 from tests.e2e.harness import (
     IMAGE,
     Compose,
@@ -37,16 +37,8 @@ START = 240  # seconds: a cold start of five nodes on a loaded 2-core machine, w
 def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     keys = make_key_pair(tmp_path_factory.mktemp("ssh"))
     compose = Compose(env={"POSTDOCK_SSH_ENABLE": "1", "POSTDOCK_SSH_KEYS": str(keys)})
-    compose("up", "-d", *NODES)
-    try:
+    with started(request, compose, NODES):
         yield compose
-    except BaseException:
-        dump_logs(compose, NODES)
-        raise
-    finally:
-        if request.session.testsfailed:
-            dump_logs(compose, NODES)
-        compose.down()
 
 
 def the_primary(compose: Compose) -> str:

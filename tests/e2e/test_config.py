@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import dump_logs
+from tests.e2e.conftest import started
 from tests.e2e.harness import IMAGE, ROOT, Compose, connect, sh, sql, try_sql, wait_until
 
 GOOD_ENV = {
@@ -32,21 +32,16 @@ def conf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def single(request: pytest.FixtureRequest, conf_dir: Path) -> Iterator[Compose]:
     compose = Compose(ROOT / "tests" / "e2e" / "compose" / "single.yml", env={"POSTDOCK_CONF_DIR": str(conf_dir)})
-    compose("up", "-d")
-    try:
-        wait_until(
+
+    def ready() -> object:
+        return wait_until(
             "the one-node cluster to accept writes",
             lambda: try_sql(compose, "postgres_conf", "SELECT NOT pg_is_in_recovery()") == [(True,)],
             timeout=180,
         )
+
+    with started(request, compose, ["postgres_conf"], ready):
         yield compose
-    except BaseException:
-        dump_logs(compose, ["postgres_conf"])
-        raise
-    finally:
-        if request.session.testsfailed:
-            dump_logs(compose, ["postgres_conf"])
-        compose.down()
 
 
 def test_configs_with_custom_symbols_are_applied_exactly(single: Compose) -> None:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import dump_logs
+from tests.e2e.conftest import started
 from tests.e2e.harness import Compose, addresses, connect, primaries, sql, try_sql, wait_until
 from tests.e2e.pool import attached, health, pool
 from tests.e2e.writer import Writer
@@ -19,17 +19,14 @@ KILLS = 10
 @pytest.fixture(scope="module")
 def strict(request: pytest.FixtureRequest) -> Iterator[Compose]:
     compose = Compose(env={"POSTDOCK_CONSISTENCY_MODE": "strict"})
-    compose("up", "-d", *SERVICES)
-    try:
-        wait_until("both standbys in the synchronous set", lambda: sync_set_complete(compose, "pgmaster"), timeout=240)
+
+    def ready() -> object:
+        return wait_until(
+            "both standbys in the synchronous set", lambda: sync_set_complete(compose, "pgmaster"), timeout=240
+        )
+
+    with started(request, compose, SERVICES, ready):
         yield compose
-    except BaseException:
-        dump_logs(compose, SERVICES)
-        raise
-    finally:
-        if request.session.testsfailed:  # a test's own failure never reaches a yield fixture
-            dump_logs(compose, SERVICES)
-        compose.down()
 
 
 def sync_set_complete(compose: Compose, primary: str) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import dump_logs
+from tests.e2e.conftest import started
 from tests.e2e.harness import ROOT, Compose, connect, sql, streaming_children, try_sql, wait_until
 
 EXTENSIONS = {
@@ -22,21 +22,18 @@ EXTENDED_IMAGE = os.environ.get("POSTDOCK_EXTENDED_IMAGE", "postdock/postdock-ex
 
 
 @pytest.fixture(scope="module")
-def extended() -> Iterator[Compose]:
+def extended(request: pytest.FixtureRequest) -> Iterator[Compose]:
     compose = Compose(
         ROOT / "tests" / "e2e" / "compose" / "extended.yml", env={"POSTDOCK_EXTENDED_IMAGE": EXTENDED_IMAGE}
     )
-    compose("up", "-d")
-    try:
-        wait_until(
+
+    def ready() -> object:
+        return wait_until(
             "ext2 streaming from ext1", lambda: "node2" in (streaming_children(compose, "ext1") or ()), timeout=240
         )
+
+    with started(request, compose, ["ext1", "ext2"], ready):
         yield compose
-    except BaseException:
-        dump_logs(compose, ["ext1", "ext2"])
-        raise
-    finally:
-        compose.down()
 
 
 def test_every_extension_is_created_on_the_primary_and_replicated(extended: Compose) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import dump_logs
+from tests.e2e.conftest import started
 from tests.e2e.harness import IMAGE, SEED, Compose, is_primary, primaries, sql, wait_until
 from tests.e2e.pool import attached, health, pool, pool_nodes, read_servers, status_of
 from tests.e2e.writer import Writer
@@ -45,16 +45,8 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         seed_with_pool_configs(tmp_path_factory.mktemp("pool")), env={"POSTDOCK_CONSISTENCY_MODE": "partial"}
     )
     # pgslave2 starts later: a backend unreachable when pgpool starts (scenario 7).
-    compose("up", "-d", *FIRST_LEVEL, "pgpool")
-    try:
+    with started(request, compose, [*FIRST_LEVEL, "pgpool"], logs=SERVICES):
         yield compose
-    except BaseException:
-        dump_logs(compose, SERVICES)
-        raise
-    finally:
-        if request.session.testsfailed:
-            dump_logs(compose, SERVICES)
-        compose.down()
 
 
 def the_primary(compose: Compose, among: list[str] = FIRST_LEVEL) -> str:
