@@ -91,10 +91,11 @@ class Compose:
     def network(self) -> str:
         """The compose network the nodes share (the only one: a partition must cut every path)."""
         if self._network is None:
+            # Containers of the project, not services of the file: some services may never be started.
             names = {
                 n
-                for s in self.services()
-                for n in json.loads(sh("docker", "inspect", self.container(s)))[0]["NetworkSettings"]["Networks"]
+                for cid in self("ps", "-q").split()
+                for n in json.loads(sh("docker", "inspect", cid))[0]["NetworkSettings"]["Networks"]
             }
             [self._network] = names
         return self._network
@@ -107,9 +108,6 @@ class Compose:
     def reconnect(self, service: str) -> None:
         # Without --alias the compose service name would no longer resolve to it.
         sh("docker", "network", "connect", "--alias", service, self.network(), self.container(service))
-
-    def services(self) -> list[str]:
-        return [s for s in self("ps", "--services").split() if s]
 
     def exec(self, service: str, *cmd: str, user: str = "root", check: bool = True) -> str:
         return sh("docker", "exec", "-u", user, self.container(service), *cmd, check=check)
