@@ -1,8 +1,14 @@
-"""What to do when postgres exits without being asked to: pure, `now` passed in.
+"""What to do when postgres (or a standby's repmgrd) exits without being asked to: pure, `now` passed in.
 
 The answer is never "restart postgres as it was": whether the node may come back as primary
 depends on what happened in the cluster meanwhile, which is the start-up decision's job. So a
-crash re-runs `bootstrap`, with backoff, and a crash loop ends in a clear unhealthy state."""
+crash re-runs `bootstrap`, with backoff, and a crash loop ends in a clear unhealthy state.
+
+repmgrd on a standby exits when its upstream is gone and it cannot follow the new primary (seen:
+a stale "follow node N" notification left in shared memory from the previous failover sends it
+to the dead node; it then refuses to start while its recorded upstream is down). The standby would
+stay behind for good, and in partial/strict mode the new primary's commits would wait for it. The
+start-up decision follows the current primary and starts repmgrd again."""
 
 import enum
 from dataclasses import dataclass
@@ -10,6 +16,7 @@ from dataclasses import dataclass
 from postdock_supervisor.events.model import Event, ProcessStateEvent, TickEvent
 
 WATCHED = "postgres"
+FOLLOWER = "repmgrd"  # watched on standbys only: on a primary supervisord's restart is enough
 
 
 class Act(enum.Enum):
@@ -33,6 +40,7 @@ class GuardState:
     restarts: tuple[float, ...] = ()  # when earlier re-runs were started
     pending_since: float | None = None  # a crash seen, its restart deferred
     gave_up: bool = False
+    standby: bool = False  # the local data directory is a standby's (standby.signal)
 
 
 @dataclass(frozen=True)
@@ -41,18 +49,18 @@ class Decision:
     reason: str
 
 
-def _due(state: GuardState, policy: CrashPolicy, now: float) -> Decision:
+def _due(state: GuardState, policy: CrashPolicy, now: float, why: str = "postgres exited unexpectedly") -> Decision:
     recent = [t for t in state.restarts if now - t < policy.window_s]
     if len(recent) >= policy.max_restarts:
         return Decision(
             Act.GIVE_UP,
-            f"postgres exited {len(recent) + 1} times within {policy.window_s:.0f}s: "
+            f"postgres or repmgrd exited {len(recent) + 1} times within {policy.window_s:.0f}s: "
             "not restarting it again; the node stays unhealthy until an operator acts",
         )
     wait = policy.backoff_s[min(len(recent), len(policy.backoff_s) - 1)]
     if recent and now - recent[-1] < wait:
         return Decision(Act.DEFER, f"restart {len(recent) + 1} waits {wait - (now - recent[-1]):.0f}s more (backoff)")
-    return Decision(Act.RERUN_BOOTSTRAP, "postgres exited unexpectedly: running the start-up decision again")
+    return Decision(Act.RERUN_BOOTSTRAP, f"{why}: running the start-up decision again")
 
 
 def decide_crash(event: Event, state: GuardState, policy: CrashPolicy, now: float) -> Decision:
@@ -62,11 +70,15 @@ def decide_crash(event: Event, state: GuardState, policy: CrashPolicy, now: floa
         if state.pending_since is None:
             return Decision(Act.NOTHING, "no restart pending")
         return _due(state, policy, now)
-    if not isinstance(event, ProcessStateEvent) or event.name != WATCHED:
-        return Decision(Act.NOTHING, "not a postgres event")
+    if not isinstance(event, ProcessStateEvent) or event.name not in (WATCHED, FOLLOWER):
+        return Decision(Act.NOTHING, "not a postgres or repmgrd event")
     crashed = event.state == "FATAL" or (event.state == "EXITED" and not event.expected)
     if not crashed:
-        return Decision(Act.NOTHING, f"postgres {event.state.lower()} as expected")
+        return Decision(Act.NOTHING, f"{event.name} {event.state.lower()} as expected")
+    if event.name == FOLLOWER and not state.standby:
+        return Decision(Act.NOTHING, "repmgrd exited on a primary: supervisord restarts it")
     if state.bootstrap_running or state.bootstrap_phase != "done":
         return Decision(Act.NOTHING, "bootstrap is bringing postgres up: it handles this exit")
+    if event.name == FOLLOWER:
+        return _due(state, policy, now, "repmgrd exited on a standby (its upstream may be gone)")
     return _due(state, policy, now)

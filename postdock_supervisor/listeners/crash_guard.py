@@ -2,7 +2,9 @@
 
 import logging
 import time
+from pathlib import Path
 
+from postdock_supervisor import config
 from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.decide.crash import Act, CrashPolicy, GuardState, decide_crash
@@ -14,8 +16,9 @@ logger = logging.getLogger(__name__)
 
 
 class CrashGuard:
-    def __init__(self, supervisor: Supervisor, policy: CrashPolicy | None = None) -> None:
+    def __init__(self, supervisor: Supervisor, policy: CrashPolicy | None = None, pgdata: str = "") -> None:
         self.supervisor = supervisor
+        self.pgdata = pgdata
         self.policy = policy or CrashPolicy()
         self.restarts: list[float] = []
         self.pending_since: float | None = None
@@ -30,6 +33,7 @@ class CrashGuard:
             restarts=tuple(self.restarts),
             pending_since=self.pending_since,
             gave_up=self.gave_up,
+            standby=bool(self.pgdata) and (Path(self.pgdata) / "standby.signal").exists(),
         )
 
     def handle(self, event: Event) -> None:
@@ -51,4 +55,6 @@ class CrashGuard:
 
 
 def main() -> None:
-    run_listener(CrashGuard(Supervisor()).handle)
+    settings = config.from_process()
+    pgdata = settings.postgres.pgdata if settings.postgres is not None else ""
+    run_listener(CrashGuard(Supervisor(), pgdata=pgdata).handle)

@@ -49,7 +49,29 @@ def test_crash_loop_gives_up_with_a_clear_reason() -> None:
     looping = GuardState(False, "done", restarts=(1000.0, 1010.0, 1030.0))
     d = decide_crash(ProcessStateEvent("FATAL", "postgres", "postgres", "BACKOFF", False, 0), looping, POLICY, 1100)
     assert d.action is Act.GIVE_UP
-    assert d.reason.startswith("postgres exited 4 times within 300s: not restarting it again")
+    assert d.reason.startswith("postgres or repmgrd exited 4 times within 300s: not restarting it again")
+
+
+def repmgrd_exited(state: str = "EXITED") -> ProcessStateEvent:
+    return ProcessStateEvent(state, "repmgrd", "repmgrd", "RUNNING", False, 43)
+
+
+def test_repmgrd_exiting_on_a_standby_reruns_the_start_up_decision() -> None:
+    standby = GuardState(bootstrap_running=False, bootstrap_phase="done", standby=True)
+    d = decide_crash(repmgrd_exited(), standby, POLICY, now=1000)
+    assert (d.action, d.reason) == (
+        Act.RERUN_BOOTSTRAP,
+        "repmgrd exited on a standby (its upstream may be gone): running the start-up decision again",
+    )
+    assert decide_crash(repmgrd_exited("FATAL"), standby, POLICY, now=1000).action is Act.RERUN_BOOTSTRAP
+
+
+def test_repmgrd_exiting_on_a_primary_or_during_bootstrap_is_left_to_others() -> None:
+    assert decide_crash(repmgrd_exited(), UP, POLICY, 1000).reason == (
+        "repmgrd exited on a primary: supervisord restarts it"
+    )
+    busy = GuardState(bootstrap_running=True, bootstrap_phase="start-standby", standby=True)
+    assert decide_crash(repmgrd_exited(), busy, POLICY, 1000).action is Act.NOTHING
 
 
 class FakeSupervisor:
