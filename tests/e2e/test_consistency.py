@@ -90,8 +90,8 @@ def test_repmgrd_killed_on_a_standby_reruns_the_start_up_decision(strict: Compos
 
 
 @pytest.mark.skip(
-    reason="intermittent: once in four runs no standby was promoted after the 9th kill "
-    "(120 s); race not found yet, see the closing note of session 1"
+    reason="intermittent (1 in 4 runs, twice): a race found in session 2 (stale repmgr follow "
+    "notification) is now healed by crash_guard; kept skipped until it passes many runs in a row"
 )
 def test_primary_killed_again_and_again_loses_no_acknowledged_write(strict: Compose) -> None:
     sql(strict, the_primary(strict), "CREATE TABLE IF NOT EXISTS acked (id int PRIMARY KEY)")
