@@ -1,9 +1,8 @@
 """`postdock health`: the check Docker's HEALTHCHECK and Kubernetes probes run."""
 
-import json
 from dataclasses import dataclass
 
-from postdock_supervisor import paths
+from postdock_supervisor import pool_keeper
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
 from postdock_supervisor.decide.role import decide_role
@@ -60,13 +59,12 @@ def pool_health(
 def _check_pool(settings: Settings) -> Health:
     pool = settings.pgpool
     assert pool is not None
-    nodes = pool_nodes_or_none(pool)
-    try:
-        keeper = json.loads(paths.POOL_KEEPER_STATE.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        keeper = {}
     return pool_health(
-        Supervisor().states(), nodes, pool.require_min_backends, pool.consistency_mode is Mode.STRICT, keeper
+        Supervisor().states(),
+        pool_nodes_or_none(pool),
+        pool.require_min_backends,
+        pool.consistency_mode is Mode.STRICT,
+        pool_keeper.read_state(),
     )
 
 

@@ -5,6 +5,7 @@ backends, decide (decide/pool.py), act through pcp. Its last decision is in a st
 import json
 import logging
 import time
+from typing import Any
 
 import psycopg
 
@@ -21,22 +22,27 @@ INTERVAL = 1.0
 
 
 def write_state(decision: PoolDecision, applied: bool) -> None:
+    """Written only when it changes: the keeper runs every second and the file is fsynced."""
     state = {
-        "time": time.time(),
         "reason": decision.reason,
         "weights_applied": applied,
         "weights": {str(k): v for k, v in decision.weights.items()},
     }
-    files.write_atomic(paths.POOL_KEEPER_STATE, json.dumps(state), 0o644)
+    if state != read_state():
+        files.write_atomic(paths.POOL_KEEPER_STATE, json.dumps(state), 0o644)
+
+
+def read_state() -> dict[str, Any]:
+    """The keeper's last decision ({} before its first)."""
+    try:
+        state = json.loads(paths.POOL_KEEPER_STATE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def read_weights() -> dict[int, float]:
-    """The weights of the keeper's last decision (empty before its first)."""
-    try:
-        state = json.loads(paths.POOL_KEEPER_STATE.read_text(encoding="utf-8"))
-        return {int(k): float(v) for k, v in state.get("weights", {}).items()}
-    except (OSError, ValueError):
-        return {}
+    return {int(k): float(v) for k, v in read_state().get("weights", {}).items()}
 
 
 def step(settings: Settings, weights: dict[int, float]) -> dict[int, float]:
@@ -52,7 +58,7 @@ def step(settings: Settings, weights: dict[int, float]) -> dict[int, float]:
     for line in decision.reasons:
         logger.info("%s", line)
     for num in decision.attach:
-        if not pool_act.attach(num):
+        if not pool_act.attach(pool, num):
             logger.warning("pcp_attach_node %d failed; trying again next round", num)
     applied = decision.weights == weights
     if not applied and pool_act.apply_weights(settings, dict(decision.weights)):

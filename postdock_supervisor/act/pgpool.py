@@ -55,9 +55,9 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
-def wait_for_backends(pool: PgpoolSettings, now: float | None = None) -> int:
+def wait_for_backends(pool: PgpoolSettings) -> int:
     """Block until REQUIRE_MIN_BACKENDS backends accept TCP or WAIT_BACKEND_TIMEOUT passes."""
-    deadline = (now or time.monotonic()) + pool.wait_backend_timeout
+    deadline = time.monotonic() + pool.wait_backend_timeout
     while True:
         up = sum(_reachable(b.host, b.port) for b in pool.backends)
         if up >= pool.require_min_backends or time.monotonic() >= deadline:
@@ -73,22 +73,19 @@ def exec_pgpool(pool: PgpoolSettings) -> NoReturn:
     os.execv(PGPOOL, argv)
 
 
-def _pcp(command: str, *args: str) -> proc.Completed:
+def _pcp(pool: PgpoolSettings, command: str, *args: str) -> proc.Completed:
     return proc.run(
-        [f"/usr/sbin/{command}", "-h", "localhost", "-p", str(PCP_PORT), "-U", _pcp_user(), "-w", *args],
+        [f"/usr/sbin/{command}", "-h", "localhost", "-p", str(PCP_PORT), "-U", pool.pcp_user, "-w", *args],
         timeout=15,
         env={**os.environ, "PCPPASSFILE": str(paths.PCPPASS)},
     )
 
 
-def _pcp_user() -> str:
-    return paths.PCPPASS.read_text(encoding="utf-8").split(":")[2]
-
-
-def attach(num: int) -> bool:
-    return _pcp("pcp_attach_node", "-n", str(num)).ok
+def attach(pool: PgpoolSettings, num: int) -> bool:
+    return _pcp(pool, "pcp_attach_node", "-n", str(num)).ok
 
 
 def apply_weights(settings: Settings, weights: dict[int, float]) -> bool:
+    assert settings.pgpool is not None
     files.write_atomic(paths.PGPOOL_CONF, pgpool_conf(settings, weights), 0o644, "postgres", "postgres")
-    return _pcp("pcp_reload_config").ok
+    return _pcp(settings.pgpool, "pcp_reload_config").ok

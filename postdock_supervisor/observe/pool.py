@@ -7,7 +7,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from postdock_supervisor import db, paths
-from postdock_supervisor.config import PgpoolSettings
+from postdock_supervisor.config import Backend, PgpoolSettings
+from postdock_supervisor.decide.sync import Mode
 from postdock_supervisor.render.pgpool import PORT
 
 logger = logging.getLogger(__name__)
@@ -77,8 +78,8 @@ SELECT pg_is_in_recovery(),
 """
 
 
-def probe(pool: PgpoolSettings, num: int) -> BackendProbe:
-    backend = next(b for b in pool.backends if b.num == num)
+def probe(pool: PgpoolSettings, backend: Backend) -> BackendProbe:
+    num = backend.num
     try:
         with db.connect(
             host=backend.host, port=backend.port, user=pool.check_user, password=pool.check_password.reveal(), timeout=2
@@ -94,4 +95,10 @@ def probe(pool: PgpoolSettings, num: int) -> BackendProbe:
 
 
 def snapshot(pool: PgpoolSettings) -> PoolSnapshot:
-    return PoolSnapshot(pool_nodes(pool), tuple(probe(pool, b.num) for b in pool.backends))
+    """The backends are asked directly only when an answer can change a decision: a node pgpool
+    holds as down, or strict mode (read weights follow the synchronous set). The keeper runs every
+    second; a scram login to every backend each time would be work for nothing."""
+    nodes = pool_nodes(pool)
+    if pool.consistency_mode is not Mode.STRICT and all(n.attached for n in nodes if n.status != "unused"):
+        return PoolSnapshot(nodes, ())
+    return PoolSnapshot(nodes, tuple(probe(pool, b) for b in pool.backends))

@@ -10,14 +10,10 @@ from collections.abc import Mapping
 from postdock_supervisor import paths
 from postdock_supervisor.config import Backend, PgpoolSettings, Settings
 from postdock_supervisor.decide.sync import Mode
-from postdock_supervisor.render.postgres import conf_value
+from postdock_supervisor.render.postgres import conf_value, quote_conf
 
 PORT = 5432
 PCP_PORT = 9898
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def default_parameters(pool: PgpoolSettings) -> dict[str, str]:
@@ -26,12 +22,12 @@ def default_parameters(pool: PgpoolSettings) -> dict[str, str]:
         "backend_clustering_mode": "'streaming_replication'",
         "listen_addresses": "'*'",
         "port": str(PORT),
-        "socket_dir": _quote(str(paths.PG_SOCKET_DIR)),
+        "socket_dir": quote_conf(str(paths.PG_SOCKET_DIR)),
         "pcp_listen_addresses": "'*'",
         "pcp_port": str(PCP_PORT),
-        "pcp_socket_dir": _quote(str(paths.PG_SOCKET_DIR)),
+        "pcp_socket_dir": quote_conf(str(paths.PG_SOCKET_DIR)),
         "enable_pool_hba": "on",
-        "pool_passwd": _quote(str(paths.POOL_PASSWD)),
+        "pool_passwd": quote_conf(str(paths.POOL_PASSWD)),
         "allow_clear_text_frontend_auth": "off",
         # Pool size: 32 clients x 2 cached backend connections stays far below max_connections (200).
         "num_init_children": "32",
@@ -40,13 +36,13 @@ def default_parameters(pool: PgpoolSettings) -> dict[str, str]:
         "connection_life_time": "0",
         "log_destination": "'stderr'",
         "log_line_prefix": "'%m: %a pid %p: '",
-        "logdir": _quote(str(paths.RUN)),
-        "pid_file_name": _quote(str(paths.RUN / "pgpool.pid")),
+        "logdir": quote_conf(str(paths.RUN)),
+        "pid_file_name": quote_conf(str(paths.RUN / "pgpool.pid")),
         "load_balance_mode": "on",
         # A session that has written reads from the primary until its transaction ends.
         "disable_load_balance_on_write": "'transaction'",
         "sr_check_period": "1",
-        "sr_check_user": _quote(pool.check_user),
+        "sr_check_user": quote_conf(pool.check_user),
         "sr_check_password": "''",
         "sr_check_database": "'postgres'",
         "delay_threshold": str(pool.max_read_lag),
@@ -54,7 +50,7 @@ def default_parameters(pool: PgpoolSettings) -> dict[str, str]:
         # silent one after 3 tries of 2 s, 1 s apart, inside the 10 s target.
         "health_check_period": "1",
         "health_check_timeout": "2",
-        "health_check_user": _quote(pool.check_user),
+        "health_check_user": quote_conf(pool.check_user),
         "health_check_password": "''",
         "health_check_database": "'postgres'",
         "health_check_max_retries": "2",
@@ -77,11 +73,11 @@ def default_parameters(pool: PgpoolSettings) -> dict[str, str]:
 def backend_lines(backend: Backend, weight: float) -> list[str]:
     n = backend.num
     return [
-        f"backend_hostname{n} = {_quote(backend.host)}",
+        f"backend_hostname{n} = {quote_conf(backend.host)}",
         f"backend_port{n} = {backend.port}",
         f"backend_weight{n} = {weight:g}",
-        f"backend_data_directory{n} = {_quote(backend.data_directory)}",
-        f"backend_flag{n} = {_quote(backend.flag)}",
+        f"backend_data_directory{n} = {quote_conf(backend.data_directory)}",
+        f"backend_flag{n} = {quote_conf(backend.flag)}",
     ]
 
 

@@ -9,25 +9,25 @@ from postdock_supervisor.decide.sync import synchronous_commit
 _BARE = re.compile(r"^(-?[0-9.]+[A-Za-z]*|[A-Za-z_][A-Za-z0-9_$]*|'.*')$")
 
 
-def _quote(value: str) -> str:
+def quote_conf(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
 def conf_value(value: str) -> str:
     """A CONFIGS value as postgresql.conf syntax: numbers, bare words and quoted text stay as
     given; anything else (spaces, commas, colons...) is quoted."""
-    return value if _BARE.match(value) else _quote(value)
+    return value if _BARE.match(value) else quote_conf(value)
 
 
 def default_parameters(pg: PostgresSettings) -> dict[str, str]:
     """The image's defaults; every one can be replaced through CONFIGS (exact key match)."""
     return {
-        "data_directory": _quote(pg.pgdata),
-        "hba_file": _quote(str(paths.PG_HBA)),
-        "ident_file": _quote(str(paths.PG_IDENT)),
+        "data_directory": quote_conf(pg.pgdata),
+        "hba_file": quote_conf(str(paths.PG_HBA)),
+        "ident_file": quote_conf(str(paths.PG_IDENT)),
         "listen_addresses": "'*'",
         "port": str(pg.port),
-        "unix_socket_directories": _quote(str(paths.PG_SOCKET_DIR)),
+        "unix_socket_directories": quote_conf(str(paths.PG_SOCKET_DIR)),
         "max_connections": "200",
         "shared_preload_libraries": "'repmgr'",
         "password_encryption": "'scram-sha-256'",
@@ -60,7 +60,7 @@ def default_parameters(pg: PostgresSettings) -> dict[str, str]:
 def _preload(value: str, extra: tuple[str, ...]) -> str:
     """repmgr first, then PRELOAD_LIBRARIES, then what CONFIGS asked for; each once."""
     given = [lib.strip() for lib in value.strip().strip("'").split(",") if lib.strip()]
-    return _quote(",".join(dict.fromkeys(["repmgr", *extra, *given])))
+    return quote_conf(",".join(dict.fromkeys(["repmgr", *extra, *given])))
 
 
 def postgresql_conf(settings: Settings) -> str:
@@ -77,7 +77,7 @@ def postgresql_conf(settings: Settings) -> str:
         origin = "  # CONFIGS" if key in overridden else ""
         lines.append(f"{key} = {value}{origin}")
     lines.append("# Mounted extra settings, last so they win; changes there are applied by reload.")
-    lines.append(f"include_dir = {_quote(pg.conf_dir)}")
+    lines.append(f"include_dir = {quote_conf(pg.conf_dir)}")
     return "\n".join(lines) + "\n"
 
 
