@@ -108,3 +108,22 @@ def test_non_default_values_reach_the_objects() -> None:
     assert objects[("Deployment", "shop-pgpool")]["spec"]["replicas"] == 3
     secret = objects[("Secret", "shop-secrets")]["stringData"]
     assert secret["replication-password"] == "r-secret" and secret["db-users"] == "monkey_user:p-secret"
+
+
+def test_barman_statefulset_follows_every_postgres_pod_with_its_own_volume() -> None:
+    objects = by_kind(helm_lite.render_chart(["existingSecret=my-secret", "barman.schedule=15 3 * * *"]))
+    barman = objects[("StatefulSet", "postdock-barman")]
+    assert barman["spec"]["replicas"] == 1
+    [container] = barman["spec"]["template"]["spec"]["containers"]
+    env = env_of(container)
+    assert env["ROLE"] == "barman"
+    assert env["REPLICATION_HOST"] == "postdock-pg-0.postdock-pg,postdock-pg-1.postdock-pg,postdock-pg-2.postdock-pg"
+    assert env["BACKUP_SCHEDULE"] == "15 3 * * *"
+    assert env["REPLICATION_PASSWORD_FILE"] == "/etc/postdock/k8s-secret/replication-password"
+    assert "REPLICATION_PASSWORD" not in env and "POSTGRES_PASSWORD" not in env
+    assert barman["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    assert container["readinessProbe"]["exec"]["command"] == ["postdock", "health"]
+    assert objects[("Service", "postdock-barman")]["spec"]["ports"][0]["port"] == 8080
+    assert objects[("ConfigMap", "postdock-config")]["data"]["BARMAN_SYNCHRONOUS"] == "0"
+    off = by_kind(helm_lite.render_chart(["existingSecret=my-secret", "barman.enabled=false"]))
+    assert ("StatefulSet", "postdock-barman") not in off
