@@ -1,15 +1,16 @@
 """Snapshots for the pgpool role: pgpool's view of its backends, and what each backend says."""
 
 import logging
+import os
 from dataclasses import dataclass
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from postdock_supervisor import db, paths
+from postdock_supervisor import db, paths, proc
 from postdock_supervisor.config import Backend, PgpoolSettings
 from postdock_supervisor.decide.sync import Mode
-from postdock_supervisor.render.pgpool import PORT
+from postdock_supervisor.render.pgpool import PCP_PORT, PORT
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,28 @@ def pool_nodes(pool: PgpoolSettings) -> tuple[PoolNode, ...]:
     )
 
 
+def pool_nodes_pcp(pool: PgpoolSettings) -> tuple[PoolNode, ...] | None:
+    """pgpool's view through PCP (pcp_node_info -a), which answers when SQL does not: with every
+    backend down pgpool refuses sessions ("all backend nodes are down"), and only PCP can see that
+    and attach them again. None when PCP does not answer either."""
+    done = proc.run(
+        ["/usr/sbin/pcp_node_info", "-h", "localhost", "-p", str(PCP_PORT), "-U", pool.pcp_user, "-w", "-a"],
+        timeout=15,
+        env={**os.environ, "PCPPASSFILE": str(paths.PCPPASS)},
+        quiet=True,
+    )
+    if not done.ok:
+        return None
+    by_address = {(b.host, b.port): b.num for b in pool.backends}
+    nodes = []
+    for line in done.output.splitlines():
+        # host port status weight status_name actual_status role ...
+        fields = line.split()
+        if len(fields) >= 7 and fields[1].isdigit() and (fields[0], int(fields[1])) in by_address:
+            nodes.append(PoolNode(by_address[(fields[0], int(fields[1]))], fields[0], fields[4], fields[6]))
+    return tuple(sorted(nodes, key=lambda n: n.num))
+
+
 def pool_nodes_or_none(pool: PgpoolSettings) -> tuple[PoolNode, ...] | None:
     """pgpool's view, or None when pgpool does not answer SQL (starting, or no primary found yet)."""
     try:
@@ -98,7 +121,13 @@ def snapshot(pool: PgpoolSettings) -> PoolSnapshot:
     """The backends are asked directly only when an answer can change a decision: a node pgpool
     holds as down, or strict mode (read weights follow the synchronous set). The keeper runs every
     second; a scram login to every backend each time would be work for nothing."""
-    nodes = pool_nodes(pool)
+    try:
+        nodes = pool_nodes(pool)
+    except psycopg.Error:
+        found = pool_nodes_pcp(pool)
+        if found is None:
+            raise
+        nodes = found
     if pool.consistency_mode is not Mode.STRICT and all(n.attached for n in nodes if n.status != "unused"):
         return PoolSnapshot(nodes, ())
     return PoolSnapshot(nodes, tuple(probe(pool, b) for b in pool.backends))

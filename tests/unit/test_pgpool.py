@@ -178,3 +178,22 @@ def test_the_pgpool_role_runs_pgpool_its_keeper_and_the_exporter() -> None:
     assert re.findall(r"^\[program:(\w+)\]", conf.content, re.M) == ["pgpool", "pool_keeper", "exporter"]
     pgpool = conf.content.split("[program:pgpool]")[1].split("[")[0]
     assert "user=postgres" in pgpool and "stopsignal=INT" in pgpool
+
+
+def test_pcp_view_is_read_when_pgpool_refuses_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every backend down pgpool refuses SQL; pcp_node_info -a still answers (lines measured on 4.3.5)."""
+    from postdock_supervisor import proc
+    from postdock_supervisor.observe import pool as observe_pool
+
+    output = (
+        "pgmaster 5432 3 0.250000 down down standby unknown 0 none none 2026-11-26 04:19:18\n"
+        "pgslave1 5432 3 0.250000 down down standby unknown 0 none none 2026-11-26 04:19:18\n"
+        "pgslave3 5433 1 0.250000 waiting up standby standby 0 none none 2026-11-26 04:19:18\n"
+    )
+    monkeypatch.setattr(observe_pool.proc, "run", lambda argv, **kw: proc.Completed(tuple(argv), 0, output))
+    nodes = observe_pool.pool_nodes_pcp(pool_settings().pgpool)
+    assert nodes == (
+        PoolNode(0, "pgmaster", "down", "standby"),
+        PoolNode(1, "pgslave1", "down", "standby"),
+        PoolNode(3, "pgslave3", "waiting", "standby"),
+    )
