@@ -2,10 +2,16 @@
 
 import dataclasses
 
+from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.config.loader import env_var
 from postdock_supervisor.config.model import CommonSettings, PgpoolSettings, PostgresSettings
 
-SECTIONS = (("All roles", CommonSettings), ("ROLE=postgres", PostgresSettings), ("ROLE=pgpool", PgpoolSettings))
+SECTIONS = (
+    ("All roles", CommonSettings),
+    ("ROLE=postgres", PostgresSettings),
+    ("ROLE=pgpool", PgpoolSettings),
+    ("ROLE=barman", BarmanSettings),
+)
 BEGIN = "<!-- BEGIN generated variables: postdock docs env -->"
 END = "<!-- END generated variables -->"
 

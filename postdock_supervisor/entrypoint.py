@@ -2,6 +2,7 @@
 
 Nothing is written before the configuration has validated."""
 
+import json
 import logging
 import os
 import pwd
@@ -33,15 +34,20 @@ def child_environment(env: Mapping[str, str], role: Role) -> dict[str, str]:
     return child
 
 
-def prepare_data_directory(pgdata: str) -> None:
-    path = Path(pgdata)
+def own_directory(path: Path, mode: int) -> None:
+    """The directory exists and postgres owns it (a fresh volume comes owned by root)."""
     path.mkdir(parents=True, exist_ok=True)
     if path.stat().st_uid != pwd.getpwnam("postgres").pw_uid:
         for root, dirs, names in os.walk(path):
             for name in [*dirs, *names]:
                 shutil.chown(os.path.join(root, name), "postgres", "postgres")
         shutil.chown(path, "postgres", "postgres")
-    path.chmod(0o700)
+    path.chmod(mode)
+
+
+def prepare_data_directory(pgdata: str) -> None:
+    path = Path(pgdata)
+    own_directory(path, 0o700)
     # supervisord starts no postmaster before bootstrap, so any pid file is stale; a live PID
     # reused by another process in this container would otherwise block the start.
     (path / "postmaster.pid").unlink(missing_ok=True)
@@ -61,10 +67,17 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
         Path(settings.postgres.conf_dir).mkdir(parents=True, exist_ok=True)
     if settings.pgpool is not None:
         pgpool.write_credentials(settings.pgpool)
+    if settings.barman is not None:
+        own_directory(Path(settings.barman.backup_dir), 0o750)
+        own_directory(paths.BARMAN_LOG.parent, 0o750)
+        own_directory(paths.BARMAN_SERVERS, 0o755)
     if settings.ssh_key is not None:
         names = [settings.postgres.network_name, settings.postgres.node_name] if settings.postgres else []
         ssh.prepare_host_identity(settings, [*names, socket.gethostname(), "localhost"])
-    return child_environment(env, settings.role)
+    child = child_environment(env, settings.role)
+    saved = {k: v for k, v in child.items() if k not in ("HOME", "HOSTNAME", "PATH", "PWD", "TERM")}
+    files.write_atomic(paths.SAVED_ENV, json.dumps(saved), 0o640, "root", "postgres")
+    return child
 
 
 def main(env: Mapping[str, str], hostname: str) -> NoReturn:

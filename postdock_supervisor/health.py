@@ -87,9 +87,30 @@ def check_liveness(settings: Settings) -> Health:
     return liveness(Supervisor().states(), phase, reason)
 
 
+def barman_health(programs: dict[str, str], check_ok: bool, check_output: str) -> Health:
+    """Pure: the keeper runs and `barman check` passes; else the first failing check."""
+    if programs.get("backup_keeper") != "RUNNING":
+        return Health(False, f"backup_keeper is {programs.get('backup_keeper', 'missing')}")
+    if not check_ok:
+        failed = [line.strip() for line in check_output.splitlines() if "FAILED" in line]
+        return Health(False, "barman check failed: " + ("; ".join(failed) or check_output.strip()[-200:]))
+    return Health(True, "barman check passes")
+
+
+def _check_barman(settings: Settings) -> Health:
+    from postdock_supervisor.act.barman import barman
+
+    bm = settings.barman
+    assert bm is not None
+    done = barman("check", bm.server, timeout=7, quiet=True)
+    return barman_health(Supervisor().states(), done.ok, done.output)
+
+
 def check(settings: Settings) -> Health:
     if settings.pgpool is not None:
         return _check_pool(settings)
+    if settings.barman is not None:
+        return _check_barman(settings)
     phase, reason = read_bootstrap_state()
     health = postgres_health(Supervisor().states(), phase, reason)
     pg = settings.postgres

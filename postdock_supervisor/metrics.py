@@ -21,6 +21,7 @@ from postdock_supervisor.pool_keeper import read_weights
 logger = logging.getLogger(__name__)
 
 REFRESH = 2.0  # seconds between probes; also the bound on a snapshot's age (plus one probe)
+CHECK_EVERY = 30.0  # seconds between `barman check` runs (barman_check_is_ok's bounded age)
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -130,7 +131,40 @@ def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
         nodes = pool_nodes_or_none(pool)
         return [*pgpool_metrics(nodes, read_weights()), *program_metrics("pgpool", supervisor.states(), "")]
 
+    if settings.barman is not None:
+        return _barman_probe(settings, supervisor)
     return postgres if settings.postgres is not None else pgpool
+
+
+def _barman_probe(settings: Settings, supervisor: Supervisor) -> Callable[[], list[Metric]]:
+    import shutil
+
+    from postdock_supervisor.act.barman import barman
+    from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
+    from postdock_supervisor.observe.backup import backups, newest_wal_mtime, receiver
+
+    bm = settings.barman
+    assert bm is not None
+    check: dict[str, float | bool | None] = {"ok": None, "at": 0.0}
+
+    def probe() -> list[Metric]:
+        # `barman check` takes seconds: run it every CHECK_EVERY, in this thread, never in a scrape.
+        if time.monotonic() - float(check["at"] or 0.0) >= CHECK_EVERY:
+            check["ok"] = barman("check", bm.server, timeout=60, quiet=True).ok
+            check["at"] = time.monotonic()
+        usage = shutil.disk_usage(bm.backup_dir)
+        wal_time = newest_wal_mtime(bm)
+        snap = BarmanSnapshot(
+            check_ok=None if check["ok"] is None else bool(check["ok"]),
+            backups=backups(bm),
+            disk_free=usage.free,
+            disk_used=usage.used,
+            wal_age=None if wal_time is None else max(0.0, time.time() - wal_time),
+            receiver_running=receiver(bm).running,
+        )
+        return [*barman_metrics(bm.server, snap), *program_metrics("barman", supervisor.states(), "")]
+
+    return probe
 
 
 def serve(settings: Settings) -> None:

@@ -29,3 +29,10 @@ POOL_PASSWD = RUN / "pool_passwd"
 PGPOOL_KEY = Path("/var/lib/postgresql/.pgpoolkey")
 PCPPASS = Path("/var/lib/postgresql/.pcppass")
 POOL_KEEPER_STATE = RUN / "pool-keeper.json"
+BARMAN_CONF = Path("/etc/barman.conf")  # where every barman command looks, so `barman ...` works by hand too
+BARMAN_SERVERS = RUN / "barman.d"  # the backup keeper (postgres) re-points the server at a new primary
+BARMAN_LOG = Path("/var/log/barman/barman.log")
+BACKUP_KEEPER_STATE = RUN / "backup-keeper.json"
+# The container's environment minus secrets (they are *_FILE paths), for commands run over SSH,
+# whose sessions do not inherit it.
+SAVED_ENV = ETC / "environment.json"

@@ -2,6 +2,7 @@
 
 import logging
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -52,3 +53,19 @@ def run(
     if check and not result.ok:
         raise ActionError(f"{argv[0]} failed with code {result.returncode}")
     return result
+
+
+def stream(argv: Sequence[str], timeout: float, prefix: str = "") -> int:
+    """Run a long command showing its output line by line as it comes (its own progress report)."""
+    logger.info("running: %s", " ".join(argv))
+    deadline = time.monotonic() + timeout
+    with subprocess.Popen(
+        list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
+    ) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            print(f"{prefix}{line.rstrip()}", flush=True)
+            if time.monotonic() > deadline:
+                child.kill()
+                print(f"{prefix}(stopped: no end after {timeout:.0f}s)", flush=True)
+        return child.wait()

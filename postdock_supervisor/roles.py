@@ -76,7 +76,10 @@ SYNC_KEEPER = ProgramSpec(
     priority=1,
     autorestart="true",
     events=("TICK_5",),
-    enabled=lambda settings: settings.postgres is not None and settings.postgres.consistency_mode.value != "eventual",
+    enabled=lambda settings: (
+        settings.postgres is not None
+        and (settings.postgres.consistency_mode.value != "eventual" or settings.postgres.barman_synchronous)
+    ),
 )
 
 ROLE_CHECK = ProgramSpec(
@@ -111,6 +114,11 @@ POOL_KEEPER = ProgramSpec(
     "pool_keeper", "postdock pool keeper", user="postgres", priority=40, autorestart="true", startretries=100
 )
 
+# barman commands run as postgres (barman_user); the keeper runs `barman cron` itself.
+BACKUP_KEEPER = ProgramSpec(
+    "backup_keeper", "postdock backup keeper", user="postgres", priority=40, autorestart="true", startretries=100
+)
+
 EXPORTER = ProgramSpec("exporter", "postdock exporter", user="postgres", priority=10, autorestart="true")
 
 ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
@@ -128,7 +136,7 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         EXPORTER,
     ),
     Role.PGPOOL: (SSHD, PGPOOL, POOL_KEEPER, EXPORTER),
-    Role.BARMAN: (),
+    Role.BARMAN: (SSHD, BACKUP_KEEPER, EXPORTER),
 }
 
 

@@ -26,7 +26,7 @@ def keep(pg: PostgresSettings) -> SyncDecision | None:
     except psycopg.Error as exc:
         logger.debug("no sync snapshot: %s", exc)
         return None
-    decision = decide_sync(pg.consistency_mode, is_primary, current, members)
+    decision = decide_sync(pg.consistency_mode, is_primary, current, members, pg.barman_synchronous)
     if decision.change:
         set_standby_names(pg, decision.value)
         logger.info("%s", decision.reason)

@@ -10,5 +10,5 @@ if [ "${1:-up}" = "down" ]; then
 fi
 bash scripts/ensure-docker.sh
 bash scripts/build-image.sh
-"${compose[@]}" up -d pgmaster pgslave1 pgslave2 pgslave3 pgslave4 pgpool
+"${compose[@]}" up -d pgmaster pgslave1 pgslave2 pgslave3 pgslave4 pgpool backup
 echo "started; watch it with: ${compose[*]} exec pgmaster postdock status"

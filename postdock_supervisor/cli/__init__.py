@@ -209,3 +209,16 @@ def docs_env() -> None:
     from postdock_supervisor import docs as docs_mod
 
     click.echo(docs_mod.env_table())
+
+
+def _register() -> None:
+    from postdock_supervisor.cli.backup import backup
+    from postdock_supervisor.cli.recover import finish_restore, hold, reclone, recover
+
+    main.add_command(backup)
+    main.add_command(recover)
+    for command in (hold, finish_restore, reclone):
+        node.add_command(command)
+
+
+_register()

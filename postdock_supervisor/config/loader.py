@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from postdock_supervisor.config import parse as p
+from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.config.model import (
     SECTIONS,
     CommonSettings,
@@ -18,9 +19,8 @@ from postdock_supervisor.config.model import (
     Settings,
     SshKey,
 )
+from postdock_supervisor.decide.sync import Mode
 from postdock_supervisor.errors import ConfigError
-
-SUPPORTED_ROLES = (Role.POSTGRES, Role.PGPOOL)
 
 
 def env_var(field: dataclasses.Field[Any]) -> EnvVar:
@@ -91,6 +91,11 @@ def _derive_postgres(values: dict[str, Any], hostname: str, problems: list[str])
             )
         else:
             values["node_id_raw"] = number + values["node_id_offset"]
+    if values.get("barman_synchronous") and values.get("consistency_mode") is Mode.STRICT:
+        problems.append(
+            "BARMAN_SYNCHRONOUS: found 1 with CONSISTENCY_MODE=strict; expected 0 (strict mode waits for the "
+            "standbys to apply each commit, which barman's receiver never reports, so every commit would hang)"
+        )
     partners = values.get("partner_nodes")
     me = values.get("network_name")
     if partners and me and me not in partners:
@@ -147,12 +152,6 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_
             )
         except ValueError as exc:
             problems.append(f"CONFIGS: found {common_values['configs_raw']!r}; expected {exc}")
-    if role is not None and role not in SUPPORTED_ROLES:
-        problems.append(
-            f"ROLE: found {role.value!r}; expected one of "
-            f"{', '.join(r.value for r in SUPPORTED_ROLES)} (this release does not run "
-            f"{role.value} yet)"
-        )
     ssh_key = (
         _ssh_key(common_values["ssh_key_dir"], problems)
         if read_ssh_key and common_values.get("ssh_enable") and "ssh_key_dir" in common_values
@@ -174,10 +173,20 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_
             )
         if not problems:
             pgpool = PgpoolSettings(**values)
+    barman: BarmanSettings | None = None
+    if role is not None and BarmanSettings in SECTIONS[role]:
+        values = _parse_section(BarmanSettings, env, problems)
+        if not problems:
+            barman = BarmanSettings(**values)
     if problems:
         raise ConfigError(problems)
     return Settings(
-        common=CommonSettings(**common_values), postgres=postgres, pgpool=pgpool, configs=configs, ssh_key=ssh_key
+        common=CommonSettings(**common_values),
+        postgres=postgres,
+        pgpool=pgpool,
+        barman=barman,
+        configs=configs,
+        ssh_key=ssh_key,
     )
 
 
@@ -188,7 +197,7 @@ def secret_names(role: Role) -> list[str]:
 def describe(settings: Settings) -> list[tuple[str, str]]:
     """(variable, effective value) for `config show`; secrets masked."""
     rows: list[tuple[str, str]] = []
-    for section in (settings.common, settings.postgres, settings.pgpool):
+    for section in (settings.common, settings.postgres, settings.pgpool, settings.barman):
         if section is None:
             continue
         for field in dataclasses.fields(section):

@@ -2,56 +2,20 @@
 the loader reads it and the README's variable table is generated from it."""
 
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from postdock_supervisor.config import parse as p
+from postdock_supervisor.config.barman import BarmanSettings
+from postdock_supervisor.config.fields import EnvVar, Secret, env
 from postdock_supervisor.decide.sync import Mode
+
+__all__ = ["EnvVar", "Secret", "env"]
 
 
 class Role(enum.Enum):
     POSTGRES = "postgres"
     PGPOOL = "pgpool"
     BARMAN = "barman"
-
-
-class Secret:
-    """A value that must never be printed; repr and str mask it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-@dataclass(frozen=True)
-class EnvVar:
-    name: str
-    doc: str
-    parse: Callable[[str], Any]
-    default: str | None  # the raw default; None means the variable is required
-    secret: bool = False
-
-
-def env(
-    name: str, doc: str, parse: Callable[[str], Any] = p.parse_str, default: str | None = None, secret: bool = False
-) -> Any:
-    return field(metadata={"env": EnvVar(name, doc, parse, default, secret)})
 
 
 @dataclass(frozen=True)
@@ -228,6 +192,14 @@ class PostgresSettings:
         p.parse_nonempty,
         "/etc/postdock/conf.d",
     )
+    barman_synchronous: bool = env(
+        "BARMAN_SYNCHRONOUS",
+        "1: barman's WAL receiver is a synchronous standby of the primary (RPO=0 towards barman): a commit is "
+        "acknowledged only once barman has flushed it, so writes wait while barman is away (see Backups). "
+        "`eventual` and `partial` modes only.",
+        p.parse_bool,
+        "0",
+    )
     pgdata: str = env("PGDATA", "Data directory (the volume).", p.parse_nonempty, "/var/lib/postgresql/data")
     partner_wait: int = env(
         "PARTNER_WAIT_TIMEOUT",
@@ -348,6 +320,7 @@ class Settings:
     common: CommonSettings
     postgres: PostgresSettings | None = None
     pgpool: PgpoolSettings | None = None
+    barman: BarmanSettings | None = None
     configs: tuple[tuple[str, str], ...] = ()
     ssh_key: SshKey | None = None
 
@@ -359,5 +332,5 @@ class Settings:
 SECTIONS: dict[Role, tuple[type, ...]] = {
     Role.POSTGRES: (CommonSettings, PostgresSettings),
     Role.PGPOOL: (CommonSettings, PgpoolSettings),
-    Role.BARMAN: (CommonSettings,),
+    Role.BARMAN: (CommonSettings, BarmanSettings),
 }

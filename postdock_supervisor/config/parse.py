@@ -192,3 +192,24 @@ def parse_user_pairs(raw: str) -> tuple[tuple[str, str], ...]:
             )
         pairs[user.strip()] = password
     return tuple(pairs.items())
+
+
+def parse_cron(raw: str) -> str:
+    """A five-field cron expression (minute hour day-of-month month day-of-week), checked by croniter."""
+    from croniter import croniter  # a maintained parser, not a regex
+
+    value = " ".join(raw.split())
+    if len(value.split(" ")) != 5 or not croniter.is_valid(value):
+        raise ValueError("a cron expression of five fields, minute hour day month weekday (e.g. '0 0 * * *')")
+    return value
+
+
+def parse_days(raw: str) -> int:
+    return _int_between(raw, 1, 36_500)
+
+
+def parse_path(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith("/") or any(c.isspace() for c in value):
+        raise ValueError("an absolute path without spaces")
+    return value.rstrip("/") or "/"

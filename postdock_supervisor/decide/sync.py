@@ -15,13 +15,26 @@ class Mode(enum.Enum):
     STRICT = "strict"  # every first-level standby has applied every acknowledged commit
 
 
-def standby_names(mode: Mode, members: Iterable[str]) -> str:
+# The application name of barman's WAL receiver (BARMAN_SYNCHRONOUS=1 makes it synchronous).
+BARMAN_RECEIVER = "barman_receive_wal"
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join('"' + name.replace('"', '""') + '"' for name in names)
+
+
+def standby_names(mode: Mode, members: Iterable[str], barman: bool = False) -> str:
     names = sorted(set(members))
+    if barman:
+        # Barman first: while it is connected it is always one of the synchronous standbys, so an
+        # acknowledged commit is in barman; partial mode adds the first streaming standby. PG has no
+        # "barman AND any one standby": FIRST is the closest (with barman away, two standbys are needed).
+        wanted = 2 if mode is Mode.PARTIAL and names else 1
+        return f"FIRST {wanted} ({_quoted([BARMAN_RECEIVER, *names])})"
     if mode is Mode.EVENTUAL or not names:
         return ""
-    listed = ", ".join('"' + name.replace('"', '""') + '"' for name in names)
     count = 1 if mode is Mode.PARTIAL else len(names)
-    return f"ANY {count} ({listed})"
+    return f"ANY {count} ({_quoted(names)})"
 
 
 def synchronous_commit(mode: Mode) -> str:
@@ -36,12 +49,13 @@ class SyncDecision:
     reason: str
 
 
-def decide_sync(mode: Mode, is_primary: bool, current: str, members: Iterable[str]) -> SyncDecision:
+def decide_sync(
+    mode: Mode, is_primary: bool, current: str, members: Iterable[str], barman: bool = False
+) -> SyncDecision:
     if not is_primary:
         return SyncDecision(False, current, "not the primary")
-    wanted = standby_names(mode, members)
+    wanted = standby_names(mode, members, barman)
     if wanted == current:
         return SyncDecision(False, current, f"synchronous set already {wanted or 'empty'}")
-    return SyncDecision(
-        True, wanted, f"{mode.value} mode: synchronous_standby_names {current or 'empty'} -> {wanted or 'empty'}"
-    )
+    what = f"{mode.value} mode" + (" with barman synchronous" if barman else "")
+    return SyncDecision(True, wanted, f"{what}: synchronous_standby_names {current or 'empty'} -> {wanted or 'empty'}")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from postdock_supervisor import paths, roles
 from postdock_supervisor.config import Role, Settings
+from postdock_supervisor.render.barman import barman_conf, barman_pgpass, server_conf
 from postdock_supervisor.render.pgpool import pgpool_conf, pool_hba_conf
 from postdock_supervisor.render.postgres import pg_hba_conf, pg_ident_conf, pgpass, postgresql_conf
 from postdock_supervisor.render.repmgr import repmgr_conf
@@ -39,6 +40,14 @@ def render_all(settings: Settings) -> tuple[RenderedFile, ...]:
         files += [
             RenderedFile(paths.PGPOOL_CONF, pgpool_conf(settings), 0o644, "postgres", "postgres"),
             RenderedFile(paths.POOL_HBA, pool_hba_conf(settings), 0o644, "root", "postgres"),
+        ]
+    if settings.barman is not None:
+        bm = settings.barman
+        files += [
+            RenderedFile(paths.BARMAN_CONF, barman_conf(settings)),
+            # Points at the first node until the backup keeper finds the primary.
+            RenderedFile(paths.BARMAN_SERVERS / f"{bm.server}.conf", server_conf(bm, bm.hosts[0]), 0o644, "postgres"),
+            RenderedFile(paths.PGPASS, barman_pgpass(settings), 0o600, "postgres", "postgres"),
         ]
     if settings.ssh_key is not None:
         files += [

@@ -113,5 +113,11 @@ def _pgpass_field(value: str) -> str:
 def pgpass(settings: Settings) -> str:
     pg = settings.postgres
     assert pg is not None
-    entries = {pg.replication_user: pg.replication_password.reveal(), pg.postgres_user: pg.postgres_password.reveal()}
+    return pgpass_lines(
+        {pg.replication_user: pg.replication_password.reveal(), pg.postgres_user: pg.postgres_password.reveal()}
+    )
+
+
+def pgpass_lines(entries: dict[str, str]) -> str:
+    """One line per user, any host, port and database (replication connections included)."""
     return "".join(f"*:*:*:{_pgpass_field(user)}:{_pgpass_field(password)}\n" for user, password in entries.items())

@@ -19,3 +19,15 @@ def test_only_the_primary_changes_its_set_and_only_when_it_differs() -> None:
     grow = decide_sync(Mode.PARTIAL, True, 'ANY 1 ("node2")', ["node2", "node1"])
     assert grow.change and grow.value == 'ANY 1 ("node1", "node2")'
     assert grow.reason == 'partial mode: synchronous_standby_names ANY 1 ("node2") -> ANY 1 ("node1", "node2")'
+
+
+def test_barman_synchronous_puts_barman_first_in_every_allowed_mode() -> None:
+    members = ["node4", "node2"]
+    assert standby_names(Mode.EVENTUAL, members, barman=True) == 'FIRST 1 ("barman_receive_wal", "node2", "node4")'
+    assert standby_names(Mode.PARTIAL, members, barman=True) == 'FIRST 2 ("barman_receive_wal", "node2", "node4")'
+    assert standby_names(Mode.PARTIAL, [], barman=True) == 'FIRST 1 ("barman_receive_wal")'
+    decision = decide_sync(Mode.EVENTUAL, True, "", members, barman=True)
+    assert decision.reason == (
+        "eventual mode with barman synchronous: synchronous_standby_names empty -> "
+        'FIRST 1 ("barman_receive_wal", "node2", "node4")'
+    )

@@ -1,0 +1,67 @@
+"""Measure barman on real containers (pgmaster, pgslave1, backup; SSH on):
+
+- base backup time of a pgbench database of scale --scale (scale 20 is about 300 MB), with
+  `postdock backup take` (barman backup plus the closing WAL switch);
+- restore time of the whole cluster with `postdock recover --immediate` from that backup: the
+  restored node replays and is promoted, the standby re-cloned, every node streaming.
+
+Run: .venv/bin/python -m bench.barman --runs 3 --scale 20   (the image must be built)
+Figures are printed and written to bench/results/barman.json; nothing here asserts a time."""
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from tests.e2e.harness import Compose, make_key_pair, primaries, sql, wait_until
+from tests.e2e.test_barman import done_backups
+
+NODES = ["pgmaster", "pgslave1"]
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+
+
+def timed(compose: Compose, *command: str) -> float:
+    started = time.monotonic()
+    done = subprocess.run(["docker", "exec", compose.container("backup"), *command], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return time.monotonic() - started
+
+
+def one_run(scale: int, keys: Path) -> dict[str, float]:
+    compose = Compose(env={"POSTDOCK_SSH_ENABLE": "1", "POSTDOCK_SSH_KEYS": str(keys)})
+    try:
+        compose("up", "-d", *NODES, "backup")
+        wait_until("pgmaster primary", lambda: primaries(compose, NODES) == ["pgmaster"], timeout=300)
+        wait_until("the first base backup", lambda: done_backups(compose) or None, timeout=300)
+        compose.exec("pgmaster", "env", "PGPASSWORD=monkey_pass", PGBENCH, "-h", "localhost", "-U", "monkey_user",
+                     "-i", "-s", str(scale), "-q", "monkey_db")  # fmt: skip
+        size = float(sql(compose, "pgmaster", "SELECT pg_database_size('monkey_db')")[0][0])
+        backup = timed(compose, "postdock", "backup", "take")
+        restore = timed(compose, "postdock", "recover", "--immediate", "--node", "pgmaster", "--yes")
+        return {"database_bytes": size, "base_backup_s": backup, "restore_cluster_s": restore}
+    finally:
+        compose.down()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scale", type=int, default=20)
+    args = parser.parse_args()
+    keys = make_key_pair(Path("/tmp") / f"bench-barman-keys-{int(time.time())}")
+    runs = [one_run(args.scale, keys) for _ in range(args.runs)]
+    summary = {
+        key: {"median": statistics.median(r[key] for r in runs), "min": min(r[key] for r in runs),
+              "max": max(r[key] for r in runs)}
+        for key in runs[0]
+    }  # fmt: skip
+    out = Path(__file__).parent / "results" / "barman.json"
+    out.write_text(json.dumps({"scale": args.scale, "runs": runs, "summary": summary}, indent=2))
+    for key, figures in summary.items():
+        print(f"{key}: median {figures['median']:.2f} (min {figures['min']:.2f}, max {figures['max']:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Settings of ROLE=barman: PostDock's barman variables, with a list of nodes instead of one host."""
+
+from dataclasses import dataclass
+
+from postdock_supervisor.config import parse as p
+from postdock_supervisor.config.fields import Secret, env
+from postdock_supervisor.decide.sync import BARMAN_RECEIVER
+
+# The application name barman's pg_receivewal connects with; a primary in RPO=0 mode lists it
+# in synchronous_standby_names (BARMAN_SYNCHRONOUS on the postgres nodes).
+RECEIVER_NAME = BARMAN_RECEIVER
+
+
+@dataclass(frozen=True)
+class BarmanSettings:
+    hosts: tuple[str, ...] = env(
+        "REPLICATION_HOST",
+        "Comma list of the postgres nodes barman may back up from (PostDock took one host). "
+        "Barman streams from and backs up whichever of them is the writable primary, and follows a failover.",
+        p.parse_host_list,
+    )
+    port: int = env("REPLICATION_PORT", "PostgreSQL port of those nodes.", p.parse_port, "5432")
+    replication_user: str = env(
+        "REPLICATION_USER",
+        "User of barman's WAL stream (`streaming_conninfo`) and of the node probes; "
+        "also creates and drops barman's slot.",
+        p.parse_identifier,
+        "replication_user",
+    )
+    replication_password: Secret = env("REPLICATION_PASSWORD", "Password of REPLICATION_USER.", Secret, secret=True)
+    postgres_user: str = env(
+        "POSTGRES_USER", "Superuser of barman's `conninfo` (base backups, checks).", p.parse_identifier, "postgres"
+    )
+    postgres_password: Secret = env("POSTGRES_PASSWORD", "Password of POSTGRES_USER.", Secret, secret=True)
+    postgres_db: str = env(
+        "POSTGRES_DB", "Database of barman's `conninfo` (empty: the name of POSTGRES_USER).", p.parse_str, ""
+    )
+    connect_timeout: int = env(
+        "POSTGRES_CONNECTION_TIMEOUT", "connect_timeout (s) of barman's connections.", p.parse_seconds, "10"
+    )
+    slot_name: str = env(
+        "REPLICATION_SLOT_NAME",
+        "Physical slot barman streams through; created on whichever node is primary. "
+        "The primary's max_slot_wal_keep_size bounds what it may hold back.",
+        p.parse_identifier,
+        "barman_the_backupper",
+    )
+    server: str = env(
+        "UPSTREAM_NAME",
+        "Barman's name for the cluster (the server section, the `server` label of the metrics).",
+        p.parse_identifier,
+        "pg_cluster",
+    )
+    schedule: str = env(
+        "BACKUP_SCHEDULE",
+        "When base backups start, a five-field cron expression in the container's time zone (UTC unless TZ "
+        "says otherwise). A first backup is also taken as soon as none exists, and one after every failover.",
+        p.parse_cron,
+        "0 0 * * *",
+    )
+    retention_days: int = env(
+        "BACKUP_RETENTION_DAYS",
+        "Backups and WAL kept: `RECOVERY WINDOW OF N DAYS` (the newest backup is always kept).",
+        p.parse_days,
+        "30",
+    )
+    backup_dir: str = env(
+        "BACKUP_DIR", "Where barman keeps backups and WAL (mount a volume here).", p.parse_path, "/var/backups"
+    )
+
+    @property
+    def dbname(self) -> str:
+        return self.postgres_db or self.postgres_user

@@ -1,0 +1,134 @@
+"""What the backup keeper does next (pure): follow the primary, keep barman's WAL stream alive
+and synchronous when asked, and start base backups when due."""
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from croniter import croniter
+
+from postdock_supervisor.config.barman import BarmanSettings
+from postdock_supervisor.observe.backup import BackupSnapshot
+
+# receive-wal down this long on a reachable primary: its position is not on the primary's
+# history (barman got WAL the promoted node never had, or a restore changed history).
+RESET_AFTER_S = 30.0
+# A failing base backup is retried, but not in a loop.
+BACKUP_RETRY_S = 300.0
+
+
+class Act(enum.Enum):
+    POINT_AT = "point-at"  # rewrite the server section for `host`
+    STOP_RECEIVER = "stop-receiver"
+    DROP_SLOT = "drop-slot"
+    RESET_RECEIVER = "reset-receiver"
+    CRON = "cron"  # barman cron: (re)starts receive-wal, archives streamed WAL, applies retention
+    BACKUP = "backup"
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the keeper carries between rounds."""
+
+    host: str = ""  # the node barman points at ('' before the first primary was found)
+    down_since: float | None = None  # receive-wal not running since
+    backup_due: str = ""  # why a base backup is owed, once the stream runs
+    last_fire: float = 0.0  # the BACKUP_SCHEDULE time last served
+    failed_at: float | None = None  # when the last base backup failed (retried after BACKUP_RETRY_S)
+
+
+@dataclass(frozen=True)
+class Decision:
+    actions: tuple[Act, ...]
+    reason: str
+    memory: Memory
+    host: str = ""
+    backup_reason: str = ""
+
+
+def next_fire(schedule: str, after: float) -> float:
+    start = datetime.fromtimestamp(after, tz=UTC).astimezone()
+    return float(croniter(schedule, start).get_next(float))
+
+
+def _backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now: float) -> tuple[str, Memory]:
+    """Why a base backup should start now ('' = none), and the memory after that choice."""
+    if snap.backup_running:
+        return "", memory
+    if not memory.last_fire:  # the schedule counts from the keeper's start; missed times are not caught up
+        memory = replace(memory, last_fire=now)
+    fire = next_fire(bm.schedule, memory.last_fire)
+    scheduled = fire <= now
+    if scheduled:
+        memory = replace(memory, last_fire=now)
+    if memory.failed_at is not None and now - memory.failed_at < BACKUP_RETRY_S and not scheduled:
+        return "", memory
+    if not snap.done and not any(b.status in ("STARTED", "WAITING_FOR_WALS") for b in snap.backups):
+        why = "no base backup yet"
+    elif memory.backup_due:
+        why = memory.backup_due
+    elif scheduled:
+        why = f"scheduled ({bm.schedule})"
+    else:
+        return "", memory
+    return why, replace(memory, backup_due="", failed_at=None)
+
+
+def backup_failed(memory: Memory, reason: str, now: float) -> Memory:
+    """A base backup ended in failure: owe it again, after a pause."""
+    return replace(memory, failed_at=now, backup_due=memory.backup_due or f"retry: {reason}")
+
+
+def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now: float) -> Decision:
+    writable = snap.writable
+    if not writable:
+        hosts = ",".join(n.host for n in snap.nodes)
+        return Decision((Act.CRON,), f"no writable primary among {hosts}: waiting", memory)
+    if len(writable) > 1:
+        names = ", ".join(n.host for n in writable)
+        return Decision((Act.CRON,), f"several writable nodes ({names}): not switching until one remains", memory)
+    primary = writable[0]
+    if primary.host != memory.host:
+        if memory.host:
+            reason = f"the primary is now {primary.host} (was {memory.host}): re-pointing barman's stream and backups"
+            due = f"first backup after the primary moved to {primary.host}"
+        else:
+            reason, due = f"the primary is {primary.host}: streaming and backing up from it", memory.backup_due
+        moved = replace(memory, host=primary.host, down_since=None, backup_due=due)
+        return Decision((Act.POINT_AT, Act.STOP_RECEIVER, Act.CRON), reason, moved, host=primary.host)
+    if primary.slot == "lost":
+        lost = replace(memory, down_since=None, backup_due=f"slot {bm.slot_name} was lost on {primary.host}")
+        return Decision(
+            (Act.STOP_RECEIVER, Act.DROP_SLOT, Act.RESET_RECEIVER, Act.CRON),
+            f"slot {bm.slot_name} on {primary.host} lost WAL barman had not received (max_slot_wal_keep_size): "
+            "recreating it; the archive has a gap until the next base backup, taken now",
+            lost,
+        )
+    receiver = snap.receiver
+    if receiver.running and receiver.synchronous != primary.wants_sync:
+        how = "synchronous" if primary.wants_sync else "asynchronous"
+        return Decision(
+            (Act.STOP_RECEIVER, Act.CRON),
+            f"{primary.host} wants barman's receiver {how}, it runs otherwise: restarting it",
+            memory,
+        )
+    if not receiver.running and not primary.slot_active:
+        since = memory.down_since if memory.down_since is not None else now
+        if now - since >= RESET_AFTER_S:
+            reset = replace(memory, down_since=None, backup_due=f"receive-wal reset on {primary.host}")
+            return Decision(
+                (Act.RESET_RECEIVER, Act.CRON),
+                f"receive-wal has not run for {now - since:.0f}s although {primary.host} answers: "
+                "resetting it to the primary's current WAL file",
+                reset,
+            )
+        memory = replace(memory, down_since=since)
+    elif memory.down_since is not None:
+        memory = replace(memory, down_since=None)
+    why, memory = _backup(snap, bm, memory, now)
+    if why and receiver.running:
+        return Decision((Act.CRON, Act.BACKUP), f"starting a base backup: {why}", memory, backup_reason=why)
+    if why:
+        # The stream must run first: a backup needs its WAL.
+        memory = replace(memory, backup_due=why)
+    return Decision((Act.CRON,), f"streaming from {primary.host}", memory)

@@ -1,0 +1,55 @@
+"""barman metrics under PostDock's names (server label, HELP and TYPE), from snapshots: pure."""
+
+from dataclasses import dataclass
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from postdock_supervisor.observe.backup import BackupInfo
+
+
+@dataclass(frozen=True)
+class BarmanSnapshot:
+    check_ok: bool | None  # None: `barman check` has not finished yet
+    backups: tuple[BackupInfo, ...]
+    disk_free: int
+    disk_used: int
+    wal_age: float | None  # seconds since the newest WAL barman received was written; None: none yet
+    receiver_running: bool
+
+
+def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
+    def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, doc, labels=["server"])
+        family.add_metric([server], value)
+        return family
+
+    done = [b for b in snap.backups if b.status == "DONE"]
+    metrics: list[Metric] = [
+        gauge("barman_backups_amount", "Number of DONE base backups.", float(len(done))),
+        gauge("barman_disk_free_bytes", "Free bytes on the filesystem of BACKUP_DIR.", float(snap.disk_free)),
+        gauge("barman_disk_used_bytes", "Used bytes on the filesystem of BACKUP_DIR.", float(snap.disk_used)),
+        gauge("barman_receive_wal_running", "1 when barman's WAL receiver runs.", float(snap.receiver_running)),
+    ]
+    if snap.check_ok is not None:
+        metrics.append(gauge("barman_check_is_ok", "1 when `barman check` passes.", float(snap.check_ok)))
+    if snap.wal_age is not None:
+        metrics.append(
+            gauge(
+                "barman_last_wal_received_age_seconds",
+                "Seconds since barman last wrote received WAL (grows on an idle cluster too).",
+                snap.wal_age,
+            )
+        )
+    if done:
+        last, oldest = done[-1], done[0]
+        metrics += [
+            gauge("barman_last_backup_start_time_seconds", "Unix time the newest backup began.", last.begin_time),
+            gauge("barman_last_backup_end_time_seconds", "Unix time the newest backup ended.", last.end_time),
+            gauge("barman_last_backup_size_bytes", "Size of the newest backup.", float(last.size)),
+            gauge(
+                "barman_last_backup_duration_total_seconds", "Total duration of the newest backup.", last.total_seconds
+            ),
+            gauge("barman_last_backup_duration_copy_seconds", "Copy time of the newest backup.", last.copy_seconds),
+            gauge("barman_oldest_backup_end_time_seconds", "Unix time the oldest backup ended.", oldest.end_time),
+        ]
+    return metrics

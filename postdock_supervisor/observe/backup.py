@@ -1,0 +1,193 @@
+"""Snapshots for ROLE=barman: which node is the writable primary, barman's slot there, the WAL
+receiver process, and the base backups on disk."""
+
+import ast
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+
+from postdock_supervisor import db
+from postdock_supervisor.config.barman import RECEIVER_NAME, BarmanSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NodeProbe:
+    host: str
+    answers: bool
+    writable: bool = False
+    timeline: int = 0
+    slot: str = ""  # primary only: '' (no slot), or its wal_status (reserved, extended, unreserved, lost)
+    slot_active: bool = False
+    wants_sync: bool = False  # primary only: barman's receiver is in synchronous_standby_names
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """barman's pg_receivewal for this server, from /proc."""
+
+    running: bool
+    synchronous: bool = False
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    backup_id: str
+    status: str  # DONE, WAITING_FOR_WALS, STARTED, FAILED...
+    begin_time: float = 0.0
+    end_time: float = 0.0
+    size: int = 0
+    timeline: int = 0
+    copy_seconds: float = 0.0
+    total_seconds: float = 0.0
+    end_lsn: str = ""
+
+
+@dataclass(frozen=True)
+class BackupSnapshot:
+    nodes: tuple[NodeProbe, ...]
+    receiver: Receiver
+    backups: tuple[BackupInfo, ...]
+    backup_running: bool
+
+    @property
+    def writable(self) -> tuple[NodeProbe, ...]:
+        return tuple(n for n in self.nodes if n.writable)
+
+    @property
+    def done(self) -> tuple[BackupInfo, ...]:
+        return tuple(b for b in self.backups if b.status == "DONE")
+
+
+_PRIMARY_SQL = """
+SELECT s.wal_status, s.active, current_setting('synchronous_standby_names')
+  FROM (SELECT 1) AS one
+  LEFT JOIN pg_replication_slots AS s ON s.slot_name = %s
+"""
+
+
+def probe_node(bm: BarmanSettings, host: str) -> NodeProbe:
+    try:
+        with db.connect(host=host, port=bm.port, user=bm.replication_user, timeout=2) as conn:
+            row = conn.execute(
+                "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
+            ).fetchone()
+            assert row is not None
+            if row[0]:
+                return NodeProbe(host, True, False, int(row[1]))
+            slot = conn.execute(_PRIMARY_SQL, (bm.slot_name,)).fetchone()
+            assert slot is not None
+    except psycopg.Error as exc:
+        logger.debug("%s does not answer: %s", host, exc)
+        return NodeProbe(host, False)
+    return NodeProbe(
+        host,
+        True,
+        True,
+        int(row[1]),
+        slot=str(slot[0] or "") if slot[1] is not None else "",
+        slot_active=bool(slot[1]),
+        wants_sync=RECEIVER_NAME in str(slot[2] or ""),
+    )
+
+
+def probe_nodes(bm: BarmanSettings) -> tuple[NodeProbe, ...]:
+    with ThreadPoolExecutor(max_workers=len(bm.hosts)) as pool:
+        return tuple(pool.map(lambda host: probe_node(bm, host), bm.hosts))
+
+
+def receiver(bm: BarmanSettings, proc_dir: Path = Path("/proc")) -> Receiver:
+    """The pg_receivewal barman started for this server's slot, if any."""
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv if a]
+        if not words or os.path.basename(words[0]) != "pg_receivewal":
+            continue
+        if f"--slot={bm.slot_name}" not in words and bm.slot_name not in words:
+            continue
+        host = ""
+        for word in words:
+            for part in word.split():
+                if part.startswith("host="):
+                    host = part.removeprefix("host=").strip("'")
+        return Receiver(True, "--synchronous" in words, host)
+    return Receiver(False)
+
+
+def _info_value(raw: str) -> str:
+    return raw.strip().strip("'\"")
+
+
+def read_backup_info(path: Path) -> BackupInfo | None:
+    """One barman backup.info (key=value lines; times as ISO text)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+    def stamp(key: str) -> float:
+        raw = _info_value(values.get(key, ""))
+        try:
+            return datetime.fromisoformat(raw).timestamp() if raw and raw != "None" else 0.0
+        except ValueError:
+            return 0.0
+
+    def number(key: str) -> int:
+        raw = _info_value(values.get(key, ""))
+        return int(raw) if raw.isdigit() else 0
+
+    try:
+        stats = ast.literal_eval(values.get("copy_stats", "").strip() or "None") or {}
+    except (ValueError, SyntaxError):
+        stats = {}
+    if not isinstance(stats, dict):
+        stats = {}
+    return BackupInfo(
+        copy_seconds=float(stats.get("copy_time", 0.0) or 0.0),
+        total_seconds=float(stats.get("total_time", 0.0) or 0.0),
+        end_lsn=_info_value(values.get("end_xlog", "")).replace("None", ""),
+        backup_id=_info_value(values.get("backup_id", path.parent.name)),
+        status=_info_value(values.get("status", "UNKNOWN")),
+        begin_time=stamp("begin_time"),
+        end_time=stamp("end_time"),
+        size=number("size"),
+        timeline=number("timeline"),
+    )
+
+
+def backups(bm: BarmanSettings) -> tuple[BackupInfo, ...]:
+    """Oldest first (barman's ids are timestamps)."""
+    base = Path(bm.backup_dir) / bm.server / "base"
+    found = (read_backup_info(p / "backup.info") for p in sorted(base.glob("*")) if p.is_dir())
+    return tuple(b for b in found if b is not None)
+
+
+def snapshot(bm: BarmanSettings, backup_running: bool) -> BackupSnapshot:
+    return BackupSnapshot(probe_nodes(bm), receiver(bm), backups(bm), backup_running)
+
+
+def newest_wal_mtime(bm: BarmanSettings) -> float | None:
+    """When barman last wrote WAL it received (the streaming directory's .partial grows as WAL arrives)."""
+    server = Path(bm.backup_dir) / bm.server
+    # The archive itself can hold many files: its index (xlog.db) changes with every archived one.
+    candidates = [*(server / "streaming").glob("*"), server / "wals" / "xlog.db"]
+    times = []
+    for path in candidates:
+        try:
+            times.append(path.stat().st_mtime)
+        except OSError:
+            continue
+    return max(times) if times else None

@@ -1,0 +1,268 @@
+"""The barman role: its variables, rendered files, the backup keeper's decisions, metrics, health."""
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.core import CollectorRegistry
+
+from postdock_supervisor.config import load_settings
+from postdock_supervisor.decide.backup import BACKUP_RETRY_S, RESET_AFTER_S, Act, Memory, backup_failed, decide_backup
+from postdock_supervisor.errors import ConfigError
+from postdock_supervisor.health import barman_health
+from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
+from postdock_supervisor.observe.backup import BackupInfo, BackupSnapshot, NodeProbe, Receiver, read_backup_info
+from postdock_supervisor.render.barman import barman_conf, barman_pgpass, server_conf
+
+BARMAN_ENV = {
+    "ROLE": "barman",
+    "REPLICATION_HOST": "pgmaster,pgslave1,pgslave3",
+    "REPLICATION_PASSWORD": "repl-secret",
+    "POSTGRES_USER": "monkey_user",
+    "POSTGRES_PASSWORD": "app-secret",
+    "BACKUP_SCHEDULE": "*/30 */5 * * *",
+}
+
+
+def settings(**overrides: str):  # type: ignore[no-untyped-def]
+    return load_settings({**BARMAN_ENV, **overrides}, "backup")
+
+
+def problems(**overrides: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        settings(**overrides)
+    return caught.value.problems
+
+
+# ---- settings
+
+
+def test_postdock_names_and_defaults() -> None:
+    bm = settings().barman
+    assert bm.hosts == ("pgmaster", "pgslave1", "pgslave3")
+    assert (bm.slot_name, bm.server, bm.retention_days, bm.backup_dir) == (
+        "barman_the_backupper",
+        "pg_cluster",
+        30,
+        "/var/backups",
+    )
+    assert bm.dbname == "monkey_user"  # POSTGRES_DB empty: the user's name
+
+
+def test_a_single_replication_host_still_works() -> None:
+    assert settings(REPLICATION_HOST="pgmaster").barman.hosts == ("pgmaster",)
+
+
+@pytest.mark.parametrize("schedule", ["* * *", "61 * * * *", "every day", "0 0 * * * *"])
+def test_a_malformed_schedule_is_one_line_naming_the_variable(schedule: str) -> None:
+    found = problems(BACKUP_SCHEDULE=schedule)
+    assert len(found) == 1
+    assert found[0].startswith(f"BACKUP_SCHEDULE: found {schedule!r}; expected a cron expression of five fields")
+
+
+def test_every_problem_is_reported_and_passwords_are_required() -> None:
+    found = problems(REPLICATION_HOST="", REPLICATION_PASSWORD="", BACKUP_RETENTION_DAYS="0")
+    assert found == [
+        "REPLICATION_HOST: found nothing; expected a value",
+        "REPLICATION_PASSWORD: found nothing; expected a secret "
+        "(set REPLICATION_PASSWORD or REPLICATION_PASSWORD_FILE)",
+        "BACKUP_RETENTION_DAYS: found '0'; expected a whole number from 1 to 36500",
+    ]
+
+
+def test_barman_synchronous_is_refused_in_strict_mode() -> None:
+    env = {
+        "NODE_NAME": "node1",
+        "REPLICATION_PASSWORD": "r",
+        "POSTGRES_PASSWORD": "p",
+        "CONSISTENCY_MODE": "strict",
+        "BARMAN_SYNCHRONOUS": "1",
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, "pgmaster")
+    assert caught.value.problems[0].startswith("BARMAN_SYNCHRONOUS: found 1 with CONSISTENCY_MODE=strict")
+
+
+# ---- rendered files
+
+
+def test_server_section_points_at_the_given_host_without_passwords() -> None:
+    s = settings()
+    text = server_conf(s.barman, "pgslave1")
+    assert "[pg_cluster]" in text
+    assert "conninfo = host=pgslave1 port=5432 user=monkey_user dbname=monkey_user" in text
+    assert "streaming_conninfo = host=pgslave1 port=5432 user=replication_user" in text
+    assert "slot_name = barman_the_backupper" in text
+    assert "streaming_archiver_name = barman_receive_wal" in text
+    assert "retention_policy = RECOVERY WINDOW OF 30 DAYS" in text
+    assert "secret" not in text and "secret" not in barman_conf(s)
+    assert "barman_user = postgres" in barman_conf(s)
+    assert barman_pgpass(s) == "*:*:*:replication_user:repl-secret\n*:*:*:monkey_user:app-secret\n"
+
+
+# ---- decisions
+
+BM = settings().barman
+NOW = 1_800_000_000.0
+RUNNING = Receiver(True)
+DONE = BackupInfo("20270115T000000", "DONE", NOW - 100, NOW - 90, 1000)
+
+
+def snap(
+    *writable: str, slot: str = "reserved", wants_sync: bool = False, receiver: Receiver = RUNNING, **kw: object
+) -> BackupSnapshot:
+    nodes = tuple(
+        NodeProbe(h, True, h in writable, 1, slot if h in writable else "", False, wants_sync) for h in BM.hosts
+    )
+    fields: dict[str, object] = {"backups": (DONE,), "backup_running": False, **kw}
+    return BackupSnapshot(nodes, receiver, fields["backups"], fields["backup_running"])  # type: ignore[arg-type]
+
+
+STREAMING = Memory(host="pgmaster", last_fire=NOW - 1)
+
+
+def test_first_primary_found_is_pointed_at_without_a_backup_owed() -> None:
+    d = decide_backup(snap("pgmaster"), BM, Memory(last_fire=NOW), NOW)
+    assert d.actions == (Act.POINT_AT, Act.STOP_RECEIVER, Act.CRON)
+    assert d.host == "pgmaster"
+    assert d.reason == "the primary is pgmaster: streaming and backing up from it"
+    assert d.memory.backup_due == ""
+
+
+def test_a_failover_re_points_barman_and_owes_a_backup() -> None:
+    d = decide_backup(snap("pgslave3"), BM, STREAMING, NOW)
+    assert d.actions == (Act.POINT_AT, Act.STOP_RECEIVER, Act.CRON)
+    assert d.reason == "the primary is now pgslave3 (was pgmaster): re-pointing barman's stream and backups"
+    assert d.memory.backup_due == "first backup after the primary moved to pgslave3"
+    after = decide_backup(snap("pgslave3"), BM, d.memory, NOW + 5)
+    assert after.actions == (Act.CRON, Act.BACKUP)
+    assert after.backup_reason == "first backup after the primary moved to pgslave3"
+
+
+def test_no_writable_node_or_two_of_them_changes_nothing() -> None:
+    none = decide_backup(snap(), BM, STREAMING, NOW)
+    assert (none.actions, none.reason) == ((Act.CRON,), "no writable primary among pgmaster,pgslave1,pgslave3: waiting")
+    two = decide_backup(snap("pgmaster", "pgslave1"), BM, STREAMING, NOW)
+    assert two.reason == "several writable nodes (pgmaster, pgslave1): not switching until one remains"
+    assert Act.POINT_AT not in two.actions
+
+
+def test_a_lost_slot_is_recreated_and_a_backup_owed() -> None:
+    d = decide_backup(snap("pgmaster", slot="lost"), BM, STREAMING, NOW)
+    assert d.actions == (Act.STOP_RECEIVER, Act.DROP_SLOT, Act.RESET_RECEIVER, Act.CRON)
+    assert d.memory.backup_due == "slot barman_the_backupper was lost on pgmaster"
+
+
+def test_receiver_is_restarted_when_its_synchronous_flag_disagrees_with_the_primary() -> None:
+    d = decide_backup(snap("pgmaster", wants_sync=True, receiver=Receiver(True, False)), BM, STREAMING, NOW)
+    assert d.actions == (Act.STOP_RECEIVER, Act.CRON)
+    assert d.reason == "pgmaster wants barman's receiver synchronous, it runs otherwise: restarting it"
+    fine = decide_backup(snap("pgmaster", wants_sync=True, receiver=Receiver(True, True)), BM, STREAMING, NOW)
+    assert fine.actions == (Act.CRON,)
+
+
+def test_a_receiver_down_long_enough_is_reset() -> None:
+    down = snap("pgmaster", receiver=Receiver(False))
+    first = decide_backup(down, BM, STREAMING, NOW)
+    assert first.actions == (Act.CRON,) and first.memory.down_since == NOW
+    later = decide_backup(down, BM, first.memory, NOW + RESET_AFTER_S)
+    assert later.actions == (Act.RESET_RECEIVER, Act.CRON)
+    assert later.reason.startswith("receive-wal has not run for 30s although pgmaster answers")
+    assert later.memory.backup_due == "receive-wal reset on pgmaster"
+
+
+def test_the_first_backup_waits_for_the_stream_then_starts() -> None:
+    waiting = decide_backup(snap("pgmaster", backups=(), receiver=Receiver(False)), BM, STREAMING, NOW)
+    assert Act.BACKUP not in waiting.actions and waiting.memory.backup_due == "no base backup yet"
+    going = decide_backup(snap("pgmaster", backups=()), BM, waiting.memory, NOW + 5)
+    assert going.actions == (Act.CRON, Act.BACKUP) and going.backup_reason == "no base backup yet"
+    running = decide_backup(snap("pgmaster", backups=(), backup_running=True), BM, going.memory, NOW + 10)
+    assert Act.BACKUP not in running.actions
+
+
+def test_the_schedule_fires_once_at_its_time() -> None:
+    # */30 */5 * * *: minutes 0 and 30 of hours 0, 5, 10, 15, 20 (local time of the container).
+    start = datetime(2027, 1, 15, 4, 50).timestamp()
+    memory = Memory(host="pgmaster", last_fire=start)
+    quiet = decide_backup(snap("pgmaster"), BM, memory, start + 5 * 60)
+    assert Act.BACKUP not in quiet.actions
+    due = datetime(2027, 1, 15, 5, 0, 3).timestamp()
+    fired = decide_backup(snap("pgmaster"), BM, quiet.memory, due)
+    assert fired.actions == (Act.CRON, Act.BACKUP) and fired.backup_reason == "scheduled (*/30 */5 * * *)"
+    again = decide_backup(snap("pgmaster"), BM, fired.memory, due + 60)
+    assert Act.BACKUP not in again.actions
+
+
+# ---- backup.info, metrics, health
+
+
+def test_backup_info_is_read_from_barmans_file(tmp_path: Path) -> None:
+    info = tmp_path / "backup.info"
+    info.write_text(
+        "backup_id=20270115T000000\nstatus=DONE\nbegin_time=2027-01-15 00:00:00.100000+00:00\n"
+        "end_time=2027-01-15 00:00:10.600000+00:00\nsize=36304273\ntimeline=2\n"
+        "copy_stats={'copy_time': 5.25, 'total_time': 10.5}\n"
+    )
+    b = read_backup_info(info)
+    assert b == BackupInfo("20270115T000000", "DONE", 1799971200.1, 1799971210.6, 36304273, 2, 5.25, 10.5)
+
+
+def test_metrics_keep_postdocks_names_with_a_server_label() -> None:
+    older = BackupInfo("a", "DONE", 100.0, 110.0, 5)
+    newest = BackupInfo("b", "DONE", 200.0, 215.0, 36304273, 1, 5.0, 10.0)
+    started = BackupInfo("c", "STARTED", 300.0)
+    registry = CollectorRegistry()
+
+    class Fixed:
+        def collect(self):  # type: ignore[no-untyped-def]
+            return barman_metrics("pg_cluster", BarmanSnapshot(True, (older, newest, started), 7, 9, 3.5, True))
+
+    registry.register(Fixed())
+    text = generate_latest(registry).decode()
+    for line in (
+        'barman_check_is_ok{server="pg_cluster"} 1.0',
+        'barman_backups_amount{server="pg_cluster"} 2.0',
+        'barman_last_backup_start_time_seconds{server="pg_cluster"} 200.0',
+        'barman_last_backup_end_time_seconds{server="pg_cluster"} 215.0',
+        'barman_last_backup_size_bytes{server="pg_cluster"} 3.6304273e+07',
+        'barman_last_backup_duration_total_seconds{server="pg_cluster"} 10.0',
+        'barman_last_backup_duration_copy_seconds{server="pg_cluster"} 5.0',
+        'barman_oldest_backup_end_time_seconds{server="pg_cluster"} 110.0',
+        'barman_disk_free_bytes{server="pg_cluster"} 7.0',
+        'barman_disk_used_bytes{server="pg_cluster"} 9.0',
+        'barman_last_wal_received_age_seconds{server="pg_cluster"} 3.5',
+        "# TYPE barman_backups_amount gauge",
+    ):
+        assert line in text, line
+    assert "# HELP barman_check_is_ok" in text
+
+
+def test_no_backup_yet_omits_the_last_backup_series() -> None:
+    names = {m.name for m in barman_metrics("s", BarmanSnapshot(None, (), 1, 1, None, False))}
+    assert names == {"barman_backups_amount", "barman_disk_free_bytes", "barman_disk_used_bytes",
+                     "barman_receive_wal_running"}  # fmt: skip
+
+
+def test_barman_health_names_the_failing_check() -> None:
+    out = "Server pg_cluster:\n\tPostgreSQL: OK\n\treceive-wal running: FAILED (See the Barman log file)\n"
+    assert barman_health({"backup_keeper": "RUNNING"}, False, out).reason == (
+        "barman check failed: receive-wal running: FAILED (See the Barman log file)"
+    )
+    assert barman_health({"backup_keeper": "RUNNING"}, True, "").ok
+    assert not barman_health({"backup_keeper": "BACKOFF"}, True, "").ok
+
+
+def test_a_backup_owed_after_a_failover_is_not_held_back_by_a_recent_backup() -> None:
+    just_backed_up = decide_backup(snap("pgmaster", backups=()), BM, STREAMING, NOW)
+    assert Act.BACKUP in just_backed_up.actions
+    moved = decide_backup(snap("pgslave1"), BM, just_backed_up.memory, NOW + 20)
+    after = decide_backup(snap("pgslave1"), BM, moved.memory, NOW + 25)
+    assert after.actions == (Act.CRON, Act.BACKUP)
+
+
+def test_a_failed_backup_is_retried_after_a_pause() -> None:
+    failed = backup_failed(STREAMING, "scheduled (*/30 */5 * * *)", NOW)
+    assert Act.BACKUP not in decide_backup(snap("pgmaster"), BM, failed, NOW + 60).actions
+    retry = decide_backup(snap("pgmaster"), BM, failed, NOW + BACKUP_RETRY_S)
+    assert retry.backup_reason == "retry: scheduled (*/30 */5 * * *)"
