@@ -49,6 +49,9 @@ def postgres_metrics(node: str, snap: ReplicationSnapshot) -> list[Metric]:
     role.add_metric([node, "standby"], 1.0 if snap.in_recovery else 0.0)
     timeline = _gauge("postgres_timeline", "The timeline the node is on.", ["node"])
     timeline.add_metric([node], float(snap.timeline))
+    receiving = _gauge("wal_receiver_streaming", "Standby only: 1 when its WAL receiver streams.", ["node"])
+    if snap.in_recovery:
+        receiving.add_metric([node], 1.0 if snap.receiver_streaming else 0.0)
     lag_bytes = _gauge("replication_lag_bytes", "Primary only: WAL not yet replayed by each standby.",
                        ["node", "standby", "state"])  # fmt: skip
     lag_seconds = _gauge("replication_lag_seconds", "Primary only: replay lag of each standby.", ["node", "standby"])
@@ -62,7 +65,7 @@ def postgres_metrics(node: str, snap: ReplicationSnapshot) -> list[Metric]:
                    ["node", "slot", "active"])  # fmt: skip
     for slot in snap.slots:
         slots.add_metric([node, slot.name, str(slot.active).lower()], float(slot.retained_bytes))
-    return [*metrics, role, timeline, lag_bytes, lag_seconds, sync, slots]
+    return [*metrics, role, timeline, receiving, lag_bytes, lag_seconds, sync, slots]
 
 
 def pgpool_metrics(nodes: tuple[PoolNode, ...] | None, weights: dict[int, float]) -> list[Metric]:

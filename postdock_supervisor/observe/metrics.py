@@ -29,12 +29,14 @@ class ReplicationSnapshot:
     timeline: int = 0
     standbys: tuple[StandbyLag, ...] = ()
     slots: tuple[Slot, ...] = ()
+    receiver_streaming: bool = False  # standby: its WAL receiver streams from an upstream
 
 
 _STATE = """
 SELECT pg_is_in_recovery(),
        COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
-                (SELECT timeline_id FROM pg_control_checkpoint()))
+                (SELECT timeline_id FROM pg_control_checkpoint())),
+       COALESCE((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false)
 """
 _STANDBYS = """
 SELECT application_name, state, sync_state,
@@ -58,4 +60,4 @@ def replication_snapshot(pg: PostgresSettings) -> ReplicationSnapshot:
         in_recovery, timeline = bool(row[0]), int(row[1] or 0)
         standbys = () if in_recovery else tuple(StandbyLag(*r) for r in conn.execute(_STANDBYS).fetchall())
         slots = tuple(Slot(*r) for r in conn.execute(_SLOTS).fetchall())
-    return ReplicationSnapshot(True, in_recovery, timeline, standbys, slots)
+    return ReplicationSnapshot(True, in_recovery, timeline, standbys, slots, bool(row[2]))

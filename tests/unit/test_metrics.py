@@ -73,3 +73,12 @@ def test_pgpool_backends() -> None:
     assert 'postdock_pgpool_backend_selects_total{backend="0",host="pgmaster"} 10.0' in text
     assert 'backend="2"' not in text
     assert exposition(pgpool_metrics(None, {})).strip().endswith("postdock_pgpool_up 0.0")
+
+
+def test_a_standby_reports_whether_its_wal_receiver_streams() -> None:
+    streaming = exposition(postgres_metrics("node2", ReplicationSnapshot(True, True, 1, receiver_streaming=True)))
+    assert 'postdock_wal_receiver_streaming{node="node2"} 1.0' in streaming
+    stalled = exposition(postgres_metrics("node2", ReplicationSnapshot(True, True, 1, receiver_streaming=False)))
+    assert 'postdock_wal_receiver_streaming{node="node2"} 0.0' in stalled
+    primary = exposition(postgres_metrics("node1", ReplicationSnapshot(True, False, 1)))
+    assert 'postdock_wal_receiver_streaming{node="node1"}' not in primary
