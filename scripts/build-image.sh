@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the one postdock image and tag it per the convention
 #   postdock/postdock:<version>-postgres15-repmgr53-pgpool43-barman34, plus :latest and :edge.
-# `build-image.sh extended` builds postdock/postdock-extended:<same tags> (extensions added).
+# `build-image.sh extended` builds postdock/postdock-extended:<same tags> (extensions added);
+# `build-image.sh prometheus` builds postdock/postdock-prometheus (the monitoring kit's Prometheus).
 # The package versions are fixed by Debian bookworm; the build reuses Docker's layer cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +11,8 @@ components="postgres15-repmgr53-pgpool43-barman34"
 repo="${POSTDOCK_REPOSITORY:-postdock/postdock}"
 full="$repo:$version-$components"
 target="${1:-postdock}"  # postdock | extended
-if [ "$target" = "extended" ]; then
-  repo="$repo-extended"
+if [ "$target" = "extended" ] || [ "$target" = "prometheus" ]; then
+  repo="$repo-$target"
   full="$repo:$version-$components"
 fi
 docker build -q -f images/Dockerfile --target "$target" -t "$full" -t "$repo:latest" -t "$repo:edge" . >/dev/null

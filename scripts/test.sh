@@ -36,8 +36,9 @@ shellcheck scripts/*.sh .ci/run
 echo "== image"
 image=$(bash scripts/build-image.sh)
 extended=$(bash scripts/build-image.sh extended)
-echo "built $image and $extended"
+prometheus=$(bash scripts/build-image.sh prometheus)
+echo "built $image, $extended and $prometheus"
 
 echo "== end-to-end scenarios"
-POSTDOCK_IMAGE="$image" POSTDOCK_EXTENDED_IMAGE="$extended" \
+POSTDOCK_IMAGE="$image" POSTDOCK_EXTENDED_IMAGE="$extended" POSTDOCK_PROMETHEUS_IMAGE="$prometheus" \
   .venv/bin/python -m pytest -v -p no:cacheprovider tests/e2e
