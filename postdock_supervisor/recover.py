@@ -126,12 +126,19 @@ def node_pgdata(host: str) -> str:
     raise RecoverError(f"could not read PGDATA of {host} over SSH: {done.output.strip()[-300:]}")
 
 
-def cluster_nodes(bm: BarmanSettings, primary: str) -> list[dict[str, Any]]:
-    """Every node the cluster knows (cascades included), from `postdock status --json` on the primary."""
-    done = proc.run(["ssh", f"postgres@{primary}", "postdock", "status", "--json"], timeout=60, quiet=True)
+def status_rows(host: str) -> list[dict[str, Any]] | None:
+    """`postdock status --json` on that node over SSH: every node it knows, cascades included."""
+    done = proc.run(["ssh", f"postgres@{host}", "postdock", "status", "--json"], timeout=60, quiet=True)
     if not done.ok:
-        raise RecoverError(f"could not read the cluster's nodes over SSH from {primary}: {done.output.strip()[-300:]}")
+        return None
     rows: list[dict[str, Any]] = json.loads(done.output)
+    return rows
+
+
+def cluster_nodes(primary: str) -> list[dict[str, Any]]:
+    rows = status_rows(primary)
+    if rows is None:
+        raise RecoverError(f"could not read the cluster's nodes over SSH from {primary}")
     return rows
 
 
@@ -148,7 +155,7 @@ def run(bm: BarmanSettings, target: Target, backup_id: str, node: str, timeout: 
         raise RecoverError(f"--node: found {node!r}; expected one of REPLICATION_HOST: {', '.join(bm.hosts)}")
     source = writable[0] if writable else node
     pgdata = node_pgdata(node)
-    nodes = cluster_nodes(bm, source)
+    nodes = cluster_nodes(source)
     absent = [str(r["host"]) for r in nodes if r["state"] == "unreachable" and r["host"] != node]
     if absent:
         print(f"  not answering, left alone: {', '.join(absent)} (its data is from before the restore: once it "
@@ -199,7 +206,7 @@ def run(bm: BarmanSettings, target: Target, backup_id: str, node: str, timeout: 
     barman_act.stop_receiver(bm)
     barman_act.reset_receiver(bm)
     barman_act.cron()
-    wait_streaming(bm, node, others, timeout)
+    wait_streaming(node, others, timeout)
     step("taking a base backup of the restored cluster")
     if not barman_act.take_backup(bm):
         print("  the base backup failed; the backup keeper retries it", flush=True)
@@ -207,11 +214,10 @@ def run(bm: BarmanSettings, target: Target, backup_id: str, node: str, timeout: 
          "(they stay in barman's archive on the old timeline)")  # fmt: skip
 
 
-def wait_streaming(bm: BarmanSettings, primary: str, others: list[str], timeout: float) -> None:
+def wait_streaming(primary: str, others: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        done = proc.run(["ssh", f"postgres@{primary}", "postdock", "status", "--json"], timeout=60, quiet=True)
-        rows = json.loads(done.output) if done.ok else []
+        rows = status_rows(primary) or []
         states = {str(r["host"]): str(r["state"]) for r in rows}
         waiting = [h for h in others if states.get(h) != "streaming"]
         if not waiting:

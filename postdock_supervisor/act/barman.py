@@ -40,7 +40,7 @@ def cron() -> bool:
     return barman("cron", timeout=120, quiet=True).ok
 
 
-def start_backup(bm: BarmanSettings, reason: str) -> subprocess.Popen[bytes]:
+def start_backup(reason: str) -> subprocess.Popen[bytes]:
     """`postdock backup take` in the background; its output (barman's progress) goes to the log."""
     logger.info("base backup starting: %s", reason)
     return subprocess.Popen([sys.executable, "-m", "postdock_supervisor", "backup", "take"], stdin=subprocess.DEVNULL)

@@ -34,7 +34,6 @@ class Receiver:
 
     running: bool
     synchronous: bool = False
-    host: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,12 +116,7 @@ def receiver(bm: BarmanSettings, proc_dir: Path = Path("/proc")) -> Receiver:
             continue
         if f"--slot={bm.slot_name}" not in words and bm.slot_name not in words:
             continue
-        host = ""
-        for word in words:
-            for part in word.split():
-                if part.startswith("host="):
-                    host = part.removeprefix("host=").strip("'")
-        return Receiver(True, "--synchronous" in words, host)
+        return Receiver(True, "--synchronous" in words)
     return Receiver(False)
 
 
