@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from postdock_supervisor import sync
+from postdock_supervisor import healing, sync
 from postdock_supervisor.act import node
 from postdock_supervisor.act.phase import set_phase
 from postdock_supervisor.act.supervisor import Supervisor
@@ -123,6 +123,7 @@ def run(settings: Settings, poll: float = 1.0) -> None:
             time.sleep(poll)
             continue
         set_phase(decision.action.value, decision.reason)
+        healing.record("bootstrap", decision.action.value, decision.reason)
         try:
             ACTIONS[decision.action](pg, decision, supervisor)
             if decision.action in (Start.INIT_PRIMARY, Start.START_PRIMARY, Start.PROMOTE):

@@ -22,7 +22,7 @@ def postgres_health(programs: dict[str, str], phase: str, phase_reason: str) -> 
     """Pure: supervisor program states and the bootstrap phase -> healthy or not, and why."""
     if not programs:
         return Health(False, "supervisord does not answer")
-    if phase in ("failing", "gave-up"):
+    if phase in ("failing", "gave-up", "fenced"):
         return Health(False, f"{phase}: {phase_reason}")
     if phase != "done":
         return Health(False, f"starting ({phase}): {phase_reason}")

@@ -6,11 +6,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 from prometheus_client import start_http_server
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 
+from postdock_supervisor import healing
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
 from postdock_supervisor.observe.local import read_bootstrap_state
@@ -36,6 +38,31 @@ def program_metrics(node: str, programs: dict[str, str], phase: str) -> list[Met
     if phase:
         phase_metric.add_metric([node, phase], 1.0)
     return [states, phase_metric]
+
+
+def healing_metrics(
+    node: str, phase: str, decisions: dict[str, dict[str, Any]], failover: tuple[float, float] | None
+) -> list[Metric]:
+    fenced = _gauge("fenced", "1 while the node is fenced (a primary that lost the majority stopped postgres).",
+                    ["node"])  # fmt: skip
+    fenced.add_metric([node], 1.0 if phase == "fenced" else 0.0)
+    counts = CounterMetricFamily("postdock_healing_decisions", "Healing decisions that acted, by program and action.",
+                                 labels=["node", "program", "action"])  # fmt: skip
+    for program, state in sorted(decisions.items()):
+        for action, count in sorted(dict(state.get("counts", {})).items()):
+            counts.add_metric([node, program, str(action)], float(count))
+    metrics: list[Metric] = [fenced, counts]
+    if failover is not None:
+        lost_at, promoted_at = failover
+        when = _gauge("last_failover_timestamp_seconds", "When this node's last promotion by repmgrd ended.",
+                      ["node"])  # fmt: skip
+        when.add_metric([node], promoted_at)
+        took = _gauge("last_failover_duration_seconds",
+                      "From the old primary last seen by repmgrd to the end of this node's promotion.",
+                      ["node"])  # fmt: skip
+        took.add_metric([node], max(0.0, promoted_at - lost_at))
+        metrics += [when, took]
+    return metrics
 
 
 def postgres_metrics(node: str, snap: ReplicationSnapshot) -> list[Metric]:
@@ -126,7 +153,11 @@ def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
         except psycopg.Error:
             snap = ReplicationSnapshot(up=False)
         phase, _ = read_bootstrap_state()
-        return [*postgres_metrics(pg.node_name, snap), *program_metrics(pg.node_name, supervisor.states(), phase)]
+        return [
+            *postgres_metrics(pg.node_name, snap),
+            *program_metrics(pg.node_name, supervisor.states(), phase),
+            *healing_metrics(pg.node_name, phase, healing.read_all(), healing.read_failover()),
+        ]
 
     def pgpool() -> list[Metric]:
         pool = settings.pgpool

@@ -82,6 +82,20 @@ SYNC_KEEPER = ProgramSpec(
     ),
 )
 
+FENCE_KEEPER = ProgramSpec(
+    "fence_keeper",
+    "postdock node fence-keeper",
+    user="postgres",
+    priority=15,
+    autorestart="true",
+    startretries=100,
+    enabled=lambda settings: (
+        settings.postgres is not None
+        and settings.postgres.fence_timeout > 0
+        and len(settings.postgres.partner_nodes) > 1
+    ),
+)
+
 ROLE_CHECK = ProgramSpec(
     "role_check", "postdock listen role-check", user="postgres", priority=1, autorestart="true", events=("TICK_5",)
 )
@@ -129,6 +143,7 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         POSTGRES,
         REPMGRD,
         CRASH_GUARD,
+        FENCE_KEEPER,
         ROLE_CHECK,
         SYNC_KEEPER,
         CONF_WATCH,

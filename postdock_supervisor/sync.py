@@ -5,7 +5,7 @@ import logging
 import psycopg
 from psycopg import sql
 
-from postdock_supervisor import db
+from postdock_supervisor import db, healing
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.decide.sync import SyncDecision, decide_sync
 from postdock_supervisor.observe.local import read_sync_snapshot
@@ -30,4 +30,5 @@ def keep(pg: PostgresSettings) -> SyncDecision | None:
     if decision.change:
         set_standby_names(pg, decision.value)
         logger.info("%s", decision.reason)
+        healing.record("sync_keeper", "set-synchronous-standbys", decision.reason)
     return decision

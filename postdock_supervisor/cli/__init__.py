@@ -3,6 +3,7 @@
 import json
 import socket
 import sys
+import time
 
 import click
 
@@ -110,16 +111,32 @@ def bootstrap() -> None:
 @node.command()
 def promote() -> None:
     """repmgr's promote_command: promote this standby, then set its synchronous standbys at once."""
-    from postdock_supervisor import sync
+    from postdock_supervisor import healing, sync
     from postdock_supervisor.act import node as node_act
+    from postdock_supervisor.observe.local import read_upstream_last_seen
 
     settings = _settings()
     logs.setup(settings.common.log_level, "promote")
     assert settings.postgres is not None
+    began = time.time()
+    seen_ago = read_upstream_last_seen(settings.postgres)
     done = node_act.repmgr("standby", "promote")
     if done.ok:
         sync.keep(settings.postgres)
+        healing.record("repmgrd", "promote", "repmgrd promoted this standby")
+        healing.record_failover(began - (seen_ago or 0), time.time())
     sys.exit(done.returncode)
+
+
+@node.command(name="fence-keeper")
+def fence_keeper() -> None:
+    """Stop taking writes when this primary cannot reach a majority (a supervisor program)."""
+    from postdock_supervisor import fence_keeper as keeper
+
+    settings = _settings()
+    logs.setup(settings.common.log_level, "fence_keeper")
+    assert settings.postgres is not None
+    keeper.run(settings.postgres, settings.common.status_port)
 
 
 @main.command()

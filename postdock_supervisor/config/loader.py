@@ -9,6 +9,7 @@ from typing import Any
 from postdock_supervisor.config import parse as p
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.config.model import (
+    FENCE_MARGIN_S,
     SECTIONS,
     CommonSettings,
     EnvVar,
@@ -103,11 +104,26 @@ def _derive_postgres(values: dict[str, Any], hostname: str, problems: list[str])
             f"PARTNER_NODES: found {','.join(partners)!r}, which does not name this node; "
             f"expected a list that includes CLUSTER_NODE_NETWORK_NAME {me!r}"
         )
+    _check_fence_timing(values, problems)
     primary = values.get("primary_host")
     if partners and primary and primary not in partners:
         problems.append(
             f"REPLICATION_PRIMARY_HOST: found {primary!r}, not one of PARTNER_NODES; "
             "expected a first-level node (cascaded nodes leave PARTNER_NODES empty)"
+        )
+
+
+def _check_fence_timing(values: dict[str, Any], problems: list[str]) -> None:
+    """Fence before promote: no standby may be promoted before an isolated primary has stopped."""
+    fence, attempts, interval = (values.get(k) for k in ("fence_timeout", "reconnect_attempts", "reconnect_interval"))
+    if not fence or attempts is None or interval is None or len(values.get("partner_nodes") or ()) < 2:
+        return
+    earliest = max(0, attempts - 1) * interval
+    if earliest < fence + FENCE_MARGIN_S:
+        problems.append(
+            f"RECONNECT_ATTEMPTS: found {attempts} (x RECONNECT_INTERVAL {interval}s: a promotion after {earliest}s); "
+            f"expected (RECONNECT_ATTEMPTS - 1) x RECONNECT_INTERVAL of at least FENCE_TIMEOUT {fence}s + "
+            f"{FENCE_MARGIN_S}s, so no standby is promoted before an isolated primary has fenced itself"
         )
 
 

@@ -12,6 +12,10 @@ from postdock_supervisor.decide.sync import Mode
 __all__ = ["EnvVar", "Secret", "env"]
 
 
+# Fence before promote: the earliest promotion comes at least this long after FENCE_TIMEOUT.
+FENCE_MARGIN_S = 5
+
+
 class Role(enum.Enum):
     POSTGRES = "postgres"
     PGPOOL = "pgpool"
@@ -157,7 +161,11 @@ class PostgresSettings:
         "0",
     )
     reconnect_attempts: int = env(
-        "RECONNECT_ATTEMPTS", "repmgrd: failed checks of the upstream before failover.", p.parse_count, "2"
+        "RECONNECT_ATTEMPTS",
+        "repmgrd: checks of an unreachable upstream before failover; (this - 1) x RECONNECT_INTERVAL must be "
+        "at least FENCE_TIMEOUT + 5 s, so a standby is never promoted before an isolated primary has fenced itself.",
+        p.parse_count,
+        "11",
     )
     reconnect_interval: int = env("RECONNECT_INTERVAL", "repmgrd: seconds between those checks.", p.parse_seconds, "1")
     monitor_interval: int = env(
@@ -168,6 +176,13 @@ class PostgresSettings:
         "connect_timeout (s) in every node-to-node connection string (libpq's minimum is 2).",
         p.parse_seconds,
         "2",
+    )
+    fence_timeout: int = env(
+        "FENCE_TIMEOUT",
+        "Seconds a primary that cannot reach a majority of the registered PARTNER_NODES keeps taking writes at "
+        "most: then it stops postgres (fenced) until it sees the cluster again. 0 turns fencing off.",
+        p.parse_fence_timeout,
+        "5",
     )
     consistency_mode: Mode = env(
         "CONSISTENCY_MODE",

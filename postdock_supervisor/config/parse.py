@@ -53,6 +53,14 @@ def parse_seconds(raw: str) -> int:
     return _int_between(raw, 1, 86_400)
 
 
+def parse_fence_timeout(raw: str) -> int:
+    # Below 3 s a busy machine's pause would fence a healthy primary; above 60 s it is no fence.
+    value = _int_between(raw, 0, 60)
+    if 0 < value < 3:
+        raise ValueError("0 (off) or a whole number of seconds from 3 to 60")
+    return value
+
+
 def parse_priority(raw: str) -> int:
     return _int_between(raw, 0, 1_000_000)
 

@@ -3,6 +3,7 @@
 import logging
 from collections.abc import Callable
 
+from postdock_supervisor import healing
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.decide.conf import decide_reload
 from postdock_supervisor.events.model import Event
@@ -16,6 +17,7 @@ def handler(supervisor: Supervisor) -> Callable[[Event], None]:
         decision = decide_reload(event, supervisor.states().get("postgres", "ABSENT"))
         if decision.reload:
             logger.info("%s", decision.reason)
+            healing.record("conf_reload", "reload", decision.reason)
             supervisor.signal("postgres", "HUP")
         elif "changed" in decision.reason:
             logger.info("%s", decision.reason)

@@ -4,7 +4,7 @@ import logging
 import time
 from pathlib import Path
 
-from postdock_supervisor import config
+from postdock_supervisor import config, healing
 from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.decide.crash import Act, CrashPolicy, GuardState, decide_crash
@@ -42,6 +42,8 @@ class CrashGuard:
         if decision.action is Act.NOTHING:
             return
         logger.warning("%s: %s", decision.action.value, decision.reason)
+        if decision.action is not Act.DEFER:
+            healing.record("crash_guard", decision.action.value, decision.reason)
         if decision.action is Act.DEFER:
             self.pending_since = self.pending_since or now
         elif decision.action is Act.RERUN_BOOTSTRAP:

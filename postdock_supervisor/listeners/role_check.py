@@ -2,7 +2,7 @@
 
 import logging
 
-from postdock_supervisor import config
+from postdock_supervisor import config, healing
 from postdock_supervisor.act.phase import rerun_bootstrap
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.decide.role import decide_role
@@ -27,6 +27,7 @@ def main() -> None:
         if not decision.demote:
             return
         logger.warning("%s", decision.reason)
+        healing.record("role_check", "step-down", decision.reason)
         # The start-up decision does the rejoin (crash recovery, pg_rewind or re-clone).
         supervisor.stop("postgres")
         rerun_bootstrap(supervisor, decision.reason)

@@ -143,3 +143,14 @@ def read_sync_snapshot(pg: PostgresSettings) -> tuple[bool, str, list[str]]:
         and conninfo_to_dict(conninfo).get("host") != pg.network_name
     ]
     return not in_recovery, str(current), members
+
+
+def read_upstream_last_seen(pg: PostgresSettings) -> int | None:
+    """Seconds since repmgrd on this standby last saw its upstream; None when unknown."""
+    try:
+        with db.connect(port=pg.port, dbname=pg.replication_db) as conn:
+            row = conn.execute("SELECT repmgr.get_upstream_last_seen()").fetchone()
+    except psycopg.Error:
+        return None
+    seen = None if row is None or row[0] is None else int(row[0])
+    return seen if seen is not None and seen >= 0 else None

@@ -230,7 +230,7 @@ def test_isolated_standby_never_promotes_and_streams_again_after_reconnection(cl
     standby = next(n for n in FIRST_LEVEL if n != primary)
     cluster.disconnect(standby)
     try:
-        deadline = time.monotonic() + 30  # several failover windows (about 7 s each) of watching
+        deadline = time.monotonic() + 30  # three failover windows (10 s each) of watching
         while time.monotonic() < deadline:
             assert local_sql(cluster, standby, "SELECT pg_is_in_recovery()") == "t"
             time.sleep(0.5)  # the sampling period of an observation, not a wait for a condition

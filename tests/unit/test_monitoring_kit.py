@@ -27,7 +27,7 @@ def test_every_alert_uses_served_metrics_and_says_what_is_wrong() -> None:
     rules = yaml.safe_load((ROOT / "conf" / "prometheus" / "alerts.yml").read_text())["groups"][0]["rules"]
     names = {r["alert"] for r in rules}
     assert {"PostdockNoPrimary", "PostdockTwoPrimaries", "PostdockStandbyNotStreaming", "PostdockReplicationLagHigh",
-            "PostdockBackupTooOld", "PostdockPgpoolBackendDown"} <= names  # fmt: skip
+            "PostdockBackupTooOld", "PostdockPgpoolBackendDown", "PostdockNodeFenced"} <= names  # fmt: skip
     for rule in rules:
         assert used(rule["expr"]) <= served(), rule["alert"]
         assert rule["annotations"]["summary"] and rule["for"]

@@ -1,0 +1,61 @@
+"""The fence keeper (a supervisor program on first-level postgres nodes): twice a second, observe
+(observe/fence.py), decide (decide/fence.py), act. A loop rather than a TICK_5 listener because
+fencing must act within seconds, and supervisord's finest tick is 5 s."""
+
+import logging
+import time
+
+from postdock_supervisor import healing
+from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
+from postdock_supervisor.act.supervisor import Supervisor
+from postdock_supervisor.config import PostgresSettings
+from postdock_supervisor.decide.fence import FenceAct, FenceDecision, decide_fence, has_majority
+from postdock_supervisor.observe.fence import FenceSnapshot, Prober, observe_fence
+
+logger = logging.getLogger(__name__)
+
+PAUSE_S = 0.5
+PROGRAM = "fence_keeper"
+
+
+def fence(supervisor: Supervisor, reason: str) -> None:
+    # The phase first: crash_guard, role_check and health then know this stop is on purpose.
+    set_phase("fenced", reason)
+    # Fast shutdown: sessions are ended and new ones refused at once; the rest is its checkpoint.
+    supervisor.stop("postgres")
+    supervisor.stop("repmgrd")
+
+
+def act(supervisor: Supervisor, decision: FenceDecision) -> None:
+    if decision.action is FenceAct.NOTHING:
+        return
+    logger.warning("%s", decision.reason)
+    healing.record(PROGRAM, decision.action.value, decision.reason)
+    if decision.action is FenceAct.FENCE:
+        fence(supervisor, decision.reason)
+    elif decision.action is FenceAct.REJOIN:
+        rerun_bootstrap(supervisor, decision.reason)
+
+
+def still_counts(snapshot: FenceSnapshot) -> bool:
+    """Whether this round restarts the clock: only a running primary without a majority lets it run."""
+    return snapshot.phase != "done" or not snapshot.primary or has_majority(snapshot)
+
+
+def run(pg: PostgresSettings, status_port: int) -> None:
+    supervisor = Supervisor()
+    prober = Prober((status_port, pg.port))
+    last_majority = time.monotonic()
+    alone = False
+    while True:
+        began = time.monotonic()
+        snapshot = observe_fence(pg, prober)
+        counts = still_counts(snapshot)
+        if counts:
+            last_majority = began
+        decision = decide_fence(snapshot, last_majority, pg.fence_timeout, time.monotonic())
+        if alone != (not counts):  # log the edges, not every round
+            alone = not counts
+            logger.log(logging.WARNING if alone else logging.INFO, "%s", decision.reason)
+        act(supervisor, decision)
+        time.sleep(PAUSE_S)

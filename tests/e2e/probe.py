@@ -1,0 +1,63 @@
+"""Two writable primaries, measured: a shell probe samples every node every 100 ms from inside its
+container (so it works while the node is cut off), and the samples become intervals to compare."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.e2e.harness import Compose, sh
+
+SCRIPT = Path(__file__).with_name("write_probe.sh")
+OUT, STOP = "/tmp/write_probe.out", "/tmp/write_probe.stop"
+
+Sample = tuple[float, str]
+
+
+def parse(text: str) -> list[Sample]:
+    samples = []
+    for line in text.splitlines():
+        parts = line.split()
+        try:
+            samples.append((float(parts[0]), parts[1]))
+        except (IndexError, ValueError):  # a line being written while it was read
+            continue
+    return samples
+
+
+def writable_intervals(samples: list[Sample], end: float) -> list[tuple[float, float]]:
+    """Conservative: a node answering 't' is taken as writable until its next sample says otherwise."""
+    spans: list[tuple[float, float]] = []
+    for i, (at, answer) in enumerate(samples):
+        if answer != "t":
+            continue
+        until = samples[i + 1][0] if i + 1 < len(samples) else end
+        if spans and spans[-1][1] >= at:
+            spans[-1] = (spans[-1][0], until)
+        else:
+            spans.append((at, until))
+    return spans
+
+
+def overlaps(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    return [(max(s1, s2), min(e1, e2)) for s1, e1 in a for s2, e2 in b if max(s1, s2) < min(e1, e2)]
+
+
+@dataclass
+class WriteProbes:
+    compose: Compose
+    services: list[str]
+
+    def start(self) -> "WriteProbes":
+        for service in self.services:
+            cid = self.compose.container(service)
+            sh("docker", "cp", str(SCRIPT), f"{cid}:/tmp/write_probe.sh")
+            self.compose.exec(service, "rm", "-f", OUT, STOP)
+            sh("docker", "exec", "-d", "-u", "postgres", cid, "sh", "/tmp/write_probe.sh", OUT, STOP)
+        return self
+
+    def samples(self) -> dict[str, list[Sample]]:
+        return {s: parse(self.compose.exec(s, "cat", OUT, check=False)) for s in self.services}
+
+    def stop(self) -> dict[str, list[Sample]]:
+        for service in self.services:
+            self.compose.exec(service, "touch", STOP, user="postgres", check=False)
+        return self.samples()

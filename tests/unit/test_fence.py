@@ -1,0 +1,131 @@
+"""Fencing: the pure decision, its timing rule in the configuration, and what it leaves for the exporter."""
+
+from pathlib import Path
+
+import pytest
+
+from postdock_supervisor import healing, metrics
+from postdock_supervisor.decide.fence import FenceAct, decide_fence, has_majority
+from postdock_supervisor.errors import ConfigError
+from postdock_supervisor.fence_keeper import still_counts
+from postdock_supervisor.health import postgres_health
+from postdock_supervisor.observe.fence import FenceSnapshot
+from postdock_supervisor.roles import programs_for
+from tests.builders import make_settings
+
+THREE = ("pgslave1", "pgslave3")
+
+
+def snap(reachable: tuple[str, ...], members: tuple[str, ...] = THREE, phase: str = "done", primary: bool = True):
+    return FenceSnapshot(phase=phase, primary=primary, members=members, reachable=frozenset(reachable))
+
+
+def test_a_primary_that_reaches_one_of_two_standbys_keeps_its_majority() -> None:
+    decision = decide_fence(snap(("pgslave3",)), last_majority=0.0, fence_timeout=5, now=100.0)
+    assert decision.action is FenceAct.NOTHING
+    assert decision.reason == "primary with a majority: 2 of 3 nodes reachable (pgslave1 not)"
+
+
+def test_a_primary_alone_waits_out_fence_timeout_minus_its_loop_slack_then_fences() -> None:
+    early = decide_fence(snap(()), last_majority=100.0, fence_timeout=5, now=102.4)
+    assert early.action is FenceAct.NOTHING
+    assert early.reason == "no majority for 2.4s (1 of 3 nodes reachable (pgslave1,pgslave3 not)): fencing at 2.5s"
+    due = decide_fence(snap(()), last_majority=100.0, fence_timeout=5, now=102.5)
+    assert due.action is FenceAct.FENCE
+    assert due.reason.startswith("no majority for 2.5s (1 of 3 nodes reachable (pgslave1,pgslave3 not)): fencing")
+
+
+def test_a_standby_or_a_node_still_starting_is_never_fenced() -> None:
+    for s in (snap((), primary=False), snap((), phase="rejoin")):
+        assert decide_fence(s, last_majority=0.0, fence_timeout=5, now=1000.0).action is FenceAct.NOTHING
+
+
+def test_a_fenced_node_rejoins_once_it_sees_a_majority_again() -> None:
+    waiting = decide_fence(snap((), phase="fenced", primary=False), 0.0, 5, 1000.0)
+    assert (waiting.action, waiting.reason) == (
+        FenceAct.NOTHING,
+        "fenced: 1 of 3 nodes reachable (pgslave1,pgslave3 not), waiting for a majority",
+    )
+    back = decide_fence(snap(("pgslave1",), phase="fenced", primary=False), 0.0, 5, 1000.0)
+    assert back.action is FenceAct.REJOIN
+    assert (
+        back.reason == "fenced, and now 2 of 3 nodes reachable (pgslave3 not): running the start-up decision to rejoin"
+    )
+
+
+@pytest.mark.parametrize(
+    ("members", "reachable", "majority"),
+    [
+        ((), (), True),  # the only registered node
+        (("b",), (), False),  # two nodes: the primary alone is no majority
+        (("b",), ("b",), True),
+        (("b", "c", "d", "e"), ("b", "c"), True),  # 3 of 5
+        (("b", "c", "d", "e"), ("b",), False),  # 2 of 5
+        (("b", "c"), ("x",), False),  # an answer from a non-member counts for nothing
+    ],
+)
+def test_majority_is_strict_over_this_node_and_its_registered_members(members, reachable, majority) -> None:
+    assert has_majority(snap(reachable, members)) is majority
+
+
+def test_the_fence_clock_runs_only_while_a_settled_primary_lacks_a_majority() -> None:
+    assert not still_counts(snap(()))
+    assert still_counts(snap(("pgslave1",)))
+    assert still_counts(snap((), primary=False))
+    assert still_counts(snap((), phase="fenced", primary=False))
+
+
+def test_default_timings_promote_no_earlier_than_fence_timeout_plus_five_seconds() -> None:
+    pg = make_settings().postgres
+    assert pg is not None
+    assert pg.fence_timeout == 5
+    assert (pg.reconnect_attempts - 1) * pg.reconnect_interval >= pg.fence_timeout + 5
+
+
+def test_repmgr_timings_that_could_promote_before_the_fence_are_refused() -> None:
+    with pytest.raises(ConfigError) as raised:
+        make_settings(RECONNECT_ATTEMPTS="2")
+    assert str(raised.value) == (
+        "RECONNECT_ATTEMPTS: found 2 (x RECONNECT_INTERVAL 1s: a promotion after 1s); expected "
+        "(RECONNECT_ATTEMPTS - 1) x RECONNECT_INTERVAL of at least FENCE_TIMEOUT 5s + 5s, so no standby "
+        "is promoted before an isolated primary has fenced itself"
+    )
+
+
+def test_fast_repmgr_timings_are_allowed_with_fencing_off_or_without_partners() -> None:
+    assert make_settings(RECONNECT_ATTEMPTS="2", FENCE_TIMEOUT="0").postgres is not None
+    single = make_settings(RECONNECT_ATTEMPTS="2", PARTNER_NODES="pgmaster")
+    assert not any(p.name == "fence_keeper" for p in programs_for(single))
+
+
+def test_a_fence_timeout_below_three_seconds_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^FENCE_TIMEOUT: found '2'; expected 0 \(off\) or a whole number"):
+        make_settings(FENCE_TIMEOUT="2")
+
+
+def test_the_fence_keeper_runs_on_first_level_nodes_when_fencing_is_on() -> None:
+    assert "fence_keeper" in [p.name for p in programs_for(make_settings())]
+    off = make_settings(FENCE_TIMEOUT="0", RECONNECT_ATTEMPTS="2")
+    assert "fence_keeper" not in [p.name for p in programs_for(off)]
+
+
+def test_a_fenced_node_is_unhealthy_with_the_reason() -> None:
+    health = postgres_health({"postgres": "STOPPED", "repmgrd": "STOPPED"}, "fenced", "no majority for 3.1s")
+    assert (health.ok, health.reason) == (False, "fenced: no majority for 3.1s")
+
+
+def test_healing_decisions_are_counted_per_program_and_exported(tmp_path: Path) -> None:
+    healing.record("fence_keeper", "fence", "no majority", now=10.0, directory=tmp_path)
+    healing.record("fence_keeper", "fence", "no majority", now=20.0, directory=tmp_path)
+    healing.record("crash_guard", "rerun-bootstrap", "postgres exited", now=30.0, directory=tmp_path)
+    healing.record_failover(100.0, 112.5, directory=tmp_path)
+    found = healing.read_all(tmp_path)
+    assert found["fence_keeper"]["counts"] == {"fence": 2}
+    assert found["fence_keeper"]["last"] == {"action": "fence", "reason": "no majority", "time": 20.0}
+    exported = metrics.healing_metrics("node1", "fenced", found, healing.read_failover(tmp_path))
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for m in exported for s in m.samples}
+    assert samples[("postdock_fenced", (("node", "node1"),))] == 1.0
+    key = (("action", "fence"), ("node", "node1"), ("program", "fence_keeper"))
+    assert samples[("postdock_healing_decisions_total", key)] == 2.0
+    assert samples[("postdock_last_failover_timestamp_seconds", (("node", "node1"),))] == 112.5
+    assert samples[("postdock_last_failover_duration_seconds", (("node", "node1"),))] == 12.5
