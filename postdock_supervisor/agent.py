@@ -1,4 +1,5 @@
-"""The node's status agent: partners and `postdock status` read /status (JSON, no secrets)."""
+"""The node's status agent: partners and `postdock status` read /status (JSON, no secrets); signed
+requests on POST /control run the steps of a switchover (control.py, node_control.py)."""
 
 import json
 import logging
@@ -8,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from postdock_supervisor.config import Settings
+from postdock_supervisor.control import HEADER, ControlError, Verifier
+from postdock_supervisor.node_control import NodeControl
 from postdock_supervisor.observe.node import local_report
 
 logger = logging.getLogger(__name__)
@@ -33,8 +36,37 @@ class _Cache:
 
 def serve(settings: Settings) -> None:
     cache = _Cache(settings)
+    assert settings.postgres is not None
+    verifier = Verifier(settings.postgres.replication_password.reveal())
+    control = NodeControl(settings.postgres)
 
     class Handler(BaseHTTPRequestHandler):
+        def _answer(self, code: int, payload: dict[str, Any]) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            if self.path != "/control":
+                self.send_error(404)
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(min(length, 65536))
+            try:
+                request = verifier.verify(body, self.headers.get(HEADER, ""))
+            except ControlError as exc:
+                logger.warning("control request refused: %s", exc)
+                self._answer(403, {"ok": False, "error": str(exc)})
+                return
+            try:
+                self._answer(200, control.handle(request["action"], request["args"]))
+            except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller, named
+                logger.warning("control %s failed: %s", request["action"], exc)
+                self._answer(200, {"ok": False, "error": str(exc)})
+
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             if self.path.split("?")[0] != "/status":
                 self.send_error(404)

@@ -134,6 +134,15 @@ BACKUP_KEEPER = ProgramSpec(
 )
 
 EXPORTER = ProgramSpec("exporter", "postdock exporter", user="postgres", priority=10, autorestart="true")
+POSTGRES_EXPORTER = ProgramSpec(
+    "postgres_exporter",
+    "postdock postgres-exporter",
+    user="postgres",
+    priority=50,
+    autorestart="true",
+    startretries=100,
+    enabled=lambda settings: settings.postgres is not None and settings.postgres.postgres_exporter,
+)
 
 ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
     Role.POSTGRES: (
@@ -149,6 +158,7 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         CONF_WATCH,
         CONF_RELOAD,
         EXPORTER,
+        POSTGRES_EXPORTER,
     ),
     Role.PGPOOL: (SSHD, PGPOOL, POOL_KEEPER, EXPORTER),
     Role.BARMAN: (SSHD, BACKUP_KEEPER, EXPORTER),

@@ -93,6 +93,21 @@ def status(as_json: bool) -> None:
     click.echo(json.dumps(rows, indent=2) if as_json else status_mod.table(rows))
 
 
+@main.command()
+@click.option("--to", "target", default=None, help="The standby to promote (default: the most advanced).")
+@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for every node to follow.")
+def switchover(target: str | None, timeout: int) -> None:
+    """Planned switchover without SSH: the old primary becomes a standby of the new one."""
+    from postdock_supervisor import switchover as switchover_mod
+
+    settings = _settings()
+    if settings.postgres is None:
+        click.echo("switchover runs in a postgres node's container (it signs with REPLICATION_PASSWORD)", err=True)
+        sys.exit(2)
+    logs.setup("WARNING", "switchover")
+    sys.exit(switchover_mod.run(settings, target, click.echo, timeout))
+
+
 @main.group()
 def node() -> None:
     """Programs supervisord runs on a postgres node."""
@@ -157,6 +172,25 @@ def exporter() -> None:
     settings = _settings()
     logs.setup(settings.common.log_level, "exporter")
     metrics.serve(settings)
+
+
+@main.command(name="postgres-exporter")
+def postgres_exporter() -> None:
+    """Run the community postgres_exporter on the local socket (a supervisor program)."""
+    import os
+
+    from postdock_supervisor import paths
+
+    settings = _settings()
+    assert settings.postgres is not None
+    # Peer authentication over the socket: no password in the environment, the command line or a file.
+    env = {
+        **os.environ,
+        "DATA_SOURCE_NAME": f"host={paths.PG_SOCKET_DIR} port={settings.postgres.port} user=postgres "
+        "dbname=postgres sslmode=disable",
+    }
+    binary = "/usr/bin/prometheus-postgres-exporter"
+    os.execve(binary, [binary, f"--web.listen-address=:{settings.postgres.postgres_exporter_port}"], env)
 
 
 @main.group()

@@ -207,6 +207,17 @@ class PostgresSettings:
         p.parse_nonempty,
         "/etc/postdock/conf.d",
     )
+    postgres_exporter: bool = env(
+        "POSTGRES_EXPORTER_ENABLE",
+        "1: also run the community postgres_exporter (Debian's prometheus-postgres-exporter) on "
+        "POSTGRES_EXPORTER_PORT, for dashboards that expect its `pg_*` metric names. It connects through the "
+        "local socket as postgres (peer authentication: no password anywhere).",
+        p.parse_bool,
+        "0",
+    )
+    postgres_exporter_port: int = env(
+        "POSTGRES_EXPORTER_PORT", "Port of postgres_exporter's /metrics.", p.parse_port, "9187"
+    )
     barman_synchronous: bool = env(
         "BARMAN_SYNCHRONOUS",
         "1: barman's WAL receiver is a synchronous standby of the primary (RPO=0 towards barman): a commit is "

@@ -21,7 +21,7 @@ START = 300
 
 @pytest.fixture(scope="module")
 def cluster(request: pytest.FixtureRequest) -> Iterator[Compose]:
-    compose = Compose(env={"POSTDOCK_CONF": str(ROOT / "conf")})
+    compose = Compose(env={"POSTDOCK_CONF": str(ROOT / "conf"), "POSTDOCK_POSTGRES_EXPORTER": "1"})
     with started(request, compose, [*TARGETS, "prometheus"], logs=["prometheus", "pgslave3"]):
         yield compose
 
@@ -73,3 +73,15 @@ def test_a_stopped_standby_fires_standby_not_streaming_within_its_window(cluster
     alerts = wait_until("PostdockStandbyNotStreaming firing", lambda: firing() or None, timeout=120)
     # Its cascade pgslave4 may fire too until repmgrd moves it to the primary: a true alert as well.
     assert "pgslave3:8080" in {a["labels"]["instance"] for a in alerts}
+
+
+def test_postgres_exporter_serves_its_pg_metrics_without_a_secret(cluster: Compose) -> None:
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://{cluster.ip('pgslave1')}:9187/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    text = wait_until(
+        "pg_up 1 from postgres_exporter", lambda: (t := scrape()) and "\npg_up 1" in t and t, timeout=START
+    )
+    assert "pg_stat_database_xact_commit" in text
+    assert "replication_pass" not in text and "monkey_pass" not in text

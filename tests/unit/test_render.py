@@ -3,7 +3,7 @@
 import re
 
 from postdock_supervisor import paths
-from postdock_supervisor.config import load_settings
+from postdock_supervisor.config import Settings, load_settings
 from postdock_supervisor.render import render_all
 from postdock_supervisor.render.postgres import pg_hba_conf, pgpass, postgresql_conf
 from postdock_supervisor.render.repmgr import repmgr_conf
@@ -102,3 +102,16 @@ def test_supervisord_runs_the_postgres_role_programs_from_the_table(tmp_path) ->
         if f.path == paths.SUPERVISOR_CONF
     ][0]
     assert "[program:sshd]" in with_ssh.content
+
+
+def test_postgres_exporter_runs_only_when_enabled_and_with_no_password_in_its_command() -> None:
+    def programs(settings: Settings) -> list[str]:
+        [conf] = [f for f in render_all(settings) if f.path == paths.SUPERVISOR_CONF]
+        return re.findall(r"^\[program:(\w+)\]", conf.content, re.M)
+
+    assert "postgres_exporter" not in programs(make_settings())
+    enabled = make_settings(POSTGRES_EXPORTER_ENABLE="1")
+    assert "postgres_exporter" in programs(enabled)
+    [conf] = [f for f in render_all(enabled) if f.path == paths.SUPERVISOR_CONF]
+    assert "command=postdock postgres-exporter" in conf.content
+    assert "secret" not in conf.content

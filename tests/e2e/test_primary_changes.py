@@ -1,5 +1,6 @@
-"""Split brain on real containers: the primary is cut off the network while every node is sampled
-every 100 ms from inside its container. The three first-level nodes of the seed, eventual mode."""
+"""Changes of primary on the seed's three first-level nodes (eventual mode), in order on one cluster:
+the primary cut off the network while every node is sampled every 100 ms from inside its container
+(fencing), then planned switchovers with `postdock switchover` under continuous writes."""
 
 import time
 from collections.abc import Iterator
@@ -7,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import started
-from tests.e2e.harness import Compose, primaries, streaming_children, wait_until
+from tests.e2e.harness import Compose, addresses, primaries, sql, streaming_children, wait_until
 from tests.e2e.probe import WriteProbes, overlaps, writable_intervals
+from tests.e2e.writer import Writer
 
 NODES = ["pgmaster", "pgslave1", "pgslave3"]
 NAME = {"pgmaster": "node1", "pgslave1": "node2", "pgslave3": "node4"}
@@ -72,3 +74,38 @@ def test_isolated_primary_fences_itself_before_a_new_primary_and_rejoins_it(clus
     assert primaries(cluster, NODES) == [new]
     fenced_line = "no majority for"
     assert fenced_line in cluster.logs("pgmaster")
+
+
+def switchover(compose: Compose, run_in: str, *args: str) -> str:
+    return compose.exec(run_in, "postdock", "switchover", *args, user="postgres", check=False)
+
+
+def test_switchover_to_a_cascade_or_to_the_primary_is_refused_with_the_reason(cluster: Compose) -> None:
+    for node in NODES:
+        wait_until(f"{node} healthy", lambda n=node: health(cluster, n).startswith("postgres and repmgrd running"))
+    primary = primaries(cluster, NODES)[0]
+    assert switchover(cluster, primary, "--to", "pgslave2").strip() == (
+        "switchover refused: pgslave2 is not one of PARTNER_NODES (pgmaster,pgslave1,pgslave3): "
+        "only those may be primary"
+    )
+    refused = switchover(cluster, primary, "--to", primary).strip()
+    assert refused == f"switchover refused: {primary} is already the primary"
+
+
+def test_switchover_under_writes_makes_the_asked_node_primary_and_loses_no_acknowledged_write(cluster: Compose) -> None:
+    old = primaries(cluster, NODES)[0]
+    target = "pgmaster" if old != "pgmaster" else "pgslave1"
+    sql(cluster, old, "CREATE TABLE IF NOT EXISTS acked (id int PRIMARY KEY)")
+    writer = Writer(lambda: addresses(cluster, NODES)).start()
+    try:
+        wait_until("writes before the switchover", lambda: len(writer.acked) >= 20, timeout=120)
+        began = time.monotonic()
+        output = switchover(cluster, "pgslave3", "--to", target)  # run from any node
+        assert f"switchover done: {target} is the primary" in output, output
+        wait_until("writes after the switchover", lambda: writer.acked_after(began) >= 20, timeout=120)
+    finally:
+        writer.stop()
+    assert primaries(cluster, NODES) == [target]
+    assert NAME[old] in (streaming_children(cluster, target) or ())
+    stored = {row[0] for row in sql(cluster, target, "SELECT id FROM acked")}
+    assert writer.ids() - stored == set(), "acknowledged writes lost"

@@ -1,0 +1,116 @@
+"""What a node's agent does when a signed control request asks (the steps of `postdock switchover`).
+
+Each step checks that the node is what the step expects, so a stale or misdirected request does
+nothing. A node held for a switchover goes back on its own after HOLD_EXPIRY_S, so an operator's
+command that dies half way never leaves repmgrd stopped for good."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from postdock_supervisor import healing, sync
+from postdock_supervisor.act import node
+from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
+from postdock_supervisor.act.supervisor import Supervisor
+from postdock_supervisor.config import PostgresSettings
+from postdock_supervisor.control import ControlError
+from postdock_supervisor.observe.local import read_bootstrap_state, read_data_state, read_postgres_state
+from postdock_supervisor.observe.model import format_lsn, parse_lsn
+
+logger = logging.getLogger(__name__)
+
+HOLD_EXPIRY_S = 120.0
+HELD = ("held-for-switchover", "switchover")
+CATCH_UP_S = 60.0
+
+
+class NodeControl:
+    def __init__(self, pg: PostgresSettings, supervisor: Supervisor | None = None) -> None:
+        self.pg = pg
+        self.supervisor = supervisor or Supervisor()
+        self._lock = threading.Lock()  # one step at a time on a node
+        self.actions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "hold": self.hold,
+            "stop": self.stop,
+            "promote": self.promote,
+            "rejoin": self.rejoin,
+        }
+
+    def handle(self, action: str, args: dict[str, Any]) -> dict[str, Any]:
+        step = self.actions.get(action)
+        if step is None:
+            raise ControlError(f"unknown action {action!r}")
+        with self._lock:
+            logger.warning("control request: %s %s", action, args)
+            return step(args)
+
+    def _expect(self, primary: bool) -> None:
+        phase, _ = read_bootstrap_state()
+        state = read_postgres_state(self.pg.port)
+        if phase != "done" or not state.running or state.is_primary != primary:
+            what = "the primary" if primary else "a running standby"
+            raise ControlError(f"this node is not {what} (phase {phase}, postgres running: {state.running})")
+
+    def _expire_later(self, reason: str) -> None:
+        def release() -> None:
+            phase, _ = read_bootstrap_state()
+            if phase in HELD:
+                logger.warning("switchover hold expired after %.0fs: running the start-up decision", HOLD_EXPIRY_S)
+                rerun_bootstrap(self.supervisor, f"switchover hold expired ({reason})")
+
+        timer = threading.Timer(HOLD_EXPIRY_S, release)
+        timer.daemon = True
+        timer.start()
+
+    def hold(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A standby stops repmgrd, so the planned stop of the primary starts no election."""
+        self._expect(primary=False)
+        reason = f"held for a switchover to {args.get('target', '?')}"
+        set_phase("held-for-switchover", reason)
+        self.supervisor.stop("repmgrd")
+        self._expire_later(reason)
+        return {"ok": True}
+
+    def stop(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The primary stops cleanly: a fast shutdown sends every WAL record, the shutdown checkpoint
+        last, to the connected standbys before it ends."""
+        self._expect(primary=True)
+        reason = f"stopped for a switchover to {args.get('target', '?')}"
+        set_phase("switchover", reason)
+        self.supervisor.stop("repmgrd")
+        if not self.supervisor.stop("postgres"):
+            raise ControlError("postgres did not stop")
+        data = read_data_state(self.pg.pgdata)
+        if not data.clean:
+            raise ControlError(f"postgres stopped but its data says '{data.cluster_state}'")
+        self._expire_later(reason)
+        return {"ok": True, "lsn": format_lsn(data.checkpoint_lsn), "timeline": data.timeline}
+
+    def promote(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The target waits until it has received the old primary's shutdown checkpoint, then promotes."""
+        wanted = parse_lsn(str(args.get("lsn", "")))
+        deadline = time.monotonic() + CATCH_UP_S
+        state = read_postgres_state(self.pg.port)
+        while not (state.running and state.in_recovery and state.lsn > wanted):
+            if time.monotonic() > deadline:
+                raise ControlError(f"received WAL up to {format_lsn(state.lsn)} only, the old primary ended at "
+                                   f"{format_lsn(wanted)}: not promoting")  # fmt: skip
+            time.sleep(0.2)
+            state = read_postgres_state(self.pg.port)
+        done = node.repmgr("standby", "promote")
+        if not done.ok:
+            raise ControlError(f"repmgr standby promote failed: {done.output.strip()[-300:]}")
+        sync.keep(self.pg)
+        healing.record("switchover", "promote", "promoted by a switchover")
+        self.supervisor.start("repmgrd")
+        set_phase("done", "promoted by a switchover")
+        return {"ok": True}
+
+    def rejoin(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The old primary and the other standbys: the start-up decision follows the new primary."""
+        reason = f"switchover to {args.get('target', '?')}: following it"
+        healing.record("switchover", "rejoin", reason)
+        rerun_bootstrap(self.supervisor, reason)
+        return {"ok": True}

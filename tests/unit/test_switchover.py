@@ -1,0 +1,90 @@
+"""Switchover: when it is refused (pure), and the signed control channel's checks."""
+
+import pytest
+
+from postdock_supervisor.control import ControlError, Verifier, request_body, sign
+from postdock_supervisor.decide.switchover import decide_switchover
+from tests.builders import STANDBY_DATA, report
+
+PARTNERS = ("pgmaster", "pgslave1", "pgslave3")
+MIB = 1024 * 1024
+
+
+def cluster(**changes):  # type: ignore[no-untyped-def]
+    nodes = {
+        "pgmaster": report("pgmaster", 1, running=True, lsn=100 * MIB, timeline=1),
+        "pgslave1": report(
+            "pgslave1",
+            2,
+            data=STANDBY_DATA,
+            running=True,
+            in_recovery=True,
+            lsn=100 * MIB,
+            upstream="pgmaster",
+            streaming=True,
+        ),  # fmt: skip
+        "pgslave3": report(
+            "pgslave3",
+            4,
+            data=STANDBY_DATA,
+            running=True,
+            in_recovery=True,
+            lsn=99 * MIB,
+            upstream="pgmaster",
+            streaming=True,
+        ),  # fmt: skip
+    }
+    nodes.update(changes)
+    return nodes
+
+
+def test_a_switchover_to_a_streaming_standby_is_planned_with_the_others_following() -> None:
+    plan = decide_switchover(cluster(), PARTNERS, "pgslave3", 16 * MIB)
+    assert (plan.ok, plan.primary, plan.target, plan.others) == (True, "pgmaster", "pgslave3", ("pgslave1",))
+    assert plan.reason == f"switching over from pgmaster to pgslave3 ({MIB} bytes behind)"
+
+
+def test_without_a_target_the_most_advanced_standby_is_chosen() -> None:
+    assert decide_switchover(cluster(), PARTNERS, None, 16 * MIB).target == "pgslave1"
+
+
+@pytest.mark.parametrize(
+    ("changes", "target", "reason"),
+    [
+        ({"pgslave3": None}, "pgslave1", "cluster degraded: pgslave3 does not answer"),
+        ({"pgslave1": report("pgslave1", 2, phase="rejoin")}, "pgslave3",
+         "cluster degraded: pgslave1 (rejoin) not running and settled"),
+        ({}, "pgslave2",
+         "pgslave2 is not one of PARTNER_NODES (pgmaster,pgslave1,pgslave3): only those may be primary"),
+        ({}, "pgmaster", "pgmaster is already the primary"),
+        ({"pgslave3": report("pgslave3", 4, running=True, in_recovery=True, upstream="pgslave1", streaming=True)},
+         "pgslave3", "pgslave3 does not stream from the primary pgmaster"),
+        ({"pgslave1": report("pgslave1", 2, running=True, lsn=5)}, "pgslave3",
+         "2 primaries (pgmaster,pgslave1): expected exactly one"),
+    ],
+)  # fmt: skip
+def test_unsafe_switchovers_are_refused_with_the_reason(changes, target, reason) -> None:  # type: ignore[no-untyped-def]
+    plan = decide_switchover(cluster(**changes), PARTNERS, target, 16 * MIB)
+    assert (plan.ok, plan.reason) == (False, reason)
+
+
+def test_a_lagging_target_is_refused() -> None:
+    plan = decide_switchover(cluster(), PARTNERS, "pgslave3", MIB // 2)
+    assert plan.reason == f"pgslave3 is {MIB} bytes behind pgmaster (at most {MIB // 2} allowed)"
+
+
+def test_a_signed_request_is_accepted_once_and_a_wrong_key_old_or_replayed_one_never() -> None:
+    verifier = Verifier("repl-secret")
+    body = request_body("hold", {"target": "pgslave1"}, now=1000.0)
+    assert verifier.verify(body, sign("repl-secret", body), now=1010.0) == {
+        "action": "hold",
+        "args": {"target": "pgslave1"},
+    }
+    with pytest.raises(ControlError, match="replayed request"):
+        verifier.verify(body, sign("repl-secret", body), now=1011.0)
+    other = request_body("hold", {}, now=1000.0)
+    with pytest.raises(ControlError, match="bad signature"):
+        verifier.verify(other, sign("wrong", other), now=1000.0)
+    with pytest.raises(ControlError, match="request is 31s old"):
+        verifier.verify(other, sign("repl-secret", other), now=1031.0)
+    assert b"repl-secret" not in body
