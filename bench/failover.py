@@ -13,6 +13,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.e2e.harness import Compose, addresses, is_primary, sql, streaming_children, try_sql, wait_until
@@ -81,8 +82,9 @@ def summary(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def run_and_report(name: str, one_run: Callable[[], dict[str, float]], doc: str) -> None:
+    """--runs fresh runs: print each, write bench/results/<name>.json, print the summary as a table."""
+    parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     runs = []
@@ -91,10 +93,14 @@ def main() -> None:
         print(f"run {index + 1}: " + ", ".join(f"{k}={v:.2f}" for k, v in runs[-1].items()), flush=True)
     result = {"runs": runs, "summary": summary(runs), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     Path(__file__).with_name("results").mkdir(exist_ok=True)
-    Path(__file__).with_name("results").joinpath("failover.json").write_text(json.dumps(result, indent=2))
+    Path(__file__).with_name("results").joinpath(f"{name}.json").write_text(json.dumps(result, indent=2))
     print("| measure | median | min | max |\n|---|---|---|---|")
     for key, figures in result["summary"].items():
         print(f"| {key} | {figures['median']:.2f} | {figures['min']:.2f} | {figures['max']:.2f} |")
+
+
+def main() -> None:
+    run_and_report("failover", one_run, __doc__ or "")
 
 
 if __name__ == "__main__":

@@ -8,12 +8,9 @@
 Run: .venv/bin/python -m bench.switchover --runs 3   (the image must be built: scripts/build-image.sh)
 Figures are printed and written to bench/results/switchover.json; nothing here asserts a time."""
 
-import argparse
-import json
 import time
-from pathlib import Path
 
-from bench.failover import summary
+from bench.failover import run_and_report
 from tests.e2e.harness import Compose, addresses, sql, streaming_children, wait_until
 from tests.e2e.writer import Writer
 
@@ -54,18 +51,7 @@ def one_run() -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    runs = []
-    for index in range(args.runs):
-        runs.append(one_run())
-        print(f"run {index + 1}: " + ", ".join(f"{k}={v:.2f}" for k, v in runs[-1].items()), flush=True)
-    result = {"runs": runs, "summary": summary(runs), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
-    Path(__file__).with_name("results").joinpath("switchover.json").write_text(json.dumps(result, indent=2))
-    print("| measure | median | min | max |\n|---|---|---|---|")
-    for key, figures in result["summary"].items():
-        print(f"| {key} | {figures['median']:.2f} | {figures['min']:.2f} | {figures['max']:.2f} |")
+    run_and_report("switchover", one_run, __doc__ or "")
 
 
 if __name__ == "__main__":
