@@ -7,8 +7,21 @@ from postdock_supervisor.config import PostgresSettings, Settings
 
 
 def node_conninfo(pg: PostgresSettings, host: str) -> str:
+    # Every node reaches this one with this string (repmgr stores it). A partition drops packets
+    # without a reset, so a query in flight to a vanished node would wait for TCP's retransmission
+    # limit (about 15 min): seen as a standby's repmgrd frozen mid-check and never promoting. The
+    # user timeout and keepalives end such a connection within seconds.
     return make_conninfo(
-        host=host, port=pg.port, user=pg.replication_user, dbname=pg.replication_db, connect_timeout=pg.connect_timeout
+        host=host,
+        port=pg.port,
+        user=pg.replication_user,
+        dbname=pg.replication_db,
+        connect_timeout=pg.connect_timeout,
+        keepalives=1,
+        keepalives_idle=5,
+        keepalives_interval=1,
+        keepalives_count=3,
+        tcp_user_timeout=5000,
     )
 
 

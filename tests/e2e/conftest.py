@@ -1,4 +1,5 @@
 import contextlib
+import os
 import shutil
 from collections.abc import Callable, Iterator
 
@@ -28,9 +29,10 @@ NOISE = (
 
 
 def dump_logs(compose: Compose, services: list[str]) -> None:
+    noise = () if os.environ.get("POSTDOCK_E2E_FULL_LOGS") == "1" else NOISE
     for service in services:
         print(f"===== logs of {service} =====")
-        lines = [line for line in compose.logs(service).splitlines() if not any(n in line for n in NOISE)]
+        lines = [line for line in compose.logs(service).splitlines() if not any(n in line for n in noise)]
         print("\n".join(lines[-400:]))
 
 

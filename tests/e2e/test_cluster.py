@@ -2,6 +2,7 @@
 
 The scenarios run in order on one cluster; each leaves it healthy for the next."""
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -64,6 +65,12 @@ def arrives_everywhere(compose: Compose, primary: str, nodes: list[str], timeout
     return marker
 
 
+def status_topology(compose: Compose, run_in: str) -> dict[str, tuple[str, str, str]]:
+    """`postdock status --json` as host -> (role, upstream, state)."""
+    rows = json.loads(compose.exec(run_in, "postdock", "status", "--json", user="postgres"))
+    return {row["host"]: (row["role"], row["upstream"], row["state"]) for row in rows}
+
+
 def test_start_replicates_to_all_standbys_with_real_cascade_upstreams(cluster: Compose) -> None:
     assert the_primary(cluster) == "pgmaster"
     arrives_everywhere(cluster, "pgmaster", NODES, timeout=START)
@@ -81,6 +88,15 @@ def test_start_replicates_to_all_standbys_with_real_cascade_upstreams(cluster: C
         ("repmgr_slot_4",),
     }
     assert sql(cluster, "pgslave1", "SELECT slot_name FROM pg_replication_slots WHERE active") == [("repmgr_slot_3",)]
+    wanted = {
+        "pgmaster": ("primary", "", "running"),
+        "pgslave1": ("standby", "pgmaster", "streaming"),
+        "pgslave2": ("standby", "pgslave1", "streaming"),
+        "pgslave3": ("standby", "pgmaster", "streaming"),
+        "pgslave4": ("standby", "pgslave3", "streaming"),
+    }
+    wait_until("postdock status (run on a cascade) showing the topology",
+               lambda: status_topology(cluster, "pgslave4") == wanted)  # fmt: skip
 
 
 def test_repmgr_crosscheck_shows_every_node_reaching_every_node(cluster: Compose) -> None:
@@ -190,6 +206,15 @@ def test_old_primary_comes_back_as_a_streaming_standby_of_the_new_one(cluster: C
     assert primaries(cluster, NODES) == ["pgslave3"]
     arrives_everywhere(cluster, "pgslave3", NODES)
     assert repmgr_upstreams(cluster, "pgslave3")["node1"] == "node4"
+    wanted = {
+        "pgslave3": ("primary", "", "running"),
+        "pgmaster": ("standby", "pgslave3", "streaming"),
+        "pgslave1": ("standby", "pgslave3", "streaming"),
+        "pgslave2": ("standby", "pgslave1", "streaming"),
+        "pgslave4": ("standby", "pgslave3", "streaming"),
+    }
+    wait_until("postdock status showing the topology after the failover",
+               lambda: status_topology(cluster, "pgmaster") == wanted)  # fmt: skip
 
 
 def test_fast_restart_of_the_primary_ends_with_one_primary_and_everyone_streaming(cluster: Compose) -> None:
