@@ -38,7 +38,7 @@ def serve(settings: Settings) -> None:
     cache = _Cache(settings)
     assert settings.postgres is not None
     verifier = Verifier(settings.postgres.replication_password.reveal())
-    control = NodeControl(settings.postgres)
+    control = NodeControl(settings.postgres, settings.common.status_port)
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, code: int, payload: dict[str, Any]) -> None:

@@ -27,8 +27,9 @@ CATCH_UP_S = 60.0
 
 
 class NodeControl:
-    def __init__(self, pg: PostgresSettings, supervisor: Supervisor | None = None) -> None:
+    def __init__(self, pg: PostgresSettings, status_port: int, supervisor: Supervisor | None = None) -> None:
         self.pg = pg
+        self.status_port = status_port
         self.supervisor = supervisor or Supervisor()
         self._lock = threading.Lock()  # one step at a time on a node
         self.actions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -39,6 +40,8 @@ class NodeControl:
         }
 
     def handle(self, action: str, args: dict[str, Any]) -> dict[str, Any]:
+        if action == "switchover":  # not under the lock: its steps come back to this very agent
+            return self.switchover(args)
         step = self.actions.get(action)
         if step is None:
             raise ControlError(f"unknown action {action!r}")
@@ -107,6 +110,25 @@ class NodeControl:
         self.supervisor.start("repmgrd")
         set_phase("done", "promoted by a switchover")
         return {"ok": True}
+
+    def switchover(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Run a whole switchover from here for a container that holds the key but not the cluster's
+        list of partners (pgpool, barman); its output goes back to that caller."""
+        from postdock_supervisor import switchover
+
+        if self.pg.is_cascade:
+            raise ControlError("a cascaded node holds no list of partners: ask a first-level one")
+        lines: list[str] = []
+        target = args.get("target")
+        code = switchover.run(
+            self.pg.partner_nodes,
+            self.pg.replication_password.reveal(),
+            self.status_port,
+            str(target) if target else None,
+            lines.append,
+            float(args.get("timeout", 300)),
+        )
+        return {"ok": True, "code": code, "output": lines}
 
     def rejoin(self, args: dict[str, Any]) -> dict[str, Any]:
         """The old primary and the other standbys: the start-up decision follows the new primary."""

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from postdock_supervisor import control
-from postdock_supervisor.config import Settings
 from postdock_supervisor.decide.switchover import decide_switchover
 from postdock_supervisor.observe.peers import fetch_reports
 
@@ -19,11 +18,26 @@ MAX_LAG = 16 * 1024 * 1024
 STEP_TIMEOUT_S = 180.0
 
 
-def run(settings: Settings, target: str | None, out: Callable[[str], None], timeout: float = 300) -> int:
-    pg = settings.postgres
-    assert pg is not None
-    port = settings.common.status_port
-    key = pg.replication_password.reveal()
+def delegate(hosts: tuple[str, ...], key: str, port: int, target: str | None, out: Callable[[str], None],
+             timeout: float = 300) -> int:  # fmt: skip
+    """From a container without the partners' list (pgpool, barman): the first node that answers runs it."""
+    for host in hosts:
+        try:
+            answer = control.call(host, port, key, "switchover", {"target": target, "timeout": timeout},
+                                  timeout=timeout + 3 * STEP_TIMEOUT_S)  # fmt: skip
+        except control.ControlError as exc:
+            out(f"({exc}; asking the next node)")
+            continue
+        for line in answer.get("output", []):
+            out(str(line))
+        return int(answer.get("code", 1))
+    out("switchover refused: no node carried it out (see above)")
+    return 1
+
+
+def run(
+    partners: tuple[str, ...], key: str, port: int, target: str | None, out: Callable[[str], None], timeout: float = 300
+) -> int:
 
     def step(host: str, action: str, **args: Any) -> dict[str, Any]:
         return control.call(host, port, key, action, args, timeout=STEP_TIMEOUT_S)
@@ -35,7 +49,7 @@ def run(settings: Settings, target: str | None, out: Callable[[str], None], time
             except control.ControlError as exc:
                 out(f"  {host}: could not be released ({exc}); its hold expires by itself")
 
-    plan = decide_switchover(fetch_reports(pg.partner_nodes, port), pg.partner_nodes, target, MAX_LAG)
+    plan = decide_switchover(fetch_reports(partners, port), partners, target, MAX_LAG)
     if not plan.ok:
         out(f"switchover refused: {plan.reason}")
         return 1

@@ -101,11 +101,22 @@ def switchover(target: str | None, timeout: int) -> None:
     from postdock_supervisor import switchover as switchover_mod
 
     settings = _settings()
-    if settings.postgres is None:
-        click.echo("switchover runs in a postgres node's container (it signs with REPLICATION_PASSWORD)", err=True)
-        sys.exit(2)
     logs.setup("WARNING", "switchover")
-    sys.exit(switchover_mod.run(settings, target, click.echo, timeout))
+    port = settings.common.status_port
+    if settings.postgres is not None:
+        pg = settings.postgres
+        sys.exit(switchover_mod.run(pg.partner_nodes, pg.replication_password.reveal(), port, target, click.echo,
+                                    timeout))  # fmt: skip
+    # pgpool and barman: a node carries it out; the request is signed with REPLICATION_PASSWORD.
+    if settings.pgpool is not None:
+        hosts, key = tuple(b.host for b in settings.pgpool.backends), settings.pgpool.control_password.reveal()
+    else:
+        assert settings.barman is not None
+        hosts, key = settings.barman.hosts, settings.barman.replication_password.reveal()
+    if not key:
+        click.echo("switchover: REPLICATION_PASSWORD is not set in this container; it signs the request", err=True)
+        sys.exit(2)
+    sys.exit(switchover_mod.delegate(hosts, key, port, target, click.echo, timeout))
 
 
 @main.group()

@@ -292,6 +292,14 @@ class PgpoolSettings:
         "replication_user",
     )
     check_password: Secret = env("CHECK_PASSWORD", "Password of CHECK_USER.", Secret, secret=True)
+    control_password: Secret = env(
+        "REPLICATION_PASSWORD",
+        "Optional on pgpool: the nodes' REPLICATION_PASSWORD, only so `postdock switchover` can run from this "
+        "container (it signs the request a node then carries out).",
+        Secret,
+        "",
+        secret=True,
+    )
     pcp_user: str = env(
         "PCP_USER", "pgpool's PCP administrator (pcp_* commands on port 9898).", p.parse_identifier, "pcp_user"
     )

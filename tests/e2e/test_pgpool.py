@@ -162,6 +162,25 @@ def test_pgpool_restarted_after_a_failover_writes_to_the_new_primary_at_once(clu
     wait_until("every backend attached after the restart", lambda: attached(cluster, NODES), timeout=START)
 
 
+def test_switchover_from_the_pgpool_container_moves_writes_through_pgpool_to_the_new_primary(cluster: Compose) -> None:
+    old = the_primary(cluster)
+    target = "pgmaster"  # the old primary of the failover above, a standby now
+    wait_until("every backend attached", lambda: attached(cluster, NODES), timeout=START)
+    output = cluster.exec("pgpool", "postdock", "switchover", "--to", target, user="postgres", check=False)
+    assert f"switchover done: {target} is the primary" in output, output
+    assert the_primary(cluster) == target
+    wait_until(f"pgpool writing to {target}", lambda: pool_primary(cluster) == cluster.ip(target), timeout=START)
+    assert old != target
+
+
+def pool_primary(compose: Compose) -> str:
+    with pool(compose) as conn:
+        row = conn.execute("INSERT INTO acked VALUES (-2) ON CONFLICT DO NOTHING RETURNING host(inet_server_addr())")
+        found = row.fetchone()
+        conn.execute("DELETE FROM acked WHERE id = -2")
+    return str(found[0]) if found else ""
+
+
 def test_malformed_backends_stop_the_container_with_the_entry_named() -> None:
     done = subprocess.run(
         [
