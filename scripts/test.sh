@@ -21,7 +21,7 @@ echo "== lint"
 .venv/bin/mypy postdock_supervisor
 if [ "$what" = "unit" ]; then
   # The full run installs shellcheck with the Docker engine below; here use it when present.
-  if command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh .ci/run; fi
+  if command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh .ci/run tests/e2e/*.sh; fi
 fi
 
 echo "== unit tests"
@@ -31,7 +31,7 @@ if [ "$what" = "unit" ]; then exit 0; fi
 
 echo "== machine: docker engine and base image"
 bash scripts/ensure-docker.sh
-shellcheck scripts/*.sh .ci/run
+shellcheck scripts/*.sh .ci/run tests/e2e/*.sh
 
 echo "== image"
 image=$(bash scripts/build-image.sh)
