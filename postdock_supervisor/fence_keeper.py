@@ -10,7 +10,7 @@ from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.decide.fence import FenceAct, FenceDecision, decide_fence, has_majority
-from postdock_supervisor.observe.fence import FenceSnapshot, Prober, observe_fence
+from postdock_supervisor.observe.fence import FenceSnapshot, LocalReader, Prober, observe_fence
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +45,12 @@ def still_counts(snapshot: FenceSnapshot) -> bool:
 def run(pg: PostgresSettings, status_port: int) -> None:
     supervisor = Supervisor()
     prober = Prober((status_port, pg.port))
+    local = LocalReader(pg)
     last_majority = time.monotonic()
     alone = False
     while True:
         began = time.monotonic()
-        snapshot = observe_fence(pg, prober)
+        snapshot = observe_fence(pg, local, prober)
         counts = still_counts(snapshot)
         if counts:
             last_majority = began

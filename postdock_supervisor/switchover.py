@@ -38,7 +38,6 @@ def delegate(hosts: tuple[str, ...], key: str, port: int, target: str | None, ou
 def run(
     partners: tuple[str, ...], key: str, port: int, target: str | None, out: Callable[[str], None], timeout: float = 300
 ) -> int:
-
     def step(host: str, action: str, **args: Any) -> dict[str, Any]:
         return control.call(host, port, key, action, args, timeout=STEP_TIMEOUT_S)
 

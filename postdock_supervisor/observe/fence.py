@@ -5,6 +5,7 @@ import socket
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -24,21 +25,37 @@ class FenceSnapshot:
     reachable: frozenset[str]  # members (or, when fenced, partners) that answered a TCP connect
 
 
-def _local(pg: PostgresSettings) -> tuple[bool, tuple[str, ...]]:
-    """(primary, active first-level members other than this node); (False, ()) when postgres is down."""
-    try:
-        with db.connect(port=pg.port, dbname=pg.replication_db, timeout=2) as conn:
-            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-            in_recovery = True if row is None else bool(row[0])
+class LocalReader:
+    """Whether this node is a running primary, and its active first-level members, over one kept
+    connection: the keeper asks twice a second, and a new backend for each round is wasted work."""
+
+    def __init__(self, pg: PostgresSettings) -> None:
+        self.pg = pg
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _query(self, conn: psycopg.Connection[Any]) -> tuple[bool, tuple[str, ...]]:
+        row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        in_recovery = True if row is None else bool(row[0])
+        try:
+            rows = conn.execute("SELECT conninfo FROM repmgr.nodes WHERE active").fetchall()
+        except psycopg.Error:
+            rows = []  # repmgr's schema is not there yet on a fresh primary
+        hosts = {str(conninfo_to_dict(conninfo).get("host") or "") for (conninfo,) in rows}
+        members = tuple(sorted(h for h in hosts if h in self.pg.partner_nodes and h != self.pg.network_name))
+        return not in_recovery, members
+
+    def read(self) -> tuple[bool, tuple[str, ...]]:
+        """(primary, members); (False, ()) when postgres is down."""
+        for _ in range(2):  # the kept connection may have ended with a restart: one fresh try
             try:
-                rows = conn.execute("SELECT conninfo FROM repmgr.nodes WHERE active").fetchall()
+                if self._conn is None or self._conn.closed:
+                    self._conn = db.connect(port=self.pg.port, dbname=self.pg.replication_db, timeout=2)
+                return self._query(self._conn)
             except psycopg.Error:
-                rows = []  # repmgr's schema is not there yet on a fresh primary
-    except psycopg.Error:
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
         return False, ()
-    hosts = {str(conninfo_to_dict(conninfo).get("host") or "") for (conninfo,) in rows}
-    members = tuple(sorted(h for h in hosts if h in pg.partner_nodes and h != pg.network_name))
-    return not in_recovery, members
 
 
 def answers(host: str, ports: Iterable[int], timeout: float = PROBE_TIMEOUT_S) -> bool:
@@ -75,9 +92,9 @@ class Prober:
         return frozenset(h for h, f in round_.items() if f.done() and not f.exception() and f.result())
 
 
-def observe_fence(pg: PostgresSettings, prober: Prober) -> FenceSnapshot:
+def observe_fence(pg: PostgresSettings, local: LocalReader, prober: Prober) -> FenceSnapshot:
     phase, _ = read_bootstrap_state()
-    primary, members = _local(pg)
+    primary, members = local.read()
     if phase == "fenced":
         # postgres is stopped, so repmgr's list is out of reach: every partner counts.
         members = tuple(h for h in pg.partner_nodes if h != pg.network_name)
