@@ -27,42 +27,55 @@ NOISE = (
     "could not connect to the primary server",
 )
 
+# Projects that are up and ready, with the services whose logs explain a failure in them.
+_live: dict[str, tuple[Compose, list[str]]] = {}
+
+
+def service_logs(compose: Compose, service: str) -> str:
+    noise = () if os.environ.get("POSTDOCK_E2E_FULL_LOGS") == "1" else NOISE
+    lines = [line for line in compose.logs(service).splitlines() if not any(n in line for n in noise)]
+    return "\n".join(lines[-400:])
+
 
 def dump_logs(compose: Compose, services: list[str]) -> None:
-    noise = () if os.environ.get("POSTDOCK_E2E_FULL_LOGS") == "1" else NOISE
     for service in services:
         print(f"===== logs of {service} =====")
-        lines = [line for line in compose.logs(service).splitlines() if not any(n in line for n in noise)]
-        print("\n".join(lines[-400:]))
+        print(service_logs(compose, service))
 
 
-@pytest.fixture
-def compose_factory() -> Iterator[list[Compose]]:
-    made: list[Compose] = []
-    yield made
-    for compose in made:
-        compose.down()
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test shows the logs of every cluster that was up while it ran, taken at once (before
+    the module's later scenarios or its teardown change them). Output printed during a module
+    fixture's teardown would be captured and never shown, hence report sections."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when == "call":
+        for compose, services in list(_live.values()):
+            for service in services:
+                report.sections.append((f"logs of {service} ({compose.project})", service_logs(compose, service)))
 
 
 @contextlib.contextmanager
 def started(
-    request: pytest.FixtureRequest,
     compose: Compose,
     services: list[str],
     ready: Callable[[], object] = lambda: None,
     logs: list[str] | None = None,
 ) -> Iterator[Compose]:
-    """`up -d` the services, wait for `ready`, yield the project; on any failure in the session the
-    logs of the services (or `logs`) are printed; the project is always removed."""
+    """`up -d` the services, wait for `ready`, yield the project; the logs of the services (or `logs`)
+    are printed when it does not get ready and attached to every test that fails while it is up;
+    the project is always removed."""
     compose("up", "-d", *services)
     shown = logs or services
     try:
-        ready()
+        try:
+            ready()
+        except BaseException:
+            dump_logs(compose, shown)  # a setup error shows what setup printed
+            raise
+        _live[compose.project] = (compose, shown)
         yield compose
-    except BaseException:
-        dump_logs(compose, shown)
-        raise
     finally:
-        if request.session.testsfailed:  # a test's own failure never reaches a yield fixture
-            dump_logs(compose, shown)
+        _live.pop(compose.project, None)
         compose.down()

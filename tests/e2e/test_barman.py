@@ -23,10 +23,10 @@ FIRST_BACKUP: dict[str, str] = {}  # the backup taken before the failover, resto
 
 
 @pytest.fixture(scope="module")
-def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     keys = make_key_pair(tmp_path_factory.mktemp("ssh"))
     compose = Compose(env={"POSTDOCK_SSH_ENABLE": "1", "POSTDOCK_SSH_KEYS": str(keys)})
-    with started(request, compose, SERVICES):
+    with started(compose, SERVICES):
         yield compose
 
 

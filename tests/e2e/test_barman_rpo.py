@@ -17,10 +17,10 @@ START = 240
 
 
 @pytest.fixture(scope="module")
-def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     keys = make_key_pair(tmp_path_factory.mktemp("ssh"))
     compose = Compose(env={"POSTDOCK_SSH_ENABLE": "1", "POSTDOCK_SSH_KEYS": str(keys), "POSTDOCK_BARMAN_SYNC": "1"})
-    with started(request, compose, [*NODES, "backup"]):
+    with started(compose, [*NODES, "backup"]):
         yield compose
 
 

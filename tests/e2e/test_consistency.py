@@ -14,7 +14,7 @@ NAME = {"pgmaster": "node1", "pgslave1": "node2", "pgslave3": "node4"}
 
 
 @pytest.fixture(scope="module")
-def strict(request: pytest.FixtureRequest) -> Iterator[Compose]:
+def strict() -> Iterator[Compose]:
     compose = Compose(env={"POSTDOCK_CONSISTENCY_MODE": "strict"})
 
     def ready() -> object:
@@ -22,7 +22,7 @@ def strict(request: pytest.FixtureRequest) -> Iterator[Compose]:
             "both standbys in the synchronous set", lambda: sync_set_complete(compose, "pgmaster"), timeout=240
         )
 
-    with started(request, compose, SERVICES, ready):
+    with started(compose, SERVICES, ready):
         yield compose
 
 

@@ -22,7 +22,7 @@ EXTENDED_IMAGE = os.environ.get("POSTDOCK_EXTENDED_IMAGE", "postdock/postdock-ex
 
 
 @pytest.fixture(scope="module")
-def extended(request: pytest.FixtureRequest) -> Iterator[Compose]:
+def extended() -> Iterator[Compose]:
     compose = Compose(
         ROOT / "tests" / "e2e" / "compose" / "extended.yml", env={"POSTDOCK_EXTENDED_IMAGE": EXTENDED_IMAGE}
     )
@@ -32,7 +32,7 @@ def extended(request: pytest.FixtureRequest) -> Iterator[Compose]:
             "ext2 streaming from ext1", lambda: "node2" in (streaming_children(compose, "ext1") or ()), timeout=240
         )
 
-    with started(request, compose, ["ext1", "ext2"], ready):
+    with started(compose, ["ext1", "ext2"], ready):
         yield compose
 
 

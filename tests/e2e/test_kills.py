@@ -22,7 +22,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Compose]:
         return wait_until("both standbys in the synchronous set", lambda: sync_set_complete(compose, "pgmaster"),
                           timeout=240)  # fmt: skip
 
-    with started(request, compose, NODES, ready):
+    with started(compose, NODES, ready):
         yield compose
 
 

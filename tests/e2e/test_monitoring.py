@@ -20,9 +20,9 @@ START = 300
 
 
 @pytest.fixture(scope="module")
-def cluster(request: pytest.FixtureRequest) -> Iterator[Compose]:
+def cluster() -> Iterator[Compose]:
     compose = Compose(env={"POSTDOCK_CONF": str(ROOT / "conf"), "POSTDOCK_POSTGRES_EXPORTER": "1"})
-    with started(request, compose, [*TARGETS, "prometheus"], logs=["prometheus", "pgslave3"]):
+    with started(compose, [*TARGETS, "prometheus"], logs=["prometheus", "pgslave3"]):
         yield compose
 
 

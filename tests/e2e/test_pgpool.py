@@ -40,12 +40,12 @@ def seed_with_pool_configs(directory: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     compose = Compose(
         seed_with_pool_configs(tmp_path_factory.mktemp("pool")), env={"POSTDOCK_CONSISTENCY_MODE": "partial"}
     )
     # pgslave2 starts later: a backend unreachable when pgpool starts (scenario 7).
-    with started(request, compose, [*FIRST_LEVEL, "pgpool"], logs=SERVICES):
+    with started(compose, [*FIRST_LEVEL, "pgpool"], logs=SERVICES):
         yield compose
 
 

@@ -18,7 +18,7 @@ FENCE_TIMEOUT = 5.0  # the default
 
 
 @pytest.fixture(scope="module")
-def cluster(request: pytest.FixtureRequest) -> Iterator[Compose]:
+def cluster() -> Iterator[Compose]:
     compose = Compose()
 
     def ready() -> object:
@@ -28,7 +28,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Compose]:
             timeout=240,
         )
 
-    with started(request, compose, NODES, ready):
+    with started(compose, NODES, ready):
         yield compose
 
 
