@@ -18,6 +18,7 @@ from postdock_supervisor.act import pgpool, ssh
 from postdock_supervisor.act.phase import set_phase
 from postdock_supervisor.config import Role, Settings, load_settings, secret_names
 from postdock_supervisor.errors import ConfigError
+from postdock_supervisor.observe.local import read_data_version
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +81,25 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
     return child
 
 
+def version_problem(pgdata: str, found: str | None) -> str | None:
+    """A data directory of another PostgreSQL major version is refused before anything touches it:
+    this image's postgres cannot open it, and a re-clone would destroy it."""
+    if found is None or found == str(paths.PG_MAJOR):
+        return None
+    return (
+        f"PGDATA: found a PostgreSQL {found!r} data directory at {pgdata} (PG_VERSION), but this image runs "
+        f"PostgreSQL {paths.PG_MAJOR}; nothing in it was changed. Move the data with pg_dumpall into a new "
+        f"volume (README: Upgrading from PostgreSQL 15) or run the image that matches it"
+    )
+
+
 def main(env: Mapping[str, str], hostname: str) -> NoReturn:
     try:
         settings = load_settings(env, hostname, read_ssh_key=True)
+        if settings.postgres is not None:
+            problem = version_problem(settings.postgres.pgdata, read_data_version(settings.postgres.pgdata))
+            if problem:
+                raise ConfigError([problem])
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"postdock: {problem}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_MAJOR = 17  # the PostgreSQL major version this image runs (PG_VERSION of a data directory)
+PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 ETC = Path("/etc/postdock")
 SECRETS = ETC / "secrets"
 RUN = Path("/run/postdock")

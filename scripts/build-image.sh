@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Build the one postdock image and tag it per the convention
-#   postdock/postdock:<version>-postgres15-repmgr53-pgpool43-barman34, plus :latest and :edge.
+#   postdock/postdock:<version>-postgres17-repmgr55-pgpool46-barman313, plus :latest and :edge.
 # `build-image.sh extended` builds postdock/postdock-extended:<same tags> (extensions added);
 # `build-image.sh prometheus` builds postdock/postdock-prometheus (the monitoring kit's Prometheus).
-# The package versions are fixed by Debian bookworm; the build reuses Docker's layer cache.
+# The package versions are fixed by Debian trixie; the build reuses Docker's layer cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' postdock_supervisor/__init__.py)
-components="postgres15-repmgr53-pgpool43-barman34"
+components="postgres17-repmgr55-pgpool46-barman313"
 repo="${POSTDOCK_REPOSITORY:-postdock/postdock}"
 full="$repo:$version-$components"
-target="${1:-postdock}"  # postdock | extended
+target="${1:-postdock}"  # postdock | extended | prometheus
 if [ "$target" = "extended" ] || [ "$target" = "prometheus" ]; then
   repo="$repo-$target"
   full="$repo:$version-$components"

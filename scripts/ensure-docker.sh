@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make this Debian machine able to build and run the project's containers:
-# Debian packages, a running dockerd, and the offline debian:bookworm-slim base image.
+# Debian packages, a running dockerd, and the offline debian:trixie-slim base image.
 # Idempotent: every step is skipped when its result already exists.
 set -euo pipefail
 
@@ -38,14 +38,14 @@ apt_mirror() {
   printf '%s' "$uri"
 }
 
-if ! docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
+if ! docker image inspect debian:trixie-slim >/dev/null 2>&1; then
   mirror=$(apt_mirror)
   [ -n "$mirror" ] || { log "no Debian mirror found in /etc/apt/sources*"; exit 1; }
   root=$(mktemp -d /tmp/postdock-rootfs.XXXXXX)
-  log "debootstrap bookworm into $root"
-  debootstrap --variant=minbase bookworm "$root" "$mirror" >/tmp/postdock-debootstrap.log 2>&1 \
+  log "debootstrap trixie into $root"
+  debootstrap --variant=minbase trixie "$root" "$mirror" >/tmp/postdock-debootstrap.log 2>&1 \
     || { log "debootstrap failed; see /tmp/postdock-debootstrap.log"; exit 1; }
-  tar -C "$root" -c . | docker import - debian:bookworm-slim >/dev/null
+  tar -C "$root" -c . | docker import - debian:trixie-slim >/dev/null
   rm -rf "$root"
-  log "imported debian:bookworm-slim"
+  log "imported debian:trixie-slim"
 fi

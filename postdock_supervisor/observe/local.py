@@ -43,6 +43,14 @@ def data_state_from(pgdata: Path, controldata: dict[str, str] | None) -> DataSta
     )
 
 
+def read_data_version(pgdata: str) -> str | None:
+    """The major version written in the data directory's PG_VERSION; None for a new volume."""
+    try:
+        return (Path(pgdata) / "PG_VERSION").read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
 def read_data_state(pgdata: str) -> DataState:
     path = Path(pgdata)
     controldata = None

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import psycopg
 import yaml
 
+from postdock_supervisor import paths
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("POSTDOCK_IMAGE", "postdock/postdock:latest")
 SEED = ROOT / "docker-compose" / "latest.yml"
@@ -113,9 +115,7 @@ class Compose:
         return sh("docker", "exec", "-u", user, self.container(service), *cmd, check=check)
 
     def repmgr(self, service: str, *args: str) -> str:
-        return self.exec(
-            service, "/usr/lib/postgresql/15/bin/repmgr", "-f", "/etc/postdock/repmgr.conf", *args, user="postgres"
-        )
+        return self.exec(service, f"{paths.PG_BIN}/repmgr", "-f", str(paths.REPMGR_CONF), *args, user="postgres")
 
     def logs(self, service: str) -> str:
         return self("logs", "--no-color", service, check=False)

@@ -30,7 +30,7 @@ def conf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def single(request: pytest.FixtureRequest, conf_dir: Path) -> Iterator[Compose]:
+def single(conf_dir: Path) -> Iterator[Compose]:
     compose = Compose(ROOT / "tests" / "e2e" / "compose" / "single.yml", env={"POSTDOCK_CONF_DIR": str(conf_dir)})
 
     def ready() -> object:
@@ -40,7 +40,7 @@ def single(request: pytest.FixtureRequest, conf_dir: Path) -> Iterator[Compose]:
             timeout=180,
         )
 
-    with started(request, compose, ["postgres_conf"], ready):
+    with started(compose, ["postgres_conf"], ready):
         yield compose
 
 
@@ -175,49 +175,61 @@ BAD_INPUTS = [
 ]
 
 
+def in_volume(volume: str, script: str) -> str:
+    return sh("docker", "run", "--rm", "-v", f"{volume}:/data", "--entrypoint", "sh", IMAGE, "-c", script)
+
+
 def volume_listing(volume: str) -> str:
-    return sh(
-        "docker",
-        "run",
-        "--rm",
-        "-v",
-        f"{volume}:/data",
-        "--entrypoint",
-        "sh",
-        IMAGE,
-        "-c",
-        "cd /data && stat -c '%u %g %a %Y' . && ls -lnA --time-style=+%s && cat marker",
-    )
+    """Every entry's owner, mode, size and time, and every file's checksum: byte for byte."""
+    entries = "find . -printf '%p %u %g %m %s %T@\\n' | sort"
+    return in_volume(volume, f"cd /data && {entries} && find . -type f -exec sha256sum {{}} + | sort")
+
+
+def refused(volume: str, seed: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Seed the volume, start the image on it with env; the run must leave it unchanged."""
+    in_volume(volume, seed)
+    before = volume_listing(volume)
+    argv = ["docker", "run", "--rm", "-v", f"{volume}:/var/lib/postgresql/data"]
+    for key, value in env.items():
+        argv += ["-e", f"{key}={value}"]
+    done = subprocess.run([*argv, IMAGE], capture_output=True, text=True, timeout=120)
+    assert volume_listing(volume) == before
+    return done
+
+
+@pytest.fixture
+def volume() -> Iterator[str]:
+    name = f"pdt-vol-{uuid.uuid4().hex[:8]}"
+    sh("docker", "volume", "create", name)
+    yield name
+    sh("docker", "volume", "rm", "-f", name, check=False)
 
 
 @pytest.mark.parametrize(
     ("override", "line"), BAD_INPUTS, ids=["node-id", "configs", "role", "password", "partners", "ssh-key"]
 )
-def test_bad_input_stops_the_container_with_one_line_and_touches_no_data(override: dict[str, str], line: str) -> None:
-    volume = f"pdt-bad-{uuid.uuid4().hex[:8]}"
-    sh("docker", "volume", "create", volume)
-    try:
-        sh(
-            "docker",
-            "run",
-            "--rm",
-            "-v",
-            f"{volume}:/data",
-            "--entrypoint",
-            "sh",
-            IMAGE,
-            "-c",
-            "echo precious > /data/marker && chmod 0755 /data",
-        )
-        before = volume_listing(volume)
-        env = {**GOOD_ENV, **override}
-        argv = ["docker", "run", "--rm", "-v", f"{volume}:/var/lib/postgresql/data"]
-        for key, value in env.items():
-            argv += ["-e", f"{key}={value}"]
-        done = subprocess.run([*argv, IMAGE], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 2
-        assert done.stderr.splitlines() == [f"postdock: {line}"]
-        assert "app-pw" not in done.stderr + done.stdout and "repl-pw" not in done.stderr + done.stdout
-        assert volume_listing(volume) == before
-    finally:
-        sh("docker", "volume", "rm", "-f", volume, check=False)
+def test_bad_input_stops_the_container_with_one_line_and_touches_no_data(
+    volume: str, override: dict[str, str], line: str
+) -> None:
+    done = refused(volume, "echo precious > /data/marker && chmod 0755 /data", {**GOOD_ENV, **override})
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"postdock: {line}"]
+    assert "app-pw" not in done.stderr + done.stdout and "repl-pw" not in done.stderr + done.stdout
+
+
+def test_a_data_volume_of_postgresql_15_is_refused_with_one_line_and_left_byte_for_byte(volume: str) -> None:
+    # The layout of a PostgreSQL 15 data directory as the previous image left it: the version
+    # file is what identifies it; the other files stand for data that must survive untouched.
+    seed = (
+        "mkdir -p /data/global /data/base/1 /data/pg_wal && echo 15 > /data/PG_VERSION"
+        " && head -c 8192 /dev/urandom > /data/global/pg_control && head -c 65536 /dev/urandom > /data/base/1/1259"
+        " && head -c 1048576 /dev/urandom > /data/pg_wal/000000010000000000000003"
+        " && echo 'postmaster' > /data/postmaster.pid && chown -R postgres:postgres /data && chmod 0700 /data"
+    )
+    done = refused(volume, seed, GOOD_ENV)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "postdock: PGDATA: found a PostgreSQL '15' data directory at /var/lib/postgresql/data (PG_VERSION), "
+        "but this image runs PostgreSQL 17; nothing in it was changed. Move the data with pg_dumpall into a new "
+        "volume (README: Upgrading from PostgreSQL 15) or run the image that matches it"
+    ]

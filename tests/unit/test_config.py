@@ -3,6 +3,7 @@
 import pytest
 
 from postdock_supervisor.config import describe, load_settings
+from postdock_supervisor.entrypoint import version_problem
 from postdock_supervisor.errors import ConfigError
 from tests.builders import BASE_ENV, make_pg, make_settings
 
@@ -83,3 +84,12 @@ def test_configs_keys_match_exactly_and_custom_symbols_work() -> None:
 def test_network_name_defaults_to_the_host_name() -> None:
     pg = make_pg(CLUSTER_NODE_NETWORK_NAME="", PARTNER_NODES="", REPLICATION_PRIMARY_HOST="")
     assert pg.network_name == "container-host"
+
+
+def test_a_data_directory_of_another_major_version_is_refused_naming_both_versions() -> None:
+    assert version_problem("/data", None) is None  # a new volume
+    assert version_problem("/data", "17") is None
+    line = version_problem("/data", "15")
+    assert line is not None and "\n" not in line
+    assert line.startswith("PGDATA: found a PostgreSQL '15' data directory at /data")
+    assert "runs PostgreSQL 17" in line and "pg_dumpall" in line
