@@ -76,10 +76,7 @@ SYNC_KEEPER = ProgramSpec(
     priority=1,
     autorestart="true",
     events=("TICK_5",),
-    enabled=lambda settings: (
-        settings.postgres is not None
-        and (settings.postgres.consistency_mode.value != "eventual" or settings.postgres.barman_synchronous)
-    ),
+    enabled=lambda settings: settings.postgres is not None,
 )
 
 FENCE_KEEPER = ProgramSpec(

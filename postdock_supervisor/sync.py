@@ -1,4 +1,5 @@
-"""Keep the primary's synchronous standby set equal to what the consistency mode asks for."""
+"""Keep the primary's synchronous standby set equal to what the consistency mode asks for, and
+its synchronized_standby_slots equal to the streaming first-level standbys' slots."""
 
 import logging
 
@@ -7,28 +8,44 @@ from psycopg import sql
 
 from postdock_supervisor import db, healing
 from postdock_supervisor.config import PostgresSettings
-from postdock_supervisor.decide.sync import SyncDecision, decide_sync
+from postdock_supervisor.decide.sync import SyncDecision, decide_conninfo, decide_slots, decide_sync
 from postdock_supervisor.observe.local import read_sync_snapshot
 
 logger = logging.getLogger(__name__)
 
 
-def set_standby_names(pg: PostgresSettings, value: str) -> None:
+def set_parameter(pg: PostgresSettings, name: str, value: str) -> None:
     with db.connect(port=pg.port) as conn:
-        conn.execute(sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(sql.Literal(value)))
+        conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
         conn.execute("SELECT pg_reload_conf()")
 
 
 def keep(pg: PostgresSettings) -> SyncDecision | None:
-    """Observe, decide, act once; None when the local server does not answer."""
+    """Observe, decide, act once; the synchronous-set decision, or None when the server does not answer."""
     try:
-        is_primary, current, members = read_sync_snapshot(pg)
+        snap = read_sync_snapshot(pg)
     except psycopg.Error as exc:
         logger.debug("no sync snapshot: %s", exc)
         return None
-    decision = decide_sync(pg.consistency_mode, is_primary, current, members, pg.barman_synchronous)
-    if decision.change:
-        set_standby_names(pg, decision.value)
-        logger.info("%s", decision.reason)
-        healing.record("sync_keeper", "set-synchronous-standbys", decision.reason)
+    decision = decide_sync(
+        pg.consistency_mode, snap.is_primary, snap.standby_names, snap.members, pg.barman_synchronous
+    )
+    # The synchronous set first: it is what an acknowledged commit depends on.
+    for parameter, action, chosen in (
+        ("synchronous_standby_names", "set-synchronous-standbys", decision),
+        (
+            "synchronized_standby_slots",
+            "set-standby-slots",
+            decide_slots(snap.is_primary, snap.standby_slots, snap.streaming_slots),
+        ),
+        (
+            "primary_conninfo",
+            "complete-primary-conninfo",
+            decide_conninfo(snap.is_primary, snap.slot_sync, snap.primary_conninfo, pg.replication_db),
+        ),
+    ):
+        if chosen.change:
+            set_parameter(pg, parameter, chosen.value)
+            logger.info("%s", chosen.reason)
+            healing.record("sync_keeper", action, chosen.reason)
     return decision

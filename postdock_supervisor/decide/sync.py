@@ -1,12 +1,20 @@
-"""The primary's synchronous standby set for the consistency mode: pure.
+"""The primary's synchronous standby set for the consistency mode, and the physical slots logical
+decoding waits for: pure.
 
 Members are the first-level standbys registered in repmgr (PARTNER_NODES other than the
 primary), whoever they follow at the moment: right after a failover the set already names the
-standbys that are about to follow, so no commit is acknowledged without a synchronous copy."""
+standbys that are about to follow, so no commit is acknowledged without a synchronous copy.
+
+synchronized_standby_slots (PostgreSQL 17) holds back logical decoding until the listed standbys
+have the WAL, so a logical slot synchronized to them (failover = true) is never behind its
+consumer when one of them is promoted. It lists the slots of the first-level standbys that stream
+now: a standby that is down would otherwise stop every logical consumer until it returns."""
 
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 
 class Mode(enum.Enum):
@@ -59,3 +67,36 @@ def decide_sync(
         return SyncDecision(False, current, f"synchronous set already {wanted or 'empty'}")
     what = f"{mode.value} mode" + (" with barman synchronous" if barman else "")
     return SyncDecision(True, wanted, f"{what}: synchronous_standby_names {current or 'empty'} -> {wanted or 'empty'}")
+
+
+def standby_slots(streaming_slots: Iterable[str]) -> str:
+    return ", ".join(sorted(set(streaming_slots)))
+
+
+def decide_slots(is_primary: bool, current: str, streaming_slots: Iterable[str]) -> SyncDecision:
+    if not is_primary:
+        return SyncDecision(False, current, "not the primary")
+    wanted = standby_slots(streaming_slots)
+    if wanted == current:
+        return SyncDecision(False, current, f"standby slots already {wanted or 'empty'}")
+    return SyncDecision(
+        True,
+        wanted,
+        f"logical decoding waits for the streaming first-level standbys: "
+        f"synchronized_standby_slots {current or 'empty'} -> {wanted or 'empty'}",
+    )
+
+
+def decide_conninfo(is_primary: bool, slot_sync: bool, conninfo: str, dbname: str) -> SyncDecision:
+    """Slot synchronization connects to a database on the upstream, named in primary_conninfo;
+    repmgr writes that string without one (at every clone, follow and rejoin)."""
+    if is_primary or not slot_sync or not conninfo:
+        return SyncDecision(False, conninfo, "no primary_conninfo to complete")
+    values = conninfo_to_dict(conninfo)
+    if values.get("dbname"):
+        return SyncDecision(False, conninfo, "primary_conninfo names a database")
+    return SyncDecision(
+        True,
+        make_conninfo(conninfo, dbname=dbname),
+        f"slot synchronization needs a database in primary_conninfo: adding dbname={dbname}",
+    )

@@ -9,7 +9,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from postdock_supervisor import db, paths, proc
 from postdock_supervisor.config import PostgresSettings
-from postdock_supervisor.observe.model import DataState, PostgresState, parse_lsn
+from postdock_supervisor.observe.model import DataState, PostgresState, SyncSnapshot, parse_lsn
 
 logger = logging.getLogger(__name__)
 
@@ -137,20 +137,35 @@ def repmgr_hosts(pg: PostgresSettings) -> list[str]:
     return hosts
 
 
-def read_sync_snapshot(pg: PostgresSettings) -> tuple[bool, str, list[str]]:
-    """(is primary, current synchronous_standby_names, first-level standbys registered in repmgr)."""
+def read_sync_snapshot(pg: PostgresSettings) -> SyncSnapshot:
+    """The primary's synchronous set and standby slots, and the first-level standbys in repmgr."""
     with db.connect(port=pg.port, dbname=pg.replication_db) as conn:
-        in_recovery, current = conn.execute(
-            "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names')"
-        ).fetchone() or (True, "")
+        in_recovery, current, slots, primary_conninfo, slot_sync = conn.execute(
+            "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'),"
+            " current_setting('synchronized_standby_slots'), current_setting('primary_conninfo'),"
+            " current_setting('sync_replication_slots') = 'on'"
+        ).fetchone() or (True, "", "", "", False)
         rows = conn.execute("SELECT node_name, conninfo FROM repmgr.nodes WHERE type = 'standby' AND active").fetchall()
-    members = [
-        name
-        for name, conninfo in rows
-        if conninfo_to_dict(conninfo).get("host") in pg.partner_nodes
-        and conninfo_to_dict(conninfo).get("host") != pg.network_name
-    ]
-    return not in_recovery, str(current), members
+        members = [
+            name
+            for name, conninfo in rows
+            if conninfo_to_dict(conninfo).get("host") in pg.partner_nodes
+            and conninfo_to_dict(conninfo).get("host") != pg.network_name
+        ]
+        streaming = conn.execute(
+            "SELECT s.slot_name FROM pg_replication_slots AS s JOIN pg_stat_replication AS r ON r.pid = s.active_pid"
+            " WHERE s.slot_type = 'physical' AND r.state = 'streaming' AND r.application_name = ANY(%s)",
+            (members,),
+        ).fetchall()
+    return SyncSnapshot(
+        not in_recovery,
+        str(current),
+        tuple(members),
+        str(slots),
+        tuple(r[0] for r in streaming),
+        str(primary_conninfo),
+        bool(slot_sync),
+    )
 
 
 def read_upstream_last_seen(pg: PostgresSettings) -> int | None:

@@ -102,3 +102,16 @@ class NodeReport:
         values["data"] = DataState(**raw.get("data", {}))
         values["postgres"] = PostgresState(**raw.get("postgres", {}))
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class SyncSnapshot:
+    """What the sync keeper reads on the local server."""
+
+    is_primary: bool
+    standby_names: str  # synchronous_standby_names now
+    members: tuple[str, ...]  # first-level standbys registered in repmgr (node names)
+    standby_slots: str  # synchronized_standby_slots now
+    streaming_slots: tuple[str, ...]  # physical slots of the members that stream now
+    primary_conninfo: str = ""  # a standby's, as repmgr wrote it
+    slot_sync: bool = False  # sync_replication_slots is on

@@ -31,7 +31,8 @@ def default_parameters(pg: PostgresSettings) -> dict[str, str]:
         "max_connections": "200",
         "shared_preload_libraries": "'repmgr'",
         "password_encryption": "'scram-sha-256'",
-        "wal_level": "replica",
+        # logical: logical slots (and their failover to a promoted standby) need it.
+        "wal_level": "logical",
         # pg_rewind needs hint bits logged; initdb also enables data checksums.
         "wal_log_hints": "on",
         "max_wal_senders": "16",
@@ -40,6 +41,14 @@ def default_parameters(pg: PostgresSettings) -> dict[str, str]:
         # A slot of a vanished standby may not fill the primary's disk.
         "max_slot_wal_keep_size": "'8GB'",
         "hot_standby": "on",
+        # Logical slots created with failover = true are copied to first-level standbys, so a
+        # logical consumer continues on a promoted one (PostgreSQL 17; needs the standby's slot
+        # on its upstream and hot_standby_feedback).
+        "sync_replication_slots": "on" if pg.use_slots else "off",
+        "hot_standby_feedback": "on",
+        # WAL summaries make block-level incremental base backups possible (INCREMENTAL_SCHEDULE);
+        # standbys keep them too, so a promoted node can serve the next incremental one.
+        "summarize_wal": "on",
         # synchronous_standby_names is kept by postdock on the primary (ALTER SYSTEM), from the
         # current membership; see decide/sync.py.
         "synchronous_commit": synchronous_commit(pg.consistency_mode),

@@ -88,7 +88,7 @@ def test_supervisord_runs_the_postgres_role_programs_from_the_table(tmp_path) ->
     programs = re.findall(r"^\[program:(\w+)\]", conf.content, re.M)
     assert programs == ["agent", "bootstrap", "postgres", "repmgrd", "fence_keeper", "conf_watch", "exporter"]
     listeners = re.findall(r"^\[eventlistener:(\w+)\]", conf.content, re.M)
-    assert listeners == ["crash_guard", "role_check", "conf_reload"]  # sync_keeper only in partial/strict mode
+    assert listeners == ["crash_guard", "role_check", "sync_keeper", "conf_reload"]
     watcher = conf.content.split("[program:conf_watch]")[1].split("[")[0]
     assert "stdout_capture_maxbytes=64KB" in watcher
     assert "-D /var/lib/postgresql/data -c config_file=/etc/postdock/postgresql.conf" in conf.content

@@ -1,6 +1,15 @@
 """The synchronous standby set each consistency mode asks for."""
 
-from postdock_supervisor.decide.sync import Mode, decide_sync, standby_names, synchronous_commit
+from psycopg.conninfo import conninfo_to_dict
+
+from postdock_supervisor.decide.sync import (
+    Mode,
+    decide_conninfo,
+    decide_slots,
+    decide_sync,
+    standby_names,
+    synchronous_commit,
+)
 
 
 def test_modes_name_their_synchronous_set() -> None:
@@ -31,3 +40,27 @@ def test_barman_synchronous_puts_barman_first_in_every_allowed_mode() -> None:
         "eventual mode with barman synchronous: synchronous_standby_names empty -> "
         'FIRST 1 ("barman_receive_wal", "node2", "node4")'
     )
+
+
+def test_logical_decoding_waits_for_the_slots_of_the_streaming_first_level_standbys() -> None:
+    assert not decide_slots(False, "", ["repmgr_slot_2"]).change  # a standby keeps what it has
+    d = decide_slots(True, "", ["repmgr_slot_4", "repmgr_slot_2"])
+    assert (d.change, d.value) == (True, "repmgr_slot_2, repmgr_slot_4")
+    assert d.reason == (
+        "logical decoding waits for the streaming first-level standbys: "
+        "synchronized_standby_slots empty -> repmgr_slot_2, repmgr_slot_4"
+    )
+    # A standby that stops streaming no longer holds every logical consumer back.
+    gone = decide_slots(True, "repmgr_slot_2, repmgr_slot_4", ["repmgr_slot_2"])
+    assert (gone.change, gone.value) == (True, "repmgr_slot_2")
+    assert not decide_slots(True, "repmgr_slot_2", ["repmgr_slot_2"]).change
+
+
+def test_a_standby_syncing_slots_gets_a_database_in_its_primary_conninfo() -> None:
+    written = "host=pgmaster port=5432 user=replication_user application_name=node2 passfile='/x y/.pgpass'"
+    d = decide_conninfo(False, True, written, "replication_db")
+    assert d.change and d.reason.endswith("adding dbname=replication_db")
+    assert conninfo_to_dict(d.value) == {**conninfo_to_dict(written), "dbname": "replication_db"}
+    assert not decide_conninfo(False, True, d.value, "replication_db").change
+    assert not decide_conninfo(False, False, written, "replication_db").change  # USE_REPLICATION_SLOTS=0
+    assert not decide_conninfo(True, True, written, "replication_db").change
