@@ -83,7 +83,7 @@ def apply(bm: BarmanSettings, decision: Decision) -> subprocess.Popen[bytes] | N
         elif action is Act.CRON:
             act.cron()
         elif action is Act.BACKUP:
-            job = act.start_backup(decision.backup_reason)
+            job = act.start_backup(decision.backup_reason, decision.incremental)
     return job
 
 

@@ -40,8 +40,17 @@ def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
                 snap.wal_age,
             )
         )
+    incremental = [b for b in done if b.incremental]
+    metrics.append(
+        gauge(
+            "barman_backups_incremental_amount",
+            "Number of DONE block-level incremental backups (each needs its chain down to a full one).",
+            float(len(incremental)),
+        )
+    )
     if done:
         last, oldest = done[-1], done[0]
+        full = [b for b in done if not b.incremental][-1:]
         metrics += [
             gauge("barman_last_backup_start_time_seconds", "Unix time the newest backup began.", last.begin_time),
             gauge("barman_last_backup_end_time_seconds", "Unix time the newest backup ended.", last.end_time),
@@ -51,5 +60,17 @@ def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
             ),
             gauge("barman_last_backup_duration_copy_seconds", "Copy time of the newest backup.", last.copy_seconds),
             gauge("barman_oldest_backup_end_time_seconds", "Unix time the oldest backup ended.", oldest.end_time),
+            gauge(
+                "barman_last_backup_incremental", "1 when the newest backup is incremental.", float(last.incremental)
+            ),
         ]
+        for kind, newest in (("full", full), ("incremental", incremental[-1:])):
+            if newest:
+                metrics.append(
+                    gauge(
+                        f"barman_last_{kind}_backup_size_bytes",
+                        f"Size of the newest {kind} backup (an incremental one holds the changed blocks only).",
+                        float(newest[0].size),
+                    )
+                )
     return metrics

@@ -40,10 +40,11 @@ def cron() -> bool:
     return barman("cron", timeout=120, quiet=True).ok
 
 
-def start_backup(reason: str) -> subprocess.Popen[bytes]:
+def start_backup(reason: str, incremental: bool = False) -> subprocess.Popen[bytes]:
     """`postdock backup take` in the background; its output (barman's progress) goes to the log."""
-    logger.info("base backup starting: %s", reason)
-    return subprocess.Popen([sys.executable, "-m", "postdock_supervisor", "backup", "take"], stdin=subprocess.DEVNULL)
+    logger.info("%s backup starting: %s", "incremental" if incremental else "base", reason)
+    argv = [sys.executable, "-m", "postdock_supervisor", "backup", "take"]
+    return subprocess.Popen([*argv, "--incremental"] if incremental else argv, stdin=subprocess.DEVNULL)
 
 
 def switch_wal(bm: BarmanSettings) -> bool:
@@ -52,14 +53,16 @@ def switch_wal(bm: BarmanSettings) -> bool:
     return proc.run(argv, timeout=180).ok
 
 
-def take_backup(bm: BarmanSettings) -> bool:
-    """One base backup, then a WAL switch so the backup's last segment is complete and archived
-    (on an idle cluster it would otherwise wait for the next natural switch)."""
+def take_backup(bm: BarmanSettings, incremental: bool = False) -> bool:
+    """One base backup (incremental: only the blocks changed since the newest backup, from the
+    primary's WAL summaries), then a WAL switch so the backup's last segment is complete and
+    archived (on an idle cluster it would otherwise wait for the next natural switch)."""
     index = Path(bm.backup_dir) / bm.server / "wals" / "xlog.db"
     if not index.exists() or index.stat().st_size == 0:
         # barman refuses a first backup until its archive holds a WAL file ('WAL archive' check).
         switch_wal(bm)
-    done = proc.run([BARMAN, "backup", bm.server], timeout=24 * 3600)
+    parent = ["--incremental", "latest"] if incremental else []
+    done = proc.run([BARMAN, "backup", *parent, bm.server], timeout=24 * 3600)
     if not switch_wal(bm):
         logger.warning("switch-wal after the backup failed; the backup completes at the next WAL switch")
     return done.ok

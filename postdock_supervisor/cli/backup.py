@@ -33,11 +33,12 @@ def keeper() -> None:
 
 
 @backup.command()
-def take() -> None:
+@click.option("--incremental", is_flag=True, help="Only the blocks changed since the newest backup (PostgreSQL 17).")
+def take(incremental: bool) -> None:
     """Take a base backup now (barman's output is shown), then close its last WAL segment."""
     from postdock_supervisor.act import barman as act
     from postdock_supervisor.cli import _settings
 
     settings = _settings()
     logs.setup(settings.common.log_level, "backup")
-    sys.exit(0 if act.take_backup(_barman(settings)) else 1)
+    sys.exit(0 if act.take_backup(_barman(settings), incremental) else 1)

@@ -58,6 +58,14 @@ class BarmanSettings:
         p.parse_cron,
         "0 0 * * *",
     )
+    incremental_schedule: str = env(
+        "INCREMENTAL_SCHEDULE",
+        "When block-level incremental backups start (PostgreSQL 17 WAL summaries), a cron expression like "
+        "BACKUP_SCHEDULE; empty: none. Each one copies only the blocks changed since the newest backup; "
+        "a chain always starts at a full backup of the current timeline (otherwise a full one is taken).",
+        p.parse_optional_cron,
+        "",
+    )
     retention_days: int = env(
         "BACKUP_RETENTION_DAYS",
         "Backups and WAL kept: `RECOVERY WINDOW OF N DAYS` (the newest backup is always kept).",

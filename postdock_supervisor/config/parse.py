@@ -202,14 +202,27 @@ def parse_user_pairs(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs.items())
 
 
+CRON_EXPECTED = "a cron expression of five fields, minute hour day month weekday (e.g. '0 0 * * *')"
+
+
 def parse_cron(raw: str) -> str:
     """A five-field cron expression (minute hour day-of-month month day-of-week), checked by croniter."""
     from croniter import croniter  # a maintained parser, not a regex
 
     value = " ".join(raw.split())
     if len(value.split(" ")) != 5 or not croniter.is_valid(value):
-        raise ValueError("a cron expression of five fields, minute hour day month weekday (e.g. '0 0 * * *')")
+        raise ValueError(CRON_EXPECTED)
     return value
+
+
+def parse_optional_cron(raw: str) -> str:
+    """Empty (never), or a cron expression as parse_cron takes it."""
+    if not raw.strip():
+        return ""
+    try:
+        return parse_cron(raw)
+    except ValueError:
+        raise ValueError("nothing (never) or " + CRON_EXPECTED) from None
 
 
 def parse_days(raw: str) -> int:

@@ -34,6 +34,7 @@ class Memory:
     down_since: float | None = None  # receive-wal not running since
     backup_due: str = ""  # why a base backup is owed, once the stream runs
     last_fire: float = 0.0  # the BACKUP_SCHEDULE time last served
+    last_incremental: float = 0.0  # the INCREMENTAL_SCHEDULE time last served
     failed_at: float | None = None  # when the last base backup failed (retried after BACKUP_RETRY_S)
 
 
@@ -44,6 +45,7 @@ class Decision:
     memory: Memory
     host: str = ""
     backup_reason: str = ""
+    incremental: bool = False
 
 
 def next_fire(schedule: str, after: float) -> float:
@@ -51,27 +53,51 @@ def next_fire(schedule: str, after: float) -> float:
     return float(croniter(schedule, start).get_next(float))
 
 
-def _backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now: float) -> tuple[str, Memory]:
-    """Why a base backup should start now ('' = none), and the memory after that choice."""
+@dataclass(frozen=True)
+class Due:
+    """A base backup to start now: why, and whether it is incremental (else full)."""
+
+    why: str
+    incremental: bool = False
+
+
+def _fired(schedule: str, last: float, now: float) -> bool:
+    return bool(schedule) and next_fire(schedule, last) <= now
+
+
+def _backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, timeline: int, now: float) -> tuple[Due, Memory]:
+    """Which base backup should start now (why '' = none), and the memory after that choice."""
     if snap.backup_running:
-        return "", memory
-    if not memory.last_fire:  # the schedule counts from the keeper's start; missed times are not caught up
+        return Due(""), memory
+    # The schedules count from the keeper's start; missed times are not caught up.
+    if not memory.last_fire:
         memory = replace(memory, last_fire=now)
-    fire = next_fire(bm.schedule, memory.last_fire)
-    scheduled = fire <= now
+    if not memory.last_incremental:
+        memory = replace(memory, last_incremental=now)
+    scheduled = _fired(bm.schedule, memory.last_fire, now)
     if scheduled:
         memory = replace(memory, last_fire=now)
-    if memory.failed_at is not None and now - memory.failed_at < BACKUP_RETRY_S and not scheduled:
-        return "", memory
+    incremental = _fired(bm.incremental_schedule, memory.last_incremental, now)
+    if incremental:
+        memory = replace(memory, last_incremental=now)
+    if memory.failed_at is not None and now - memory.failed_at < BACKUP_RETRY_S and not (scheduled or incremental):
+        return Due(""), memory
     if not snap.done and not any(b.status in ("STARTED", "WAITING_FOR_WALS") for b in snap.backups):
-        why = "no base backup yet"
+        due = Due("no base backup yet")
     elif memory.backup_due:
-        why = memory.backup_due
+        due = Due(memory.backup_due)
     elif scheduled:
-        why = f"scheduled ({bm.schedule})"
+        due = Due(f"scheduled ({bm.schedule})")
+    elif incremental:
+        newest = snap.done[-1] if snap.done else None
+        if newest is not None and newest.timeline == timeline:
+            due = Due(f"incremental, scheduled ({bm.incremental_schedule}), on top of {newest.backup_id}", True)
+        else:
+            found = f"timeline {newest.timeline}" if newest else "none yet"
+            due = Due(f"incremental due, but the newest backup is {found} and the primary on {timeline}: a full one")
     else:
-        return "", memory
-    return why, replace(memory, backup_due="", failed_at=None)
+        return Due(""), memory
+    return due, replace(memory, backup_due="", failed_at=None)
 
 
 def backup_failed(memory: Memory, reason: str, now: float) -> Memory:
@@ -125,10 +151,17 @@ def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now:
         memory = replace(memory, down_since=since)
     elif memory.down_since is not None:
         memory = replace(memory, down_since=None)
-    why, memory = _backup(snap, bm, memory, now)
-    if why and receiver.running:
-        return Decision((Act.CRON, Act.BACKUP), f"starting a base backup: {why}", memory, backup_reason=why)
-    if why:
+    owed, memory = _backup(snap, bm, memory, primary.timeline, now)
+    if owed.why and receiver.running:
+        kind = "an incremental" if owed.incremental else "a base"
+        return Decision(
+            (Act.CRON, Act.BACKUP),
+            f"starting {kind} backup: {owed.why}",
+            memory,
+            backup_reason=owed.why,
+            incremental=owed.incremental,
+        )
+    if owed.why and not owed.incremental:
         # The stream must run first: a backup needs its WAL.
-        memory = replace(memory, backup_due=why)
+        memory = replace(memory, backup_due=owed.why)
     return Decision((Act.CRON,), f"streaming from {primary.host}", memory)

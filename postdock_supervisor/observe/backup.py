@@ -47,6 +47,11 @@ class BackupInfo:
     copy_seconds: float = 0.0
     total_seconds: float = 0.0
     end_lsn: str = ""
+    parent_backup_id: str = ""  # set on a block-level incremental backup (barman 3.11+)
+
+    @property
+    def incremental(self) -> bool:
+        return bool(self.parent_backup_id)
 
 
 @dataclass(frozen=True)
@@ -159,13 +164,20 @@ def read_backup_info(path: Path) -> BackupInfo | None:
         end_time=stamp("end_time"),
         size=number("size"),
         timeline=number("timeline"),
+        parent_backup_id=_info_value(values.get("parent_backup_id", "")).replace("None", ""),
     )
 
 
 def backups(bm: BarmanSettings) -> tuple[BackupInfo, ...]:
     """Oldest first (barman's ids are timestamps)."""
-    base = Path(bm.backup_dir) / bm.server / "base"
-    found = (read_backup_info(p / "backup.info") for p in sorted(base.glob("*")) if p.is_dir())
+    return backups_in(Path(bm.backup_dir) / bm.server)
+
+
+def backups_in(server: Path) -> tuple[BackupInfo, ...]:
+    # barman 3.12 and later keep every backup.info in meta/ as <id>-backup.info; older ones kept
+    # it in the backup's own directory. Ids are timestamps, so names sort oldest first.
+    infos = sorted(server.glob("meta/*-backup.info")) or sorted(server.glob("base/*/backup.info"))
+    found = (read_backup_info(path) for path in infos)
     return tuple(b for b in found if b is not None)
 
 

@@ -60,6 +60,8 @@ wal_retention_policy = main
 minimum_redundancy = 0
 ; a base backup starts at once instead of waiting for a spread checkpoint
 immediate_checkpoint = true
+; where `barman recover` combines an incremental backup with its chain (pg_combinebackup)
+local_staging_path = {bm.backup_dir}/staging
 """
 
 

@@ -12,7 +12,14 @@ from postdock_supervisor.decide.backup import BACKUP_RETRY_S, RESET_AFTER_S, Act
 from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.health import barman_health
 from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
-from postdock_supervisor.observe.backup import BackupInfo, BackupSnapshot, NodeProbe, Receiver, read_backup_info
+from postdock_supervisor.observe.backup import (
+    BackupInfo,
+    BackupSnapshot,
+    NodeProbe,
+    Receiver,
+    backups_in,
+    read_backup_info,
+)
 from postdock_supervisor.render.barman import barman_conf, barman_pgpass, server_conf
 
 BARMAN_ENV = {
@@ -194,6 +201,45 @@ def test_the_schedule_fires_once_at_its_time() -> None:
     assert Act.BACKUP not in again.actions
 
 
+def test_an_incremental_backup_fires_on_its_own_schedule_on_top_of_the_newest_backup() -> None:
+    inc = settings(INCREMENTAL_SCHEDULE="15 * * * *").barman
+    start = datetime(2027, 1, 15, 5, 1).timestamp()
+    memory = Memory(host="pgmaster", last_fire=start, last_incremental=start)
+    due = datetime(2027, 1, 15, 5, 15, 2).timestamp()  # BACKUP_SCHEDULE fires next at 05:30
+    on_timeline = BackupInfo("20270115T000000", "DONE", NOW - 100, NOW - 90, 1000, timeline=1)
+    fired = decide_backup(snap("pgmaster", backups=(on_timeline,)), inc, memory, due)
+    assert fired.actions == (Act.CRON, Act.BACKUP) and fired.incremental
+    assert (
+        fired.reason == "starting an incremental backup: incremental, scheduled (15 * * * *), on top of 20270115T000000"
+    )
+    assert (
+        Act.BACKUP not in decide_backup(snap("pgmaster", backups=(on_timeline,)), inc, fired.memory, due + 60).actions
+    )
+
+
+def test_an_incremental_backup_never_starts_a_chain_on_another_timeline() -> None:
+    inc = settings(INCREMENTAL_SCHEDULE="15 * * * *").barman
+    start = datetime(2027, 1, 15, 5, 1).timestamp()
+    memory = Memory(host="pgmaster", last_fire=start, last_incremental=start)
+    old = BackupInfo("20270115T000000", "DONE", NOW - 100, NOW - 90, 1000, timeline=0)  # the primary is on 1
+    fired = decide_backup(snap("pgmaster", backups=(old,)), inc, memory, datetime(2027, 1, 15, 5, 15, 2).timestamp())
+    assert fired.actions == (Act.CRON, Act.BACKUP) and not fired.incremental
+    assert fired.backup_reason.endswith("the newest backup is timeline 0 and the primary on 1: a full one")
+
+
+def test_without_an_incremental_schedule_no_incremental_backup_is_ever_taken() -> None:
+    assert BM.incremental_schedule == ""
+    d = decide_backup(snap("pgmaster"), BM, STREAMING, NOW + 7 * 24 * 3600)
+    assert not d.incremental
+
+
+def test_a_malformed_incremental_schedule_is_one_line_naming_the_variable() -> None:
+    assert problems(INCREMENTAL_SCHEDULE="every hour") == [
+        "INCREMENTAL_SCHEDULE: found 'every hour'; expected nothing (never) or a cron expression of five fields, "
+        "minute hour day month weekday (e.g. '0 0 * * *')"
+    ]
+
+
 # ---- backup.info, metrics, health
 
 
@@ -206,6 +252,26 @@ def test_backup_info_is_read_from_barmans_file(tmp_path: Path) -> None:
     )
     b = read_backup_info(info)
     assert b == BackupInfo("20270115T000000", "DONE", 1799971200.1, 1799971210.6, 36304273, 2, 5.25, 10.5)
+    assert b is not None and not b.incremental
+    with info.open("a") as more:
+        more.write("parent_backup_id=None\n")
+    assert read_backup_info(info) == b
+    info.write_text("backup_id=20270116T000000\nstatus=DONE\nparent_backup_id=20270115T000000\n")
+    child = read_backup_info(info)
+    assert child is not None and child.incremental and child.parent_backup_id == "20270115T000000"
+
+
+def test_incremental_backups_are_counted_and_sized_apart_from_full_ones() -> None:
+    full = BackupInfo("20270115T000000", "DONE", 100.0, 110.0, 5000, timeline=1)
+    inc = BackupInfo("20270116T000000", "DONE", 200.0, 205.0, 300, timeline=1, parent_backup_id=full.backup_id)
+    found = {
+        m.name: m.samples[0].value for m in barman_metrics("s", BarmanSnapshot(True, (full, inc), 1, 1, None, True))
+    }
+    assert found["barman_backups_amount"] == 2
+    assert found["barman_backups_incremental_amount"] == 1
+    assert found["barman_last_backup_incremental"] == 1
+    assert found["barman_last_full_backup_size_bytes"] == 5000
+    assert found["barman_last_incremental_backup_size_bytes"] == 300
 
 
 def test_metrics_keep_postdocks_names_with_a_server_label() -> None:
@@ -241,7 +307,7 @@ def test_metrics_keep_postdocks_names_with_a_server_label() -> None:
 def test_no_backup_yet_omits_the_last_backup_series() -> None:
     names = {m.name for m in barman_metrics("s", BarmanSnapshot(None, (), 1, 1, None, False))}
     assert names == {"barman_backups_amount", "barman_disk_free_bytes", "barman_disk_used_bytes",
-                     "barman_receive_wal_running"}  # fmt: skip
+                     "barman_receive_wal_running", "barman_backups_incremental_amount"}  # fmt: skip
 
 
 def test_barman_health_names_the_failing_check() -> None:
@@ -266,3 +332,15 @@ def test_a_failed_backup_is_retried_after_a_pause() -> None:
     assert Act.BACKUP not in decide_backup(snap("pgmaster"), BM, failed, NOW + 60).actions
     retry = decide_backup(snap("pgmaster"), BM, failed, NOW + BACKUP_RETRY_S)
     assert retry.backup_reason == "retry: scheduled (*/30 */5 * * *)"
+
+
+def test_backups_are_found_in_barmans_meta_directory_and_in_the_older_layout(tmp_path: Path) -> None:
+    meta = tmp_path / "new" / "meta"
+    meta.mkdir(parents=True)
+    for backup_id in ("20270116T000000", "20270115T000000"):
+        (meta / f"{backup_id}-backup.info").write_text(f"backup_id={backup_id}\nstatus=DONE\n")
+    assert [b.backup_id for b in backups_in(tmp_path / "new")] == ["20270115T000000", "20270116T000000"]
+    old = tmp_path / "old" / "base" / "20270115T000000"
+    old.mkdir(parents=True)
+    (old / "backup.info").write_text("backup_id=20270115T000000\nstatus=FAILED\n")
+    assert [(b.backup_id, b.status) for b in backups_in(tmp_path / "old")] == [("20270115T000000", "FAILED")]
