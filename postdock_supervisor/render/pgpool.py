@@ -22,7 +22,7 @@ def default_parameters(pool: PgpoolSettings) -> dict[str, str]:
         "backend_clustering_mode": "'streaming_replication'",
         "listen_addresses": "'*'",
         "port": str(PORT),
-        "socket_dir": quote_conf(str(paths.PG_SOCKET_DIR)),
+        "unix_socket_directories": quote_conf(str(paths.PG_SOCKET_DIR)),  # socket_dir before pgpool-II 4.4
         "pcp_listen_addresses": "'*'",
         "pcp_port": str(PCP_PORT),
         "pcp_socket_dir": quote_conf(str(paths.PG_SOCKET_DIR)),

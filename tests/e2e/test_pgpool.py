@@ -71,6 +71,19 @@ def test_pgpool_starts_with_configs_applied_and_writes_to_the_primary(cluster: C
     }
 
 
+def test_every_rendered_pgpool_key_is_one_this_pgpool_knows(cluster: Compose) -> None:
+    # pgpool ignores a key it does not know without a word (4.4 renamed socket_dir and the socket
+    # silently moved to /tmp): compare with the sample configuration its package ships.
+    def keys(text: str, commented: bool) -> set[str]:
+        pattern = r"^#?\s*([a-z_]+?)\d*\s*=" if commented else r"^([a-z_]+?)\d*\s*="
+        return set(re.findall(pattern, text, re.M))
+
+    rendered = keys(cluster.exec("pgpool", "cat", "/run/postdock/pgpool.conf"), commented=False)
+    known = keys(cluster.exec("pgpool", "cat", "/usr/share/doc/pgpool2/examples/pgpool.conf.sample"), commented=True)
+    assert len(rendered) > 30
+    assert rendered - known == set()
+
+
 def test_a_backend_unreachable_at_start_is_attached_once_it_appears(cluster: Compose) -> None:
     assert status_of(cluster).get("pgslave2") == "down"
     cluster("up", "-d", "pgslave2")
