@@ -1,9 +1,12 @@
 """Measure barman on real containers (pgmaster, pgslave1, backup; SSH on):
 
-- base backup time of a pgbench database of scale --scale (scale 20 is about 300 MB), with
+- base backup time and size of a pgbench database of scale --scale (scale 20 is about 300 MB), with
   `postdock backup take` (barman backup plus the closing WAL switch);
-- restore time of the whole cluster with `postdock recover --immediate` from that backup: the
-  restored node replays and is promoted, the standby re-cloned, every node streaming.
+- then, after a small change set (1000 pgbench transactions), the time and size of a block-level
+  incremental backup on top of it (`postdock backup take --incremental`);
+- restore time of the whole cluster with `postdock recover --immediate` from the newest backup (the
+  incremental one, combined with its full parent): the restored node replays and is promoted, the
+  standby re-cloned, every node streaming.
 
 Run: .venv/bin/python -m bench.barman --runs 3 --scale 20   (the image must be built)
 Figures are printed and written to bench/results/barman.json; nothing here asserts a time."""
@@ -15,11 +18,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from postdock_supervisor import paths
 from tests.e2e.harness import Compose, make_key_pair, primaries, sql, wait_until
-from tests.e2e.test_barman import done_backups
+from tests.e2e.test_barman import barman, done_backups
 
 NODES = ["pgmaster", "pgslave1"]
-PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+PGBENCH = f"{paths.PG_BIN}/pgbench"
 
 
 def timed(compose: Compose, *command: str) -> float:
@@ -29,18 +33,42 @@ def timed(compose: Compose, *command: str) -> float:
     return time.monotonic() - started
 
 
+def newest_size(compose: Compose, before: int) -> float:
+    """Size of the newest backup, once it is DONE (`before`: how many were DONE before it)."""
+    done = wait_until("the new backup DONE", lambda: (d := done_backups(compose)) and len(d) > before and d)
+    newest = done[-1]["backup_id"]
+    shown = barman(compose, "show-backup", "pg_cluster", newest)["pg_cluster"]
+    return float(shown["base_backup_information"]["backup_size_bytes"])
+
+
+def pgbench(compose: Compose, *args: str) -> None:
+    compose.exec("pgmaster", "env", "PGPASSWORD=monkey_pass", PGBENCH, "-h", "localhost", "-U", "monkey_user",
+                 *args, "monkey_db")  # fmt: skip
+
+
 def one_run(scale: int, keys: Path) -> dict[str, float]:
     compose = Compose(env={"POSTDOCK_SSH_ENABLE": "1", "POSTDOCK_SSH_KEYS": str(keys)})
     try:
         compose("up", "-d", *NODES, "backup")
         wait_until("pgmaster primary", lambda: primaries(compose, NODES) == ["pgmaster"], timeout=300)
         wait_until("the first base backup", lambda: done_backups(compose) or None, timeout=300)
-        compose.exec("pgmaster", "env", "PGPASSWORD=monkey_pass", PGBENCH, "-h", "localhost", "-U", "monkey_user",
-                     "-i", "-s", str(scale), "-q", "monkey_db")  # fmt: skip
+        pgbench(compose, "-i", "-s", str(scale), "-q")
         size = float(sql(compose, "pgmaster", "SELECT pg_database_size('monkey_db')")[0][0])
+        count = len(done_backups(compose))
         backup = timed(compose, "postdock", "backup", "take")
+        full_bytes = newest_size(compose, count)
+        pgbench(compose, "-n", "-t", "1000", "-c", "1")
+        incremental = timed(compose, "postdock", "backup", "take", "--incremental")
+        incremental_bytes = newest_size(compose, count + 1)
         restore = timed(compose, "postdock", "recover", "--immediate", "--node", "pgmaster", "--yes")
-        return {"database_bytes": size, "base_backup_s": backup, "restore_cluster_s": restore}
+        return {
+            "database_bytes": size,
+            "base_backup_s": backup,
+            "base_backup_bytes": full_bytes,
+            "incremental_backup_s": incremental,
+            "incremental_backup_bytes": incremental_bytes,
+            "restore_cluster_s": restore,
+        }
     finally:
         compose.down()
 

@@ -16,13 +16,14 @@ import statistics
 import time
 from pathlib import Path
 
+from postdock_supervisor import paths
 from tests.e2e.harness import Compose, primaries, sql, wait_until
 from tests.e2e.pool import attached, health
 from tests.e2e.writer import Writer
 
 FIRST_LEVEL = ["pgmaster", "pgslave1", "pgslave3"]
 SERVICES = [*FIRST_LEVEL, "pgslave2", "pgpool"]
-PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+PGBENCH = f"{paths.PG_BIN}/pgbench"
 
 
 def pgbench_tps(compose: Compose, host: str, *args: str) -> float:

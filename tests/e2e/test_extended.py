@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from postdock_supervisor import paths
 from tests.e2e.conftest import started
 from tests.e2e.harness import ROOT, Compose, connect, sql, streaming_children, try_sql, wait_until
 
@@ -17,6 +18,7 @@ EXTENSIONS = {
     "pgaudit": "monkey_db",
     "pg_partman": "monkey_db",
     "pg_cron": "postgres",
+    "vector": "monkey_db",
 }
 EXTENDED_IMAGE = os.environ.get("POSTDOCK_EXTENDED_IMAGE", "postdock/postdock-extended:latest")
 
@@ -47,6 +49,7 @@ def test_every_extension_is_created_on_the_primary_and_replicated(extended: Comp
     for extension, database in EXTENSIONS.items():
         wait_until(f"{extension} on the standby", lambda e=extension, d=database: _has_extension(extended, e, d))
     assert sql(extended, "ext2", "SELECT ST_AsText(ST_MakePoint(1, 2))") == [("POINT(1 2)",)]
+    assert sql(extended, "ext2", "SELECT '[1,2,2]'::vector <-> '[1,2,0]'::vector") == [(2.0,)]
 
 
 def _has_extension(compose: Compose, extension: str, database: str) -> bool:
@@ -60,9 +63,7 @@ def test_pg_repack_rebuilds_a_table(extended: Compose) -> None:
     sql(extended, "ext1", "INSERT INTO bloated SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g")
     sql(extended, "ext1", "DELETE FROM bloated WHERE id % 2 = 0")
     before = sql(extended, "ext1", "SELECT pg_relation_filenode('bloated')")[0][0]
-    out = extended.exec(
-        "ext1", "sh", "-c", "/usr/lib/postgresql/15/bin/pg_repack -d monkey_db -t bloated 2>&1", user="postgres"
-    )
+    out = extended.exec("ext1", "sh", "-c", f"{paths.PG_BIN}/pg_repack -d monkey_db -t bloated 2>&1", user="postgres")
     assert 'repacking table "public.bloated"' in out
     assert sql(extended, "ext1", "SELECT count(*), pg_relation_filenode('bloated') <> %s FROM bloated", (before,)) == [
         (10000, True)
