@@ -30,6 +30,7 @@ def _start_repmgrd(supervisor: Supervisor) -> None:
 def _register_standby(pg: PostgresSettings, upstream_id: int) -> None:
     if not node.repmgr("standby", "register", "--force", f"--upstream-node-id={upstream_id}").ok:
         raise ActionError("repmgr standby register failed")
+    node.wait_registered(pg)
 
 
 def init_primary(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:

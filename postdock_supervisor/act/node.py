@@ -42,6 +42,21 @@ def wait_ready(pg: PostgresSettings, timeout: float = 120) -> None:
     raise ActionError(f"postgres did not accept connections within {timeout:.0f}s")
 
 
+def wait_registered(pg: PostgresSettings, timeout: float = 120) -> None:
+    """Until this node's repmgr record has reached the local (standby) copy of the metadata:
+    repmgrd reads it there and exits at once when it is missing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with db.connect(port=pg.port, dbname=pg.replication_db) as conn:
+                if conn.execute("SELECT 1 FROM repmgr.nodes WHERE node_id = %s", (pg.node_id,)).fetchone():
+                    return
+        except psycopg.Error:
+            pass  # restarting, or the extension not replayed yet: "not yet"
+        time.sleep(0.2)
+    raise ActionError(f"this node's repmgr record did not reach the local server within {timeout:.0f}s")
+
+
 def start_postgres(supervisor: Supervisor, pg: PostgresSettings) -> None:
     if not supervisor.start("postgres"):
         raise ActionError("supervisord could not start postgres")
