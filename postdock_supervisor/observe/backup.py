@@ -129,6 +129,11 @@ def _info_value(raw: str) -> str:
     return raw.strip().strip("'\"")
 
 
+def backup_id_of(path: Path) -> str:
+    """The id a backup.info stands for: meta/<id>-backup.info (barman 3.12+), base/<id>/backup.info."""
+    return path.name.removesuffix("-backup.info") if path.name.endswith("-backup.info") else path.parent.name
+
+
 def read_backup_info(path: Path) -> BackupInfo | None:
     """One barman backup.info (key=value lines; times as ISO text)."""
     try:
@@ -158,7 +163,7 @@ def read_backup_info(path: Path) -> BackupInfo | None:
         copy_seconds=float(stats.get("copy_time", 0.0) or 0.0),
         total_seconds=float(stats.get("total_time", 0.0) or 0.0),
         end_lsn=_info_value(values.get("end_xlog", "")).replace("None", ""),
-        backup_id=_info_value(values.get("backup_id", path.parent.name)),
+        backup_id=_info_value(values.get("backup_id", "")) or backup_id_of(path),
         status=_info_value(values.get("status", "UNKNOWN")),
         begin_time=stamp("begin_time"),
         end_time=stamp("end_time"),

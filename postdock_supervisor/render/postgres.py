@@ -43,8 +43,9 @@ def default_parameters(pg: PostgresSettings) -> dict[str, str]:
         "hot_standby": "on",
         # Logical slots created with failover = true are copied to first-level standbys, so a
         # logical consumer continues on a promoted one (PostgreSQL 17; needs the standby's slot
-        # on its upstream and hot_standby_feedback).
-        "sync_replication_slots": "on" if pg.use_slots else "off",
+        # on its upstream and hot_standby_feedback). A cascade syncs from a standby, which
+        # PostgreSQL refuses, and is never promoted anyway.
+        "sync_replication_slots": "on" if pg.use_slots and not pg.is_cascade else "off",
         "hot_standby_feedback": "on",
         # WAL summaries make block-level incremental base backups possible (INCREMENTAL_SCHEDULE);
         # standbys keep them too, so a promoted node can serve the next incremental one.

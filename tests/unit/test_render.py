@@ -115,3 +115,13 @@ def test_postgres_exporter_runs_only_when_enabled_and_with_no_password_in_its_co
     [conf] = [f for f in render_all(enabled) if f.path == paths.SUPERVISOR_CONF]
     assert "command=postdock postgres-exporter" in conf.content
     assert "secret" not in conf.content
+
+
+def test_failover_slots_and_wal_summaries_are_on_where_postgresql_allows_them() -> None:
+    first_level = conf_values(postgresql_conf(make_settings()))
+    assert (first_level["wal_level"], first_level["summarize_wal"]) == ("logical", "on")
+    assert (first_level["sync_replication_slots"], first_level["hot_standby_feedback"]) == ("on", "on")
+    # A cascade would sync from a standby, which PostgreSQL refuses; without slots there is nothing to sync.
+    cascade = conf_values(postgresql_conf(make_settings(PARTNER_NODES="", REPLICATION_PRIMARY_HOST="pgslave1")))
+    assert cascade["sync_replication_slots"] == "off"
+    assert conf_values(postgresql_conf(make_settings(USE_REPLICATION_SLOTS="0")))["sync_replication_slots"] == "off"
