@@ -13,11 +13,11 @@ Figures are printed and written to bench/results/barman.json; nothing here asser
 
 import argparse
 import json
-import statistics
 import subprocess
 import time
 from pathlib import Path
 
+from bench.failover import summary
 from postdock_supervisor import paths
 from tests.e2e.harness import Compose, make_key_pair, primaries, sql, wait_until
 from tests.e2e.test_barman import barman, done_backups
@@ -80,15 +80,11 @@ def main() -> None:
     args = parser.parse_args()
     keys = make_key_pair(Path("/tmp") / f"bench-barman-keys-{int(time.time())}")
     runs = [one_run(args.scale, keys) for _ in range(args.runs)]
-    summary = {
-        key: {"median": statistics.median(r[key] for r in runs), "min": min(r[key] for r in runs),
-              "max": max(r[key] for r in runs)}
-        for key in runs[0]
-    }  # fmt: skip
+    figures = summary(runs)
     out = Path(__file__).parent / "results" / "barman.json"
-    out.write_text(json.dumps({"scale": args.scale, "runs": runs, "summary": summary}, indent=2))
-    for key, figures in summary.items():
-        print(f"{key}: median {figures['median']:.2f} (min {figures['min']:.2f}, max {figures['max']:.2f})")
+    out.write_text(json.dumps({"scale": args.scale, "runs": runs, "summary": figures}, indent=2))
+    for key, f in figures.items():
+        print(f"{key}: median {f['median']:.2f} (min {f['min']:.2f}, max {f['max']:.2f})")
 
 
 if __name__ == "__main__":

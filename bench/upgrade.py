@@ -12,12 +12,12 @@ Figures are printed and written to bench/results/upgrade.json; nothing here asse
 
 import argparse
 import json
-import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from bench.failover import summary
 from tests.e2e.harness import IMAGE, Compose, primaries, sql, try_sql, wait_until
 
 OLD_NODES = ["pgmaster", "pgslave1"]
@@ -70,16 +70,12 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=20)
     args = parser.parse_args()
     runs = [one_run(args.old_image, args.scale) for _ in range(args.runs)]
-    summary = {
-        key: {"median": statistics.median(r[key] for r in runs), "min": min(r[key] for r in runs),
-              "max": max(r[key] for r in runs)}
-        for key in runs[0]
-    }  # fmt: skip
+    figures = summary(runs)
     out = Path(__file__).parent / "results" / "upgrade.json"
     out.write_text(json.dumps({"old_image": args.old_image, "new_image": IMAGE, "scale": args.scale, "runs": runs,
-                               "summary": summary}, indent=2))  # fmt: skip
-    for key, figures in summary.items():
-        print(f"{key}: median {figures['median']:.2f} (min {figures['min']:.2f}, max {figures['max']:.2f})")
+                               "summary": figures}, indent=2))  # fmt: skip
+    for key, f in figures.items():
+        print(f"{key}: median {f['median']:.2f} (min {f['min']:.2f}, max {f['max']:.2f})")
 
 
 if __name__ == "__main__":
