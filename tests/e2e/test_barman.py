@@ -41,7 +41,8 @@ def backups(compose: Compose) -> list[dict[str, Any]]:
 
 
 def done_backups(compose: Compose) -> list[dict[str, Any]]:
-    return [b for b in backups(compose) if b.get("status") == "DONE"]
+    """Oldest first (ids are timestamps; barman lists the newest first)."""
+    return sorted((b for b in backups(compose) if b.get("status") == "DONE"), key=lambda b: str(b["backup_id"]))
 
 
 def archived_wals(compose: Compose) -> list[str]:
@@ -170,12 +171,7 @@ def test_point_in_time_recovery_across_the_failover_keeps_exactly_the_rows_befor
         target = conn.execute("SELECT now()").fetchone()[0]
         conn.execute("INSERT INTO pitr SELECT generate_series(101, 200)")  # committed after the target
     # The base backup from before the failover: the replay crosses the timeline switch (no WAL gap).
-    done = subprocess.run(
-        ["docker", "exec", cluster.container("backup"), "postdock", "recover", "--target-time", target.isoformat(),
-         "--backup-id", FIRST_BACKUP["id"], "--yes"],
-        capture_output=True, text=True, timeout=1800,
-    )  # fmt: skip
-    print(done.stdout, done.stderr)
+    done = recover(cluster, "--target-time", target.isoformat(), "--backup-id", FIRST_BACKUP["id"])
     assert done.returncode == 0, done.stderr
     assert f"==> done: {primary} is the primary" in done.stdout
     assert the_primary(cluster) == primary
@@ -201,6 +197,68 @@ def test_point_in_time_recovery_across_the_failover_keeps_exactly_the_rows_befor
             lambda: try_sql(cluster, node, "SELECT count(*) FROM pitr") == [(101,)],  # noqa: B023 - polled here
             timeout=120,
         )
+
+
+def recover(cluster: Compose, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        ["docker", "exec", cluster.container("backup"), "postdock", "recover", *args, "--yes"],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    print(done.stdout, done.stderr)
+    return done
+
+
+def test_an_incremental_backup_holds_only_the_changed_blocks_and_restores_to_a_point_in_time(
+    cluster: Compose,
+) -> None:
+    primary = the_primary(cluster)
+    others = [n for n in NODES if n != primary]
+    # The keeper's fresh full backup after the recovery is the parent: wait until it is done and idle.
+    full = wait_until(
+        "a full backup of the restored cluster, DONE, none running",
+        lambda: (
+            (b := backups(cluster))
+            and not any(x["status"] in ("STARTED", "WAITING_FOR_WALS") for x in b)
+            and max((x for x in b if x["status"] == "DONE"), key=lambda x: str(x["backup_id"]))
+        ),
+        timeout=START,
+    )
+    with pool(cluster) as conn:
+        conn.execute("UPDATE rows_wal SET pad = 'changed' WHERE id < 2000")  # a few hundred kB of blocks
+        conn.execute("CREATE TABLE inc_pitr (id int PRIMARY KEY)")
+        conn.execute("INSERT INTO inc_pitr SELECT generate_series(1, 100)")
+    cluster.exec("backup", "postdock", "backup", "take", "--incremental", user="postgres")
+    newest = wait_until(
+        "the incremental backup DONE",
+        lambda: (d := done_backups(cluster)) and d[-1]["backup_id"] != full["backup_id"] and d[-1],
+        timeout=300,
+    )
+    shown = barman(cluster, "show-backup", "pg_cluster", newest["backup_id"])["pg_cluster"]
+    assert shown["backup_type"] == "incremental"
+    assert shown["catalog_information"]["parent_backup_id"] == full["backup_id"]
+    full_size = barman(cluster, "show-backup", "pg_cluster", full["backup_id"])["pg_cluster"]
+    inc_bytes = shown["base_backup_information"]["backup_size_bytes"]
+    assert inc_bytes * 4 < full_size["base_backup_information"]["backup_size_bytes"]
+    text = wait_until(
+        "the incremental backup in the metrics",
+        lambda: (t := scrape(cluster, "backup")) and metric(t, "barman_last_backup_incremental") == 1 and t,
+        timeout=90,
+    )
+    assert (metric(text, "barman_backups_incremental_amount") or 0) >= 1
+    assert metric(text, "barman_last_incremental_backup_size_bytes") == float(inc_bytes)
+    with pool(cluster) as conn:
+        conn.execute("INSERT INTO inc_pitr SELECT generate_series(101, 150)")
+        target = conn.execute("SELECT now()").fetchone()[0]
+        conn.execute("INSERT INTO inc_pitr SELECT generate_series(151, 200)")  # committed after the target
+    done = recover(cluster, "--target-time", target.isoformat(), "--backup-id", newest["backup_id"])
+    assert done.returncode == 0, done.stderr
+    assert f"from backup {newest['backup_id']}" in done.stdout
+    assert f"==> done: {primary} is the primary" in done.stdout
+    assert try_sql(cluster, primary, "SELECT count(*), max(id) FROM inc_pitr") == [(150, 150)]
+    assert try_sql(cluster, primary, "SELECT count(*) FROM rows_wal WHERE pad = 'changed'") == [(2000,)]
+    wait_until(
+        "every other node streaming again", lambda: streaming_nodes(cluster, primary) >= set(others), timeout=600
+    )
 
 
 BAD_SCHEDULE = "61 * * * *"
