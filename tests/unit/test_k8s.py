@@ -111,7 +111,11 @@ def test_non_default_values_reach_the_objects() -> None:
 
 
 def test_barman_statefulset_follows_every_postgres_pod_with_its_own_volume() -> None:
-    objects = by_kind(helm_lite.render_chart(["existingSecret=my-secret", "barman.schedule=15 3 * * *"]))
+    objects = by_kind(
+        helm_lite.render_chart(
+            ["existingSecret=my-secret", "barman.schedule=15 3 * * *", "barman.incrementalSchedule=0 * * * *"]
+        )
+    )
     barman = objects[("StatefulSet", "postdock-barman")]
     assert barman["spec"]["replicas"] == 1
     [container] = barman["spec"]["template"]["spec"]["containers"]
@@ -119,6 +123,7 @@ def test_barman_statefulset_follows_every_postgres_pod_with_its_own_volume() -> 
     assert env["ROLE"] == "barman"
     assert env["REPLICATION_HOST"] == "postdock-pg-0.postdock-pg,postdock-pg-1.postdock-pg,postdock-pg-2.postdock-pg"
     assert env["BACKUP_SCHEDULE"] == "15 3 * * *"
+    assert env["INCREMENTAL_SCHEDULE"] == "0 * * * *"
     assert env["REPLICATION_PASSWORD_FILE"] == "/etc/postdock/k8s-secret/replication-password"
     assert "REPLICATION_PASSWORD" not in env and "POSTGRES_PASSWORD" not in env
     assert barman["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "20Gi"
