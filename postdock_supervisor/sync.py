@@ -14,8 +14,13 @@ from postdock_supervisor.observe.local import read_sync_snapshot
 logger = logging.getLogger(__name__)
 
 
-def set_parameter(pg: PostgresSettings, name: str, value: str) -> None:
+def set_parameter(pg: PostgresSettings, name: str, value: str, expected: str) -> None:
+    """ALTER SYSTEM, unless the setting changed since it was observed (repmgr may have just
+    rewritten it): the next round decides again on what is there then."""
     with db.connect(port=pg.port) as conn:
+        row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+        if row is None or row[0] != expected:
+            return
         conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
         conn.execute("SELECT pg_reload_conf()")
 
@@ -31,21 +36,25 @@ def keep(pg: PostgresSettings) -> SyncDecision | None:
         pg.consistency_mode, snap.is_primary, snap.standby_names, snap.members, pg.barman_synchronous
     )
     # The synchronous set first: it is what an acknowledged commit depends on.
-    for parameter, action, chosen in (
-        ("synchronous_standby_names", "set-synchronous-standbys", decision),
+    for parameter, observed, action, chosen in (
+        ("synchronous_standby_names", snap.standby_names, "set-synchronous-standbys", decision),
         (
             "synchronized_standby_slots",
+            snap.standby_slots,
             "set-standby-slots",
             decide_slots(snap.is_primary, snap.standby_slots, snap.streaming_slots),
         ),
         (
             "primary_conninfo",
+            snap.primary_conninfo,
             "complete-primary-conninfo",
-            decide_conninfo(snap.is_primary, snap.slot_sync, snap.primary_conninfo, pg.replication_db),
+            decide_conninfo(
+                snap.is_primary, snap.slot_sync, snap.primary_conninfo, snap.streaming_from, pg.replication_db
+            ),
         ),
     ):
         if chosen.change:
-            set_parameter(pg, parameter, chosen.value)
+            set_parameter(pg, parameter, chosen.value, expected=observed)
             logger.info("%s", chosen.reason)
             healing.record("sync_keeper", action, chosen.reason)
     return decision

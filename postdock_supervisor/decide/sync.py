@@ -87,14 +87,20 @@ def decide_slots(is_primary: bool, current: str, streaming_slots: Iterable[str])
     )
 
 
-def decide_conninfo(is_primary: bool, slot_sync: bool, conninfo: str, dbname: str) -> SyncDecision:
+def decide_conninfo(is_primary: bool, slot_sync: bool, conninfo: str, streaming_from: str, dbname: str) -> SyncDecision:
     """Slot synchronization connects to a database on the upstream, named in primary_conninfo;
-    repmgr writes that string without one (at every clone, follow and rejoin)."""
+    repmgr writes that string without one (at every clone, follow and rejoin).
+
+    Only a standby that streams from the host its primary_conninfo names is completed: while repmgr
+    makes it follow another node (a failover, a switchover) the string is repmgr's to change, and
+    writing back what was read a moment earlier would point it at the old upstream again."""
     if is_primary or not slot_sync or not conninfo:
         return SyncDecision(False, conninfo, "no primary_conninfo to complete")
     values = conninfo_to_dict(conninfo)
     if values.get("dbname"):
         return SyncDecision(False, conninfo, "primary_conninfo names a database")
+    if not streaming_from or values.get("host") != streaming_from:
+        return SyncDecision(False, conninfo, "not streaming from the upstream primary_conninfo names: left to repmgr")
     return SyncDecision(
         True,
         make_conninfo(conninfo, dbname=dbname),

@@ -140,11 +140,12 @@ def repmgr_hosts(pg: PostgresSettings) -> list[str]:
 def read_sync_snapshot(pg: PostgresSettings) -> SyncSnapshot:
     """The primary's synchronous set and standby slots, and the first-level standbys in repmgr."""
     with db.connect(port=pg.port, dbname=pg.replication_db) as conn:
-        in_recovery, current, slots, primary_conninfo, slot_sync = conn.execute(
+        in_recovery, current, slots, primary_conninfo, slot_sync, streaming_from = conn.execute(
             "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'),"
             " current_setting('synchronized_standby_slots'), current_setting('primary_conninfo'),"
-            " current_setting('sync_replication_slots') = 'on'"
-        ).fetchone() or (True, "", "", "", False)
+            " current_setting('sync_replication_slots') = 'on',"
+            " (SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming')"
+        ).fetchone() or (True, "", "", "", False, None)
         rows = conn.execute("SELECT node_name, conninfo FROM repmgr.nodes WHERE type = 'standby' AND active").fetchall()
         members = [
             name
@@ -163,8 +164,9 @@ def read_sync_snapshot(pg: PostgresSettings) -> SyncSnapshot:
         tuple(members),
         str(slots),
         tuple(r[0] for r in streaming),
-        str(primary_conninfo),
-        bool(slot_sync),
+        primary_conninfo=str(primary_conninfo),
+        streaming_from=str(streaming_from or ""),
+        slot_sync=bool(slot_sync),
     )
 
 

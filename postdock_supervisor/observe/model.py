@@ -114,4 +114,5 @@ class SyncSnapshot:
     standby_slots: str  # synchronized_standby_slots now
     streaming_slots: tuple[str, ...]  # physical slots of the members that stream now
     primary_conninfo: str = ""  # a standby's, as repmgr wrote it
+    streaming_from: str = ""  # the host its WAL receiver streams from now ('' when not streaming)
     slot_sync: bool = False  # sync_replication_slots is on

@@ -58,9 +58,19 @@ def test_logical_decoding_waits_for_the_slots_of_the_streaming_first_level_stand
 
 def test_a_standby_syncing_slots_gets_a_database_in_its_primary_conninfo() -> None:
     written = "host=pgmaster port=5432 user=replication_user application_name=node2 passfile='/x y/.pgpass'"
-    d = decide_conninfo(False, True, written, "replication_db")
+    d = decide_conninfo(False, True, written, "pgmaster", "replication_db")
     assert d.change and d.reason.endswith("adding dbname=replication_db")
     assert conninfo_to_dict(d.value) == {**conninfo_to_dict(written), "dbname": "replication_db"}
-    assert not decide_conninfo(False, True, d.value, "replication_db").change
-    assert not decide_conninfo(False, False, written, "replication_db").change  # USE_REPLICATION_SLOTS=0
-    assert not decide_conninfo(True, True, written, "replication_db").change
+    assert not decide_conninfo(False, True, d.value, "pgmaster", "replication_db").change
+    assert not decide_conninfo(False, False, written, "pgmaster", "replication_db").change  # no slots
+    assert not decide_conninfo(True, True, written, "pgmaster", "replication_db").change
+
+
+def test_a_standby_that_repmgr_is_moving_to_another_upstream_is_left_alone() -> None:
+    # Seen in the ten-kill strict scenario: the keeper read the old upstream's string just before
+    # repmgr's follow rewrote it, then wrote the old one back; the node streamed from a standby.
+    written = "host=pgslave3 port=5432 user=replication_user application_name=node1"
+    for receiving in ("", "pgslave1"):  # the old upstream is dead, or the follow already took effect
+        d = decide_conninfo(False, True, written, receiving, "replication_db")
+        assert not d.change
+        assert d.reason == "not streaming from the upstream primary_conninfo names: left to repmgr"
