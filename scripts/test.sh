@@ -24,6 +24,10 @@ if [ "$what" = "unit" ]; then
   if command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh .ci/run tests/e2e/*.sh; fi
 fi
 
+echo "== tools: helm, promtool"
+tools=$(bash scripts/ensure-tools.sh)
+export PATH="$tools:$PATH"
+
 echo "== unit tests"
 .venv/bin/python -m pytest -q tests/unit
 

@@ -1,12 +1,13 @@
-"""The Kubernetes chart and manifests, checked statically (no cluster and no helm on this machine).
+"""The Kubernetes chart and manifests, rendered and linted by the official helm binary, then checked
+statically (no cluster on this machine).
 
-The chart is rendered by scripts/helm_lite.py (the subset of Go templates the chart uses) and every
+helm comes from scripts/ensure-tools.sh (the test command puts .tools/bin on PATH). Every rendered
 object is validated offline against the Kubernetes 1.30 and latest bundled schemas with
-kubernetes-validate, strict (unknown fields are errors). Not checked here: `helm lint`/`helm template`
-themselves, and anything a real cluster would show (scheduling, storage, DNS, the probes' timing)."""
+kubernetes-validate, strict (unknown fields are errors). Not checked here: anything a real cluster
+would show (scheduling, storage, DNS, the probes' timing)."""
 
-import importlib.util
-import sys
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,26 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("helm_lite", ROOT / "scripts" / "helm_lite.py")
-assert _spec is not None and _spec.loader is not None
-helm_lite = importlib.util.module_from_spec(_spec)
-sys.modules["helm_lite"] = helm_lite
-_spec.loader.exec_module(helm_lite)
+CHART = ROOT / "k8s" / "helm" / "postdock"
+HELM = shutil.which("helm") or str(ROOT / ".tools" / "bin" / "helm")
+
+
+class HelmError(Exception):
+    pass
+
+
+def helm(*args: str) -> str:
+    done = subprocess.run([HELM, *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise HelmError(done.stderr.strip())
+    return done.stdout
+
+
+def render_chart(sets: list[str], release: str = "postdock") -> list[dict[str, Any]]:
+    """Every object `helm template` renders with the given --set overrides, parsed."""
+    flags = [arg for s in sets for arg in ("--set", s)]
+    return [d for d in yaml.safe_load_all(helm("template", release, str(CHART), *flags)) if d]
+
 
 VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 SECRETS = ["secrets.replicationPassword=r-secret", "secrets.postgresPassword=p-secret", "secrets.pcpPassword=c-secret"]
@@ -35,7 +51,7 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("sets", [["existingSecret=postdock-secrets"], SECRETS + ["postgres.replicas=5"]])
 def test_every_rendered_object_validates_against_the_kubernetes_schemas(sets: list[str]) -> None:
-    docs = helm_lite.render_chart(sets)
+    docs = render_chart(sets)
     assert docs
     for doc in docs:
         for version in VERSIONS:
@@ -44,8 +60,8 @@ def test_every_rendered_object_validates_against_the_kubernetes_schemas(sets: li
 
 def test_committed_manifests_are_the_chart_rendered_and_valid() -> None:
     committed = [d for d in yaml.safe_load_all((ROOT / "k8s" / "manifests" / "postdock.yaml").read_text()) if d]
-    assert committed == helm_lite.render_chart(["existingSecret=postdock-secrets"]), (
-        "regenerate: python scripts/helm_lite.py --set existingSecret=postdock-secrets > k8s/manifests/postdock.yaml"
+    assert committed == render_chart(["existingSecret=postdock-secrets"]), (
+        "regenerate: bash scripts/render-manifests.sh"
     )
     for path in (ROOT / "k8s" / "manifests").glob("*.yaml"):
         for doc in yaml.safe_load_all(path.read_text()):
@@ -53,13 +69,25 @@ def test_committed_manifests_are_the_chart_rendered_and_valid() -> None:
                 kubernetes_validate.validate(doc, VERSIONS[0], strict=True)
 
 
+def test_chart_passes_helm_lint() -> None:
+    assert "0 chart(s) failed" in helm("lint", str(CHART), "--strict", "--set", "existingSecret=postdock-secrets")
+
+
+@pytest.mark.parametrize("tag", ["1.10", "010", "on", "17"])
+def test_image_tag_is_used_as_written(tag: str) -> None:
+    # YAML would read these as 1.1, 8, true and a number; a tag is a string.
+    objects = by_kind(render_chart(["existingSecret=s", f"image.tag={tag}"]))
+    [container] = objects[("StatefulSet", "postdock-pg")]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"postdock/postdock:{tag}"
+
+
 def test_defaults_refuse_to_render_without_passwords() -> None:
-    with pytest.raises(helm_lite.TemplateError, match="set secrets.replicationPassword or existingSecret"):
-        helm_lite.render_chart([])
+    with pytest.raises(HelmError, match="set secrets.replicationPassword or existingSecret"):
+        render_chart([])
 
 
 def test_default_topology_names_probes_and_secret_files() -> None:
-    objects = by_kind(helm_lite.render_chart(["existingSecret=my-secret"]))
+    objects = by_kind(render_chart(["existingSecret=my-secret"]))
     assert ("Secret", "postdock-secrets") not in objects
     pg = objects[("StatefulSet", "postdock-pg")]
     assert pg["apiVersion"] == "apps/v1" and pg["spec"]["replicas"] == 3
@@ -97,7 +125,7 @@ def test_default_topology_names_probes_and_secret_files() -> None:
 def test_non_default_values_reach_the_objects() -> None:
     sets = [*SECRETS, "postgres.replicas=5", "pgpool.replicas=3", "consistencyMode=strict",
             "postgres.storage.storageClass=fast", "image.tag=edge"]  # fmt: skip
-    objects = by_kind(helm_lite.render_chart(sets, release="shop"))
+    objects = by_kind(render_chart(sets, release="shop"))
     pg = objects[("StatefulSet", "shop-pg")]
     assert pg["spec"]["replicas"] == 5
     assert pg["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast"
@@ -112,9 +140,7 @@ def test_non_default_values_reach_the_objects() -> None:
 
 def test_barman_statefulset_follows_every_postgres_pod_with_its_own_volume() -> None:
     objects = by_kind(
-        helm_lite.render_chart(
-            ["existingSecret=my-secret", "barman.schedule=15 3 * * *", "barman.incrementalSchedule=0 * * * *"]
-        )
+        render_chart(["existingSecret=my-secret", "barman.schedule=15 3 * * *", "barman.incrementalSchedule=0 * * * *"])
     )
     barman = objects[("StatefulSet", "postdock-barman")]
     assert barman["spec"]["replicas"] == 1
@@ -130,5 +156,5 @@ def test_barman_statefulset_follows_every_postgres_pod_with_its_own_volume() -> 
     assert container["readinessProbe"]["exec"]["command"] == ["postdock", "health"]
     assert objects[("Service", "postdock-barman")]["spec"]["ports"][0]["port"] == 8080
     assert objects[("ConfigMap", "postdock-config")]["data"]["BARMAN_SYNCHRONOUS"] == "0"
-    off = by_kind(helm_lite.render_chart(["existingSecret=my-secret", "barman.enabled=false"]))
+    off = by_kind(render_chart(["existingSecret=my-secret", "barman.enabled=false"]))
     assert ("StatefulSet", "postdock-barman") not in off
