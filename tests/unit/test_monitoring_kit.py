@@ -1,9 +1,12 @@
 """The monitoring kit's files (conf/): every metric an alert or a dashboard panel uses is one the
-exporter really serves, so a rename cannot leave a silent alert behind. promtool checks the rules
-on real Prometheus in tests/e2e/test_monitoring.py."""
+exporter really serves, so a rename cannot leave a silent alert behind, and every alert fires on the
+series meant to raise it (`promtool test rules` with conf/prometheus/alerts_test.yml; promtool from
+scripts/ensure-tools.sh). Real Prometheus scrapes a real cluster in tests/e2e/test_monitoring.py."""
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -37,3 +40,16 @@ def test_every_dashboard_panel_uses_served_metrics() -> None:
     dashboard = json.loads((ROOT / "conf" / "grafana" / "postdock.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert exprs and all(used(e) and used(e) <= served() for e in exprs)
+
+
+def test_every_alert_fires_on_its_series_in_promtool() -> None:
+    promtool = shutil.which("promtool") or str(ROOT / ".tools" / "bin" / "promtool")
+    rules = ROOT / "conf" / "prometheus"
+    done = subprocess.run(
+        [promtool, "test", "rules", "alerts_test.yml"], cwd=rules, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    alerts = {r["alert"] for r in yaml.safe_load((rules / "alerts.yml").read_text())["groups"][0]["rules"]}
+    tests = yaml.safe_load((rules / "alerts_test.yml").read_text())["tests"]
+    fired = {case["alertname"] for t in tests for case in t["alert_rule_test"] if case["exp_alerts"]}
+    assert fired == alerts, "every alert needs a promtool test that makes it fire"
