@@ -6,6 +6,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import pexpect
+
 from postdock_supervisor.errors import ActionError
 
 logger = logging.getLogger(__name__)
@@ -56,16 +58,33 @@ def run(
 
 
 def stream(argv: Sequence[str], timeout: float, prefix: str = "") -> int:
-    """Run a long command showing its output line by line as it comes (its own progress report)."""
+    """Run a long command showing its output line by line as it comes (its own progress report).
+
+    The deadline holds even while the command prints nothing (a dead SSH link): pexpect waits for
+    output with a timeout, where iterating over a pipe would block until the next line. A command
+    stopped at the deadline returns -1."""
     logger.info("running: %s", " ".join(argv))
     deadline = time.monotonic() + timeout
-    with subprocess.Popen(
-        list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
-    ) as child:
-        assert child.stdout is not None
-        for line in child.stdout:
-            print(f"{prefix}{line.rstrip()}", flush=True)
-            if time.monotonic() > deadline:
-                child.kill()
-                print(f"{prefix}(stopped: no end after {timeout:.0f}s)", flush=True)
-        return child.wait()
+    try:
+        child = pexpect.spawn(argv[0], list(argv[1:]), encoding="utf-8", codec_errors="replace", echo=False)
+    except pexpect.ExceptionPexpect as exc:
+        print(f"{prefix}{exc}", flush=True)
+        return -1
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            index = child.expect(["\r?\n", pexpect.EOF, pexpect.TIMEOUT], timeout=max(0.0, left))
+            if index == 0:
+                print(f"{prefix}{child.before.rstrip()}", flush=True)
+                continue
+            if index == 1:
+                if child.before:
+                    print(f"{prefix}{child.before.rstrip()}", flush=True)
+                child.close()
+                return child.exitstatus if child.exitstatus is not None else -1
+            print(f"{prefix}(stopped: no end after {timeout:.0f}s)", flush=True)
+            child.terminate(force=True)
+            return -1
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
