@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from postdock_supervisor import healing, sync
 from postdock_supervisor.act import node
@@ -71,7 +72,7 @@ def rejoin(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
     try:
         node.crash_recovery(pg)
         node.checkpoint_on(pg, d.upstream)
-        conninfo = f"host={d.upstream} port={pg.port} user={pg.replication_user} dbname={pg.replication_db}"
+        conninfo = make_conninfo(host=d.upstream, port=pg.port, user=pg.replication_user, dbname=pg.replication_db)
         if not node.repmgr("node", "rejoin", "-d", conninfo, "--force-rewind", "--verbose").ok:
             raise ActionError("repmgr node rejoin failed")
         node.wait_ready(pg)

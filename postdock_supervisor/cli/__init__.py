@@ -190,6 +190,8 @@ def postgres_exporter() -> None:
     """Run the community postgres_exporter on the local socket (a supervisor program)."""
     import os
 
+    from psycopg.conninfo import make_conninfo
+
     from postdock_supervisor import paths
 
     settings = _settings()
@@ -197,8 +199,13 @@ def postgres_exporter() -> None:
     # Peer authentication over the socket: no password in the environment, the command line or a file.
     env = {
         **os.environ,
-        "DATA_SOURCE_NAME": f"host={paths.PG_SOCKET_DIR} port={settings.postgres.port} user=postgres "
-        "dbname=postgres sslmode=disable",
+        "DATA_SOURCE_NAME": make_conninfo(
+            host=str(paths.PG_SOCKET_DIR),
+            port=settings.postgres.port,
+            user="postgres",
+            dbname="postgres",
+            sslmode="disable",
+        ),
     }
     binary = "/usr/bin/prometheus-postgres-exporter"
     os.execve(binary, [binary, f"--web.listen-address=:{settings.postgres.postgres_exporter_port}"], env)
