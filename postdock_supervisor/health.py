@@ -2,14 +2,14 @@
 
 from dataclasses import dataclass
 
-from postdock_supervisor import pool_keeper
-from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
+from postdock_supervisor.config.modes import Mode
 from postdock_supervisor.decide.role import decide_role
-from postdock_supervisor.decide.sync import Mode
+from postdock_supervisor.model.pool import PoolNode
 from postdock_supervisor.observe.local import read_bootstrap_state
 from postdock_supervisor.observe.peers import fetch_reports
-from postdock_supervisor.observe.pool import PoolNode, pool_nodes_or_none
+from postdock_supervisor.observe.pool import pool_nodes_or_none, read_keeper_state
+from postdock_supervisor.observe.supervisor import read_states
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,11 @@ def _check_pool(settings: Settings) -> Health:
     pool = settings.pgpool
     assert pool is not None
     return pool_health(
-        Supervisor().states(),
+        read_states(),
         pool_nodes_or_none(pool),
         pool.require_min_backends,
         pool.consistency_mode is Mode.STRICT,
-        pool_keeper.read_state(),
+        read_keeper_state(),
     )
 
 
@@ -84,7 +84,7 @@ def liveness(programs: dict[str, str], phase: str, phase_reason: str) -> Health:
 
 def check_liveness(settings: Settings) -> Health:
     phase, reason = read_bootstrap_state() if settings.postgres is not None else ("done", "")
-    return liveness(Supervisor().states(), phase, reason)
+    return liveness(read_states(), phase, reason)
 
 
 def barman_health(programs: dict[str, str], check_ok: bool, check_output: str) -> Health:
@@ -98,12 +98,13 @@ def barman_health(programs: dict[str, str], check_ok: bool, check_output: str) -
 
 
 def _check_barman(settings: Settings) -> Health:
-    from postdock_supervisor.act.barman import barman
+
+    from postdock_supervisor.observe.backup import check as check_barman
 
     bm = settings.barman
     assert bm is not None
-    done = barman("check", bm.server, timeout=7, quiet=True)
-    return barman_health(Supervisor().states(), done.ok, done.output)
+    done = check_barman(bm, timeout=7)
+    return barman_health(read_states(), done.ok, done.output)
 
 
 def check(settings: Settings) -> Health:
@@ -112,7 +113,7 @@ def check(settings: Settings) -> Health:
     if settings.barman is not None:
         return _check_barman(settings)
     phase, reason = read_bootstrap_state()
-    health = postgres_health(Supervisor().states(), phase, reason)
+    health = postgres_health(read_states(), phase, reason)
     pg = settings.postgres
     if not health.ok or pg is None or pg.is_cascade:
         return health

@@ -13,12 +13,12 @@ from prometheus_client import start_http_server
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 
 from postdock_supervisor import healing
-from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
+from postdock_supervisor.model.pool import PoolNode
 from postdock_supervisor.observe.local import read_bootstrap_state
 from postdock_supervisor.observe.metrics import ReplicationSnapshot, replication_snapshot
-from postdock_supervisor.observe.pool import PoolNode, pool_nodes_or_none
-from postdock_supervisor.pool_keeper import read_weights
+from postdock_supervisor.observe.pool import pool_nodes_or_none, read_keeper_weights
+from postdock_supervisor.observe.supervisor import read_states
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,6 @@ class _Cached:
 
 
 def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
-    supervisor = Supervisor()
 
     def postgres() -> list[Metric]:
         pg = settings.postgres
@@ -155,7 +154,7 @@ def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
         phase, _ = read_bootstrap_state()
         return [
             *postgres_metrics(pg.node_name, snap),
-            *program_metrics(pg.node_name, supervisor.states(), phase),
+            *program_metrics(pg.node_name, read_states(), phase),
             *healing_metrics(pg.node_name, phase, healing.read_all(), healing.read_failover()),
         ]
 
@@ -163,19 +162,19 @@ def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
         pool = settings.pgpool
         assert pool is not None
         nodes = pool_nodes_or_none(pool)
-        return [*pgpool_metrics(nodes, read_weights()), *program_metrics("pgpool", supervisor.states(), "")]
+        return [*pgpool_metrics(nodes, read_keeper_weights()), *program_metrics("pgpool", read_states(), "")]
 
     if settings.barman is not None:
-        return _barman_probe(settings, supervisor)
+        return _barman_probe(settings)
     return postgres if settings.postgres is not None else pgpool
 
 
-def _barman_probe(settings: Settings, supervisor: Supervisor) -> Callable[[], list[Metric]]:
+def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
     import shutil
 
-    from postdock_supervisor.act.barman import barman
     from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
     from postdock_supervisor.observe.backup import backups, newest_wal_mtime, receiver
+    from postdock_supervisor.observe.backup import check as barman_check
 
     bm = settings.barman
     assert bm is not None
@@ -184,7 +183,7 @@ def _barman_probe(settings: Settings, supervisor: Supervisor) -> Callable[[], li
     def probe() -> list[Metric]:
         # `barman check` takes seconds: run it every CHECK_EVERY, in this thread, never in a scrape.
         if time.monotonic() - float(check["at"] or 0.0) >= CHECK_EVERY:
-            check["ok"] = barman("check", bm.server, timeout=60, quiet=True).ok
+            check["ok"] = barman_check(bm, timeout=60).ok
             check["at"] = time.monotonic()
         usage = shutil.disk_usage(bm.backup_dir)
         wal_time = newest_wal_mtime(bm)
@@ -196,7 +195,7 @@ def _barman_probe(settings: Settings, supervisor: Supervisor) -> Callable[[], li
             wal_age=None if wal_time is None else max(0.0, time.time() - wal_time),
             receiver_running=receiver(bm).running,
         )
-        return [*barman_metrics(bm.server, snap), *program_metrics("barman", supervisor.states(), "")]
+        return [*barman_metrics(bm.server, snap), *program_metrics("barman", read_states(), "")]
 
     return probe
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from postdock_supervisor.observe.backup import BackupInfo
+from postdock_supervisor.model.backup import BackupInfo
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from postdock_supervisor.observe.model import NodeReport, format_lsn
+from postdock_supervisor.model.node import NodeReport, format_lsn
 
 COLUMNS = ("node", "id", "host", "role", "upstream", "state", "timeline", "lsn", "lag_bytes")
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from postdock_supervisor.config import PostgresSettings, Settings, load_settings
-from postdock_supervisor.observe.model import DataState, NodeReport, PostgresState
+from postdock_supervisor.model.node import DataState, NodeReport, PostgresState
 
 BASE_ENV = {
     "ROLE": "postgres",

@@ -12,8 +12,8 @@ from postdock_supervisor import db, paths, proc
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.errors import ActionError
+from postdock_supervisor.model.node import format_lsn
 from postdock_supervisor.observe.local import read_data_state, read_postgres_state
-from postdock_supervisor.observe.model import format_lsn
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import NoReturn
 from postdock_supervisor import files, paths, proc
 from postdock_supervisor.config import PgpoolSettings, Settings
 from postdock_supervisor.errors import ActionError
-from postdock_supervisor.render.pgpool import PCP_PORT, pcp_conf, pcppass, pgpool_conf
+from postdock_supervisor.render.pgpool import pcp_conf, pcppass, pgpool_conf
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def exec_pgpool(pool: PgpoolSettings) -> NoReturn:
 
 def _pcp(pool: PgpoolSettings, command: str, *args: str) -> proc.Completed:
     return proc.run(
-        [f"/usr/sbin/{command}", "-h", "localhost", "-p", str(PCP_PORT), "-U", pool.pcp_user, "-w", *args],
+        [f"/usr/sbin/{command}", "-h", "localhost", "-p", str(paths.PCP_PORT), "-U", pool.pcp_user, "-w", *args],
         timeout=15,
         env={**os.environ, "PCPPASSFILE": str(paths.PCPPASS)},
     )

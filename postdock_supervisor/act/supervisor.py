@@ -5,9 +5,8 @@ import time
 import xmlrpc.client
 from typing import Any
 
-from supervisor import xmlrpc as supervisor_xmlrpc
-
 from postdock_supervisor import paths
+from postdock_supervisor.observe.supervisor import proxy, read_states
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +16,7 @@ _NOT_RUNNING = 70
 
 class Supervisor:
     def __init__(self, socket: str = str(paths.SUPERVISOR_SOCKET)) -> None:
-        transport = supervisor_xmlrpc.SupervisorTransport(None, None, f"unix://{socket}")
-        self._proxy: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        self._proxy: Any = proxy(socket)
 
     def _control(self, verb: str, name: str, harmless_fault: int) -> bool | None:
         """Ask without supervisord's own wait (seen hanging when a start ends in FATAL)."""
@@ -68,7 +66,4 @@ class Supervisor:
 
     def states(self) -> dict[str, str]:
         """program name -> supervisor state name; {} when supervisord does not answer."""
-        try:
-            return {info["name"]: info["statename"] for info in self._proxy.supervisor.getAllProcessInfo()}
-        except (OSError, xmlrpc.client.Error):
-            return {}
+        return read_states(self._proxy)

@@ -3,21 +3,11 @@
 import json
 import socket
 import sys
-import time
 
 import click
 
 from postdock_supervisor import __version__, config, logs
-from postdock_supervisor.errors import ConfigError
-
-
-def _settings(read_ssh_key: bool = False) -> config.Settings:
-    try:
-        return config.from_process(read_ssh_key)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"postdock: {problem}", err=True)
-        sys.exit(2)
+from postdock_supervisor.cli.common import UsageProblem, load
 
 
 @click.group()
@@ -29,7 +19,7 @@ def main() -> None:
 @main.command()
 def entrypoint() -> None:
     """Container start: validate the environment, render configuration, exec supervisord."""
-    from postdock_supervisor import entrypoint as ep
+    from postdock_supervisor.programs import entrypoint as ep
 
     ep.main(config.process_env(), socket.gethostname())
 
@@ -42,14 +32,14 @@ def config_group() -> None:
 @config_group.command()
 def validate() -> None:
     """Exit 0 if the environment is valid; else print every problem, one line each, exit 2."""
-    _settings(read_ssh_key=True)
+    load(read_ssh_key=True)
     click.echo("configuration is valid")
 
 
 @config_group.command()
 def show() -> None:
     """Print every variable's effective value; secrets masked."""
-    for name, value in config.describe(_settings()):
+    for name, value in config.describe(load()):
         click.echo(f"{name}={value}")
 
 
@@ -59,7 +49,7 @@ def health(liveness: bool) -> None:
     """Exit 0 when this container is healthy (ready); print why not otherwise."""
     from postdock_supervisor import health as health_mod
 
-    settings = _settings()
+    settings = load()
     result = health_mod.check_liveness(settings) if liveness else health_mod.check(settings)
     click.echo(result.reason)
     sys.exit(0 if result.ok else 1)
@@ -73,7 +63,7 @@ def status(as_json: bool) -> None:
     from postdock_supervisor.observe.local import repmgr_hosts
     from postdock_supervisor.observe.peers import fetch_reports
 
-    settings = _settings()
+    settings = load()
     if settings.pgpool is not None:
         # On pgpool: every backend's agent, and pgpool's own view of it.
         from postdock_supervisor.observe.pool import pool_nodes_or_none
@@ -98,9 +88,9 @@ def status(as_json: bool) -> None:
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait for every node to follow.")
 def switchover(target: str | None, timeout: int) -> None:
     """Planned switchover without SSH: the old primary becomes a standby of the new one."""
-    from postdock_supervisor import switchover as switchover_mod
+    from postdock_supervisor.programs import switchover as switchover_mod
 
-    settings = _settings()
+    settings = load()
     logs.setup("WARNING", "switchover")
     port = settings.common.status_port
     if settings.postgres is not None:
@@ -114,8 +104,7 @@ def switchover(target: str | None, timeout: int) -> None:
         assert settings.barman is not None
         hosts, key = settings.barman.hosts, settings.barman.replication_password.reveal()
     if not key:
-        click.echo("switchover: REPLICATION_PASSWORD is not set in this container; it signs the request", err=True)
-        sys.exit(2)
+        raise UsageProblem("REPLICATION_PASSWORD: not set in this container; it signs the switchover request")
     sys.exit(switchover_mod.delegate(hosts, key, port, target, click.echo, timeout))
 
 
@@ -127,9 +116,9 @@ def node() -> None:
 @node.command()
 def bootstrap() -> None:
     """Decide this node's role and bring it up (a one-shot supervisor program)."""
-    from postdock_supervisor import bootstrap as bootstrap_mod
+    from postdock_supervisor.programs import bootstrap as bootstrap_mod
 
-    settings = _settings()
+    settings = load()
     logs.setup(settings.common.log_level, "bootstrap")
     bootstrap_mod.run(settings)
 
@@ -137,40 +126,29 @@ def bootstrap() -> None:
 @node.command()
 def promote() -> None:
     """repmgr's promote_command: promote this standby, then set its synchronous standbys at once."""
-    from postdock_supervisor import healing, sync
-    from postdock_supervisor.act import node as node_act
-    from postdock_supervisor.observe.local import read_upstream_last_seen
+    from postdock_supervisor.programs import promote as promote_mod
 
-    settings = _settings()
+    settings = load()
     logs.setup(settings.common.log_level, "promote")
-    assert settings.postgres is not None
-    began = time.time()
-    seen_ago = read_upstream_last_seen(settings.postgres)
-    done = node_act.repmgr("standby", "promote")
-    if done.ok:
-        sync.keep(settings.postgres)
-        healing.record("repmgrd", "promote", "repmgrd promoted this standby")
-        healing.record_failover(began - (seen_ago or 0), time.time())
-    sys.exit(done.returncode)
+    sys.exit(promote_mod.main(settings))
 
 
 @node.command(name="fence-keeper")
 def fence_keeper() -> None:
     """Stop taking writes when this primary cannot reach a majority (a supervisor program)."""
-    from postdock_supervisor import fence_keeper as keeper
+    from postdock_supervisor.programs import fence_keeper as keeper
 
-    settings = _settings()
+    settings = load()
     logs.setup(settings.common.log_level, "fence_keeper")
-    assert settings.postgres is not None
-    keeper.run(settings.postgres, settings.common.status_port)
+    keeper.main(settings)
 
 
 @main.command()
 def agent() -> None:
     """Serve this node's status report to partners (a supervisor program)."""
-    from postdock_supervisor import agent as agent_mod
+    from postdock_supervisor.programs import agent as agent_mod
 
-    settings = _settings()
+    settings = load()
     logs.setup(settings.common.log_level, "agent")
     agent_mod.serve(settings)
 
@@ -180,7 +158,7 @@ def exporter() -> None:
     """Serve Prometheus metrics on EXPORTER_PORT (a supervisor program)."""
     from postdock_supervisor import metrics
 
-    settings = _settings()
+    settings = load()
     logs.setup(settings.common.log_level, "exporter")
     metrics.serve(settings)
 
@@ -194,7 +172,7 @@ def postgres_exporter() -> None:
 
     from postdock_supervisor import paths
 
-    settings = _settings()
+    settings = load()
     assert settings.postgres is not None
     # Peer authentication over the socket: no password in the environment, the command line or a file.
     env = {
@@ -221,7 +199,7 @@ def pool_run() -> None:
     """Wait for REQUIRE_MIN_BACKENDS backends, then exec pgpool (a supervisor program)."""
     from postdock_supervisor.act import pgpool
 
-    settings = _settings()
+    settings = load()
     logs.setup(settings.common.log_level, "pgpool")
     assert settings.pgpool is not None
     pgpool.exec_pgpool(settings.pgpool)
@@ -230,18 +208,18 @@ def pool_run() -> None:
 @pool.command()
 def keeper() -> None:
     """Re-attach recovered backends and keep read weights right (a supervisor program)."""
-    from postdock_supervisor import pool_keeper
+    from postdock_supervisor.programs import pool_keeper
 
-    settings = _settings()
+    settings = load()
     logs.setup(settings.common.log_level, "pool_keeper")
-    pool_keeper.run(settings)
+    pool_keeper.main(settings)
 
 
 LISTENERS = {
-    "crash-guard": "postdock_supervisor.listeners.crash_guard",
-    "sync-keeper": "postdock_supervisor.listeners.sync_keeper",
-    "conf-reload": "postdock_supervisor.listeners.conf_reload",
-    "role-check": "postdock_supervisor.listeners.role_check",
+    "crash-guard": "postdock_supervisor.programs.crash_guard",
+    "sync-keeper": "postdock_supervisor.programs.sync_keeper",
+    "conf-reload": "postdock_supervisor.programs.conf_reload",
+    "role-check": "postdock_supervisor.programs.role_check",
 }
 
 
@@ -250,7 +228,7 @@ def watch_conf() -> None:
     """Watch the mounted configuration directory (a capture-mode supervisor program)."""
     from postdock_supervisor.watchers import conf_watch
 
-    settings = _settings()
+    settings = load()
     logs.setup(settings.common.log_level, "conf_watch")
     assert settings.postgres is not None
     conf_watch.watch(settings.postgres.conf_dir)
@@ -262,9 +240,9 @@ def listen(name: str) -> None:
     """Run an event listener (supervisord starts these)."""
     import importlib
 
-    settings = _settings()
+    settings = load()
     logs.setup(settings.common.log_level, name)
-    importlib.import_module(LISTENERS[name]).main()
+    importlib.import_module(LISTENERS[name]).main(settings)
 
 
 @main.group()

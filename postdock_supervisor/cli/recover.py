@@ -2,24 +2,19 @@
 
 import os
 import pwd
-import sys
 
 import click
 
 from postdock_supervisor import logs
+from postdock_supervisor.cli.common import CommandError, UsageProblem, barman, load, postgres
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.errors import PostdockError
 
 
 def _postgres_settings() -> PostgresSettings:
-    from postdock_supervisor.cli import _settings
-
-    settings = _settings()
-    if settings.postgres is None:
-        click.echo("postdock: ROLE: this command runs on a postgres node (ROLE=postgres)", err=True)
-        sys.exit(2)
+    settings = load()
     logs.setup(settings.common.log_level, "restore")
-    return settings.postgres
+    return postgres(settings)
 
 
 @click.command()
@@ -27,7 +22,7 @@ def _postgres_settings() -> PostgresSettings:
 @click.option("--wipe", is_flag=True, help="Also remove the data directory's content (the restore target).")
 def hold(reason: str, wipe: bool) -> None:
     """Stop repmgrd and postgres and keep them stopped (used by `postdock recover`)."""
-    from postdock_supervisor import restore_node
+    from postdock_supervisor.programs import restore_node
 
     restore_node.hold(_postgres_settings(), reason, wipe)
 
@@ -36,19 +31,18 @@ def hold(reason: str, wipe: bool) -> None:
 @click.option("--timeout", default=3600, show_default=True, help="Seconds the WAL replay may take.")
 def finish_restore(timeout: int) -> None:
     """Start the data barman restored, wait for the promotion, register it as the primary."""
-    from postdock_supervisor import restore_node
+    from postdock_supervisor.programs import restore_node
 
     try:
         restore_node.finish_restore(_postgres_settings(), float(timeout))
     except PostdockError as exc:
-        click.echo(f"postdock: {exc}", err=True)
-        sys.exit(1)
+        raise CommandError(str(exc)) from None
 
 
 @click.command()
 def reclone() -> None:
     """Discard this node's data and clone the current primary again."""
-    from postdock_supervisor import restore_node
+    from postdock_supervisor.programs import restore_node
 
     restore_node.reclone(_postgres_settings())
 
@@ -85,21 +79,14 @@ def recover(
 ) -> None:
     """Restore the whole cluster to a moment from barman: one node restored and promoted, every
     other node re-cloned from it. Writes made after the target leave the cluster."""
-    from postdock_supervisor import recover as recover_mod
-    from postdock_supervisor.cli import _settings
+    from postdock_supervisor.programs import recover as recover_mod
 
-    settings = _settings()
-    if settings.barman is None:
-        click.echo("postdock: ROLE: recover runs in the barman container (ROLE=barman)", err=True)
-        sys.exit(2)
+    settings = load()
+    bm = barman(settings, "recover")
     if not settings.common.ssh_enable:
-        click.echo(
-            "postdock: SSH_ENABLE: found 0; expected 1 here and on the postgres nodes (recover uses SSH)", err=True
-        )
-        sys.exit(2)
+        raise UsageProblem("SSH_ENABLE: found 0; expected 1 here and on the postgres nodes (recover uses SSH)")
     if sum(bool(x) for x in (target_time, target_lsn, immediate, latest)) != 1:
-        click.echo("postdock: give exactly one of --target-time, --target-lsn, --immediate, --latest", err=True)
-        sys.exit(2)
+        raise UsageProblem("give exactly one of --target-time, --target-lsn, --immediate, --latest")
     logs.setup(settings.common.log_level, "recover")
     _as_postgres()
     try:
@@ -112,7 +99,6 @@ def recover(
             click.confirm(
                 f"Restore the whole cluster to {target.describe()}? Every node's current data is replaced", abort=True
             )
-        recover_mod.run(settings.barman, target, backup_id, node, float(timeout))
+        recover_mod.run(bm, target, backup_id, node, float(timeout))
     except PostdockError as exc:
-        click.echo(f"postdock: {exc}", err=True)
-        sys.exit(1)
+        raise CommandError(str(exc)) from None

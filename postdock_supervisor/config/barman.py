@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from postdock_supervisor.config import parse as p
 from postdock_supervisor.config.fields import Secret, env
-from postdock_supervisor.decide.sync import BARMAN_RECEIVER
+from postdock_supervisor.config.modes import BARMAN_RECEIVER
 
 # The application name barman's pg_receivewal connects with; a primary in RPO=0 mode lists it
 # in synchronous_standby_names (BARMAN_SYNCHRONOUS on the postgres nodes).

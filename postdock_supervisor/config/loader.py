@@ -20,7 +20,7 @@ from postdock_supervisor.config.model import (
     Settings,
     SshKey,
 )
-from postdock_supervisor.decide.sync import Mode
+from postdock_supervisor.config.modes import Mode
 from postdock_supervisor.errors import ConfigError
 
 

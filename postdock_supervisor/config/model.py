@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from postdock_supervisor.config import parse as p
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.config.fields import EnvVar, Secret, env
-from postdock_supervisor.decide.sync import Mode
+from postdock_supervisor.config.modes import Mode
 
 __all__ = ["EnvVar", "Secret", "env"]
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from croniter import croniter
 
 from postdock_supervisor.config.barman import BarmanSettings
-from postdock_supervisor.observe.backup import BackupSnapshot
+from postdock_supervisor.model.backup import BackupSnapshot
 
 # receive-wal down this long on a reachable primary: its position is not on the primary's
 # history (barman got WAL the promoted node never had, or a restore changed history).

@@ -1,29 +1,38 @@
 """A mounted configuration changed: reload (pure)."""
 
+import enum
 import json
 from dataclasses import dataclass
 
 from postdock_supervisor.events.model import CommunicationEvent, Event
 
 
+class ReloadAct(enum.Enum):
+    NOTHING = "nothing"  # not a configuration change
+    NOTE = "note"  # a change postgres reads when it starts: only logged
+    RELOAD = "reload"
+
+
 @dataclass(frozen=True)
 class ReloadDecision:
-    reload: bool
+    action: ReloadAct
     reason: str
 
 
 def decide_reload(event: Event, postgres_state: str) -> ReloadDecision:
     if not isinstance(event, CommunicationEvent) or event.process_name != "conf_watch":
-        return ReloadDecision(False, "not a configuration event")
+        return ReloadDecision(ReloadAct.NOTHING, "not a configuration event")
     try:
         message = json.loads(event.data)
     except ValueError:
-        return ReloadDecision(False, "unreadable message from conf_watch")
+        return ReloadDecision(ReloadAct.NOTHING, "unreadable message from conf_watch")
     if message.get("kind") != "conf-changed":
-        return ReloadDecision(False, "not a configuration change")
+        return ReloadDecision(ReloadAct.NOTHING, "not a configuration change")
     if postgres_state != "RUNNING":
         return ReloadDecision(
-            False,
+            ReloadAct.NOTE,
             f"{message.get('path')} changed; postgres is {postgres_state.lower()}: it reads the file when it starts",
         )
-    return ReloadDecision(True, f"{message.get('path')} changed ({message.get('event')}): reloading postgres")
+    return ReloadDecision(
+        ReloadAct.RELOAD, f"{message.get('path')} changed ({message.get('event')}): reloading postgres"
+    )

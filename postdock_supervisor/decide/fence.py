@@ -13,7 +13,7 @@ earliest promotion at least FENCE_MARGIN_S later."""
 import enum
 from dataclasses import dataclass
 
-from postdock_supervisor.observe.fence import FenceSnapshot
+from postdock_supervisor.model.fence import FenceSnapshot
 
 LOOP_SLACK_S = 2.5  # one probe round (1.2 s) + one loop pause (0.5 s) + stopping the sessions, with room
 

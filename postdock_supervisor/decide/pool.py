@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from postdock_supervisor.config import PgpoolSettings
-from postdock_supervisor.decide.sync import Mode
-from postdock_supervisor.observe.pool import BackendProbe, PoolSnapshot
+from postdock_supervisor.config.modes import Mode
+from postdock_supervisor.model.pool import BackendProbe, PoolSnapshot
 
 
 @dataclass(frozen=True)

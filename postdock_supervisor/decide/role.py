@@ -1,27 +1,37 @@
 """Periodic role check of a running primary (pure): step down when the cluster has moved on."""
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from postdock_supervisor.config import PostgresSettings
-from postdock_supervisor.observe.model import NodeReport
+from postdock_supervisor.model.node import NodeReport
+
+
+class RoleAct(enum.Enum):
+    NOTHING = "nothing"
+    STEP_DOWN = "step-down"  # stop postgres; the start-up decision rejoins the cluster
 
 
 @dataclass(frozen=True)
 class RoleDecision:
-    demote: bool
+    action: RoleAct
     reason: str
+
+    @property
+    def demote(self) -> bool:
+        return self.action is RoleAct.STEP_DOWN
 
 
 def decide_role(me: NodeReport, peers: Mapping[str, NodeReport | None], pg: PostgresSettings) -> RoleDecision:
     if not me.postgres.is_primary or me.phase != "done":
-        return RoleDecision(False, "not a running primary")
+        return RoleDecision(RoleAct.NOTHING, "not a running primary")
     others = {h: r for h, r in peers.items() if r is not None and h != pg.network_name}
     newer = sorted(h for h, r in others.items() if r.postgres.is_primary and r.timeline > me.timeline)
     if newer:
         host = newer[0]
         return RoleDecision(
-            True,
+            RoleAct.STEP_DOWN,
             f"{host} is primary on timeline {others[host].timeline}, newer than this "
             f"node's {me.timeline}: stepping down to rejoin it",
         )
@@ -39,8 +49,8 @@ def decide_role(me: NodeReport, peers: Mapping[str, NodeReport | None], pg: Post
     for leader, hosts in sorted(followers.items()):
         if len(hosts) * 2 > len(partners):  # most of the other partners
             return RoleDecision(
-                True,
+                RoleAct.STEP_DOWN,
                 f"{len(hosts)} of {len(partners)} partners ({','.join(sorted(hosts))}) "
                 f"stream from {leader}: stepping down to rejoin it",
             )
-    return RoleDecision(False, "no partner runs a newer primary or follows another node")
+    return RoleDecision(RoleAct.NOTHING, "no partner runs a newer primary or follows another node")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from postdock_supervisor.config import PostgresSettings
-from postdock_supervisor.observe.model import NodeReport, format_lsn
+from postdock_supervisor.model.node import NodeReport, format_lsn
 
 
 class Start(enum.Enum):

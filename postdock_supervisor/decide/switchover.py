@@ -8,7 +8,7 @@ its WAL, and a lagging target would make that wait, and the write outage, long."
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from postdock_supervisor.observe.model import NodeReport
+from postdock_supervisor.model.node import NodeReport
 
 
 @dataclass(frozen=True)

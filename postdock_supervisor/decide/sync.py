@@ -10,21 +10,12 @@ have the WAL, so a logical slot synchronized to them (failover = true) is never 
 consumer when one of them is promoted. It lists the slots of the first-level standbys that stream
 now: a standby that is down would otherwise stop every logical consumer until it returns."""
 
-import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-
-class Mode(enum.Enum):
-    EVENTUAL = "eventual"  # asynchronous
-    PARTIAL = "partial"  # at least one first-level standby has every acknowledged commit
-    STRICT = "strict"  # every first-level standby has applied every acknowledged commit
-
-
-# The application name of barman's WAL receiver (BARMAN_SYNCHRONOUS=1 makes it synchronous).
-BARMAN_RECEIVER = "barman_receive_wal"
+from postdock_supervisor.config.modes import BARMAN_RECEIVER, Mode
 
 
 def _quoted(names: Iterable[str]) -> str:

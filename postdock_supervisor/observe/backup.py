@@ -5,69 +5,16 @@ import ast
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
 
-from postdock_supervisor import db
+from postdock_supervisor import db, proc
 from postdock_supervisor.config.barman import RECEIVER_NAME, BarmanSettings
+from postdock_supervisor.model.backup import BackupInfo, BackupSnapshot, NodeProbe, Receiver
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class NodeProbe:
-    host: str
-    answers: bool
-    writable: bool = False
-    timeline: int = 0
-    slot: str = ""  # primary only: '' (no slot), or its wal_status (reserved, extended, unreserved, lost)
-    slot_active: bool = False
-    wants_sync: bool = False  # primary only: barman's receiver is in synchronous_standby_names
-
-
-@dataclass(frozen=True)
-class Receiver:
-    """barman's pg_receivewal for this server, from /proc."""
-
-    running: bool
-    synchronous: bool = False
-
-
-@dataclass(frozen=True)
-class BackupInfo:
-    backup_id: str
-    status: str  # DONE, WAITING_FOR_WALS, STARTED, FAILED...
-    begin_time: float = 0.0
-    end_time: float = 0.0
-    size: int = 0
-    timeline: int = 0
-    copy_seconds: float = 0.0
-    total_seconds: float = 0.0
-    end_lsn: str = ""
-    parent_backup_id: str = ""  # set on a block-level incremental backup (barman 3.11+)
-
-    @property
-    def incremental(self) -> bool:
-        return bool(self.parent_backup_id)
-
-
-@dataclass(frozen=True)
-class BackupSnapshot:
-    nodes: tuple[NodeProbe, ...]
-    receiver: Receiver
-    backups: tuple[BackupInfo, ...]
-    backup_running: bool
-
-    @property
-    def writable(self) -> tuple[NodeProbe, ...]:
-        return tuple(n for n in self.nodes if n.writable)
-
-    @property
-    def done(self) -> tuple[BackupInfo, ...]:
-        return tuple(b for b in self.backups if b.status == "DONE")
 
 
 _PRIMARY_SQL = """
@@ -202,3 +149,8 @@ def newest_wal_mtime(bm: BarmanSettings) -> float | None:
         except OSError:
             continue
     return max(times) if times else None
+
+
+def check(bm: BarmanSettings, timeout: float) -> proc.Completed:
+    """`barman check` for the server (seconds: never in a scrape)."""
+    return proc.run(["/usr/bin/barman", "-q", "check", bm.server], timeout=timeout, quiet=True)

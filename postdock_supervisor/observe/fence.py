@@ -4,7 +4,6 @@
 import socket
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -12,17 +11,10 @@ from psycopg.conninfo import conninfo_to_dict
 
 from postdock_supervisor import db
 from postdock_supervisor.config import PostgresSettings
+from postdock_supervisor.model.fence import FenceSnapshot
 from postdock_supervisor.observe.local import read_bootstrap_state
 
 PROBE_TIMEOUT_S = 1.0
-
-
-@dataclass(frozen=True)
-class FenceSnapshot:
-    phase: str  # the bootstrap phase: only "done" is a settled node
-    primary: bool  # postgres answers and is not in recovery
-    members: tuple[str, ...]  # first-level partners registered and active in repmgr, this node excluded
-    reachable: frozenset[str]  # members (or, when fenced, partners) that answered a TCP connect
 
 
 class LocalReader:

@@ -9,7 +9,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from postdock_supervisor import db, paths, proc
 from postdock_supervisor.config import PostgresSettings
-from postdock_supervisor.observe.model import DataState, PostgresState, SyncSnapshot, parse_lsn
+from postdock_supervisor.model.node import DataState, PostgresState, SyncSnapshot, parse_lsn
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """This node's report and its partners' reports: the snapshot start-up and role checks decide on."""
 
 from postdock_supervisor.config import Settings
+from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.observe.local import read_bootstrap_state, read_data_state, read_postgres_state
-from postdock_supervisor.observe.model import NodeReport
 from postdock_supervisor.observe.peers import fetch_reports
 
 

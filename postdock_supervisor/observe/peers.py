@@ -7,7 +7,7 @@ import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from postdock_supervisor.observe.model import NodeReport
+from postdock_supervisor.model.node import NodeReport
 
 logger = logging.getLogger(__name__)
 

@@ -1,57 +1,29 @@
 """Snapshots for the pgpool role: pgpool's view of its backends, and what each backend says."""
 
+import json
 import logging
 import os
-from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from postdock_supervisor import db, paths, proc
 from postdock_supervisor.config import Backend, PgpoolSettings
-from postdock_supervisor.decide.sync import Mode
-from postdock_supervisor.render.pgpool import PCP_PORT, PORT
+from postdock_supervisor.config.modes import Mode
+from postdock_supervisor.model.pool import BackendProbe, PoolNode, PoolSnapshot
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PoolNode:
-    """One row of SHOW pool_nodes."""
-
-    num: int
-    host: str
-    status: str  # up | waiting | down | unused
-    role: str  # primary | standby
-    select_count: int = 0
-
-    @property
-    def attached(self) -> bool:
-        return self.status in ("up", "waiting")
-
-
-@dataclass(frozen=True)
-class BackendProbe:
-    """What a backend answers when asked directly."""
-
-    num: int
-    answers: bool
-    in_recovery: bool = False
-    streaming: bool = False  # its WAL receiver streams from an upstream
-    application_name: str = ""  # the name it streams under (repmgr's node name)
-    sync_names: frozenset[str] = frozenset()  # primary only: standbys in its synchronous set, streaming
-
-
-@dataclass(frozen=True)
-class PoolSnapshot:
-    nodes: tuple[PoolNode, ...]
-    probes: tuple[BackendProbe, ...]
 
 
 def pool_nodes(pool: PgpoolSettings) -> tuple[PoolNode, ...]:
     """pgpool's own view, through pgpool itself (local socket, scram as CHECK_USER)."""
     with db.connect(
-        host=str(paths.PG_SOCKET_DIR), port=PORT, user=pool.check_user, password=pool.check_password.reveal(), timeout=3
+        host=str(paths.PG_SOCKET_DIR),
+        port=paths.PGPOOL_PORT,
+        user=pool.check_user,
+        password=pool.check_password.reveal(),
+        timeout=3,
     ) as conn:
         cursor = conn.execute("SHOW pool_nodes")
         names = [column.name for column in cursor.description or ()]
@@ -67,7 +39,7 @@ def pool_nodes_pcp(pool: PgpoolSettings) -> tuple[PoolNode, ...] | None:
     backend down pgpool refuses sessions ("all backend nodes are down"), and only PCP can see that
     and attach them again. None when PCP does not answer either."""
     done = proc.run(
-        ["/usr/sbin/pcp_node_info", "-h", "localhost", "-p", str(PCP_PORT), "-U", pool.pcp_user, "-w", "-a"],
+        ["/usr/sbin/pcp_node_info", "-h", "localhost", "-p", str(paths.PCP_PORT), "-U", pool.pcp_user, "-w", "-a"],
         timeout=15,
         env={**os.environ, "PCPPASSFILE": str(paths.PCPPASS)},
         quiet=True,
@@ -131,3 +103,16 @@ def snapshot(pool: PgpoolSettings) -> PoolSnapshot:
     if pool.consistency_mode is not Mode.STRICT and all(n.attached for n in nodes if n.status != "unused"):
         return PoolSnapshot(nodes, ())
     return PoolSnapshot(nodes, tuple(probe(pool, b) for b in pool.backends))
+
+
+def read_keeper_state() -> dict[str, Any]:
+    """The keeper's last decision ({} before its first)."""
+    try:
+        state = json.loads(paths.POOL_KEEPER_STATE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def read_keeper_weights() -> dict[int, float]:
+    return {int(k): float(v) for k, v in read_keeper_state().get("weights", {}).items()}

@@ -9,11 +9,8 @@ from collections.abc import Mapping
 
 from postdock_supervisor import paths
 from postdock_supervisor.config import Backend, PgpoolSettings, Settings
-from postdock_supervisor.decide.sync import Mode
+from postdock_supervisor.config.modes import Mode
 from postdock_supervisor.render.postgres import conf_value, quote_conf
-
-PORT = 5432
-PCP_PORT = 9898
 
 
 def default_parameters(pool: PgpoolSettings) -> dict[str, str]:
@@ -21,10 +18,10 @@ def default_parameters(pool: PgpoolSettings) -> dict[str, str]:
     return {
         "backend_clustering_mode": "'streaming_replication'",
         "listen_addresses": "'*'",
-        "port": str(PORT),
+        "port": str(paths.PGPOOL_PORT),
         "unix_socket_directories": quote_conf(str(paths.PG_SOCKET_DIR)),  # socket_dir before pgpool-II 4.4
         "pcp_listen_addresses": "'*'",
-        "pcp_port": str(PCP_PORT),
+        "pcp_port": str(paths.PCP_PORT),
         "pcp_socket_dir": quote_conf(str(paths.PG_SOCKET_DIR)),
         "enable_pool_hba": "on",
         "pool_passwd": quote_conf(str(paths.POOL_PASSWD)),
@@ -121,4 +118,4 @@ def pcp_conf(user: str, password: str) -> str:
 
 def pcppass(user: str, password: str) -> str:
     escaped = password.replace("\\", "\\\\").replace(":", "\\:")
-    return f"*:{PCP_PORT}:{user}:{escaped}\n"
+    return f"*:{paths.PCP_PORT}:{user}:{escaped}\n"

@@ -12,14 +12,8 @@ from postdock_supervisor.decide.backup import BACKUP_RETRY_S, RESET_AFTER_S, Act
 from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.health import barman_health
 from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
-from postdock_supervisor.observe.backup import (
-    BackupInfo,
-    BackupSnapshot,
-    NodeProbe,
-    Receiver,
-    backups_in,
-    read_backup_info,
-)
+from postdock_supervisor.model.backup import BackupInfo, BackupSnapshot, NodeProbe, Receiver
+from postdock_supervisor.observe.backup import backups_in, read_backup_info
 from postdock_supervisor.render.barman import barman_conf, barman_pgpass, server_conf
 
 BARMAN_ENV = {

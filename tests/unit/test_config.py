@@ -3,8 +3,8 @@
 import pytest
 
 from postdock_supervisor.config import describe, load_settings
-from postdock_supervisor.entrypoint import version_problem
 from postdock_supervisor.errors import ConfigError
+from postdock_supervisor.programs.entrypoint import version_problem
 from tests.builders import BASE_ENV, make_pg, make_settings
 
 

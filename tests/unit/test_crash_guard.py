@@ -4,8 +4,8 @@ import io
 
 from postdock_supervisor.decide.crash import Act, CrashPolicy, GuardState, decide_crash
 from postdock_supervisor.events.model import ProcessStateEvent, TickEvent
-from postdock_supervisor.events.runner import run_listener
-from postdock_supervisor.listeners import crash_guard
+from postdock_supervisor.programs import crash_guard
+from postdock_supervisor.programs.runner import run_events
 
 POLICY = CrashPolicy(window_s=300, max_restarts=3, backoff_s=(0, 5, 15))
 UP = GuardState(bootstrap_running=False, bootstrap_phase="done")
@@ -101,14 +101,14 @@ def test_listener_acknowledges_every_event_and_reruns_bootstrap(monkeypatch, tmp
     stdin = io.StringIO(envelope("PROCESS_STATE_EXITED", crash) + envelope("TICK_5", "when:1 ünïcode"))
     stdout = io.StringIO()
     fake = FakeSupervisor()
-    run_listener(crash_guard.CrashGuard(fake, POLICY).handle, stdin, stdout, max_events=2)  # type: ignore[arg-type]
+    run_events(crash_guard.CrashGuard(fake, POLICY).handle, stdin, stdout, max_events=2)  # type: ignore[arg-type]
     assert stdout.getvalue() == "READY\nRESULT 2\nOKREADY\nRESULT 2\nOK"
     assert fake.started == ["bootstrap"]
     assert '"phase": "restarting"' in state.read_text()
 
 
 def test_conf_watch_message_through_the_protocol_becomes_a_reload() -> None:
-    from postdock_supervisor.decide.conf import decide_reload
+    from postdock_supervisor.decide.conf import ReloadAct, decide_reload
     from postdock_supervisor.events.model import parse_event
 
     payload = (
@@ -117,11 +117,11 @@ def test_conf_watch_message_through_the_protocol_becomes_a_reload() -> None:
     )
     event = parse_event({"eventname": "PROCESS_COMMUNICATION_STDOUT"}, payload)
     decision = decide_reload(event, "RUNNING")
-    assert (decision.reload, decision.reason) == (
-        True,
+    assert (decision.action, decision.reason) == (
+        ReloadAct.RELOAD,
         "/etc/postdock/conf.d/x.conf changed (IN_CLOSE_WRITE): reloading postgres",
     )
-    assert not decide_reload(event, "STOPPED").reload
+    assert decide_reload(event, "STOPPED").action is ReloadAct.NOTE
 
 
 def test_capture_mode_message_is_framed_with_supervisors_markers() -> None:

@@ -7,9 +7,9 @@ import pytest
 from postdock_supervisor import healing, metrics
 from postdock_supervisor.decide.fence import FenceAct, decide_fence, has_majority
 from postdock_supervisor.errors import ConfigError
-from postdock_supervisor.fence_keeper import still_counts
 from postdock_supervisor.health import postgres_health
-from postdock_supervisor.observe.fence import FenceSnapshot
+from postdock_supervisor.model.fence import FenceSnapshot
+from postdock_supervisor.programs.fence_keeper import still_counts
 from postdock_supervisor.roles import programs_for
 from tests.builders import make_settings
 

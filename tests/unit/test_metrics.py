@@ -6,8 +6,8 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CollectorRegistry, Metric
 
 from postdock_supervisor.metrics import pgpool_metrics, postgres_metrics, program_metrics
+from postdock_supervisor.model.pool import PoolNode
 from postdock_supervisor.observe.metrics import ReplicationSnapshot, Slot, StandbyLag
-from postdock_supervisor.observe.pool import PoolNode
 
 
 def exposition(metrics: list[Metric]) -> str:

@@ -6,7 +6,7 @@ from postdock_supervisor.config import load_settings
 from postdock_supervisor.decide.pool import decide_pool
 from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.health import pool_health
-from postdock_supervisor.observe.pool import BackendProbe, PoolNode, PoolSnapshot
+from postdock_supervisor.model.pool import BackendProbe, PoolNode, PoolSnapshot
 from postdock_supervisor.render.pgpool import pcp_conf, pcppass, pgpool_conf, pool_hba_conf
 from tests.unit.test_render import conf_values
 

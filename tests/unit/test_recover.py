@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from postdock_supervisor.observe.backup import BackupInfo
-from postdock_supervisor.recover import RecoverError, Target, choose_backup, parse_time
+from postdock_supervisor.model.backup import BackupInfo
+from postdock_supervisor.programs.recover import RecoverError, Target, choose_backup, parse_time
 
 JAN = datetime(2027, 1, 15, tzinfo=UTC).timestamp()
 B1 = BackupInfo("20270115T000000", "DONE", JAN, JAN + 10, end_lsn="0/7000000")

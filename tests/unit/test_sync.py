@@ -2,8 +2,8 @@
 
 from psycopg.conninfo import conninfo_to_dict
 
+from postdock_supervisor.config.modes import Mode
 from postdock_supervisor.decide.sync import (
-    Mode,
     decide_conninfo,
     decide_slots,
     decide_sync,

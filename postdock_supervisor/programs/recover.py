@@ -18,7 +18,8 @@ from postdock_supervisor import proc
 from postdock_supervisor.act import barman as barman_act
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.errors import PostdockError
-from postdock_supervisor.observe.backup import BackupInfo, backups, probe_nodes
+from postdock_supervisor.model.backup import BackupInfo
+from postdock_supervisor.observe.backup import backups, probe_nodes
 
 logger = logging.getLogger(__name__)
 

@@ -2,19 +2,19 @@
 
 import logging
 
-from postdock_supervisor import config, healing
+from postdock_supervisor import healing
 from postdock_supervisor.act.phase import rerun_bootstrap
 from postdock_supervisor.act.supervisor import Supervisor
-from postdock_supervisor.decide.role import decide_role
+from postdock_supervisor.config import Settings
+from postdock_supervisor.decide.role import RoleAct, decide_role
 from postdock_supervisor.events.model import Event, TickEvent
-from postdock_supervisor.events.runner import run_listener
 from postdock_supervisor.observe.node import observe
+from postdock_supervisor.programs.runner import run_events
 
 logger = logging.getLogger(__name__)
 
 
-def main() -> None:
-    settings = config.from_process()
+def main(settings: Settings) -> None:
     assert settings.postgres is not None
     pg = settings.postgres
     supervisor = Supervisor()
@@ -24,12 +24,12 @@ def main() -> None:
             return
         me, peers = observe(settings)
         decision = decide_role(me, peers, pg)
-        if not decision.demote:
+        if decision.action is RoleAct.NOTHING:
             return
         logger.warning("%s", decision.reason)
-        healing.record("role_check", "step-down", decision.reason)
+        healing.record("role_check", decision.action.value, decision.reason)
         # The start-up decision does the rejoin (crash recovery, pg_rewind or re-clone).
         supervisor.stop("postgres")
         rerun_bootstrap(supervisor, decision.reason)
 
-    run_listener(handle)
+    run_events(handle)

@@ -10,14 +10,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from postdock_supervisor import healing, sync
+from postdock_supervisor import healing
 from postdock_supervisor.act import node
 from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.control import ControlError
+from postdock_supervisor.model.node import format_lsn, parse_lsn
 from postdock_supervisor.observe.local import read_bootstrap_state, read_data_state, read_postgres_state
-from postdock_supervisor.observe.model import format_lsn, parse_lsn
+from postdock_supervisor.programs import sync_keeper as sync
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class NodeControl:
     def switchover(self, args: dict[str, Any]) -> dict[str, Any]:
         """Run a whole switchover from here for a container that holds the key but not the cluster's
         list of partners (pgpool, barman); its output goes back to that caller."""
-        from postdock_supervisor import switchover
+        from postdock_supervisor.programs import switchover
 
         if self.pg.is_cascade:
             raise ControlError("a cascaded node holds no list of partners: ask a first-level one")

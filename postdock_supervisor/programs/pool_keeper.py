@@ -4,8 +4,6 @@ backends, decide (decide/pool.py), act through pcp. Its last decision is in a st
 
 import json
 import logging
-import time
-from typing import Any
 
 import psycopg
 
@@ -13,7 +11,8 @@ from postdock_supervisor import files, paths
 from postdock_supervisor.act import pgpool as pool_act
 from postdock_supervisor.config import Settings
 from postdock_supervisor.decide.pool import PoolDecision, decide_pool
-from postdock_supervisor.observe.pool import snapshot
+from postdock_supervisor.observe.pool import read_keeper_state, snapshot
+from postdock_supervisor.programs.runner import run_ticks
 from postdock_supervisor.render.pgpool import initial_weight
 
 logger = logging.getLogger(__name__)
@@ -28,21 +27,8 @@ def write_state(decision: PoolDecision, applied: bool) -> None:
         "weights_applied": applied,
         "weights": {str(k): v for k, v in decision.weights.items()},
     }
-    if state != read_state():
+    if state != read_keeper_state():
         files.write_atomic(paths.POOL_KEEPER_STATE, json.dumps(state), 0o644)
-
-
-def read_state() -> dict[str, Any]:
-    """The keeper's last decision ({} before its first)."""
-    try:
-        state = json.loads(paths.POOL_KEEPER_STATE.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def read_weights() -> dict[int, float]:
-    return {int(k): float(v) for k, v in read_state().get("weights", {}).items()}
 
 
 def step(settings: Settings, weights: dict[int, float]) -> dict[int, float]:
@@ -67,11 +53,13 @@ def step(settings: Settings, weights: dict[int, float]) -> dict[int, float]:
     return weights
 
 
-def run(settings: Settings) -> None:
+def main(settings: Settings) -> None:
     pool = settings.pgpool
     assert pool is not None
     weights = {b.num: initial_weight(pool, b) for b in pool.backends}
-    while True:
-        started = time.monotonic()
+
+    def round(began: float) -> None:
+        nonlocal weights
         weights = step(settings, weights)
-        time.sleep(max(0.1, INTERVAL - (time.monotonic() - started)))
+
+    run_ticks(round, interval=INTERVAL, min_pause=0.1)

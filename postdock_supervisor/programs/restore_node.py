@@ -12,12 +12,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from postdock_supervisor import db, sync
+from postdock_supervisor import db
 from postdock_supervisor.act import node
 from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.errors import ActionError
+from postdock_supervisor.programs import sync_keeper as sync
 
 logger = logging.getLogger(__name__)
 

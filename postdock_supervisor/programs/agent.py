@@ -10,8 +10,8 @@ from typing import Any
 
 from postdock_supervisor.config import Settings
 from postdock_supervisor.control import HEADER, ControlError, Verifier
-from postdock_supervisor.node_control import NodeControl
 from postdock_supervisor.observe.node import local_report
+from postdock_supervisor.programs.node_control import NodeControl
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from postdock_supervisor import healing, sync
+from postdock_supervisor import healing
 from postdock_supervisor.act import node
 from postdock_supervisor.act.phase import set_phase
 from postdock_supervisor.act.supervisor import Supervisor
@@ -19,6 +19,7 @@ from postdock_supervisor.decide.startup import Start, StartDecision, decide_star
 from postdock_supervisor.errors import ActionError, PostdockError
 from postdock_supervisor.observe.local import read_postgres_state
 from postdock_supervisor.observe.node import observe
+from postdock_supervisor.programs import sync_keeper as sync
 
 logger = logging.getLogger(__name__)
 

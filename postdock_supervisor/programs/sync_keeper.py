@@ -1,5 +1,6 @@
-"""Keep the primary's synchronous standby set equal to what the consistency mode asks for, and
-its synchronized_standby_slots equal to the streaming first-level standbys' slots."""
+"""[eventlistener:sync_keeper] events=TICK_5. Keep the primary's synchronous standby set equal to
+what the consistency mode asks for, and its synchronized_standby_slots equal to the streaming
+first-level standbys' slots."""
 
 import logging
 
@@ -7,9 +8,11 @@ import psycopg
 from psycopg import sql
 
 from postdock_supervisor import db, healing
-from postdock_supervisor.config import PostgresSettings
+from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.sync import SyncDecision, decide_conninfo, decide_slots, decide_sync
+from postdock_supervisor.events.model import Event, TickEvent
 from postdock_supervisor.observe.local import read_sync_snapshot
+from postdock_supervisor.programs.runner import run_events
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +61,14 @@ def keep(pg: PostgresSettings) -> SyncDecision | None:
             logger.info("%s", chosen.reason)
             healing.record("sync_keeper", action, chosen.reason)
     return decision
+
+
+def main(settings: Settings) -> None:
+    pg = settings.postgres
+    assert pg is not None
+
+    def handle(event: Event) -> None:
+        if isinstance(event, TickEvent):
+            keep(pg)
+
+    run_events(handle)

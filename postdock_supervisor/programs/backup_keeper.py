@@ -8,13 +8,14 @@ import subprocess
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from postdock_supervisor import files, paths
 from postdock_supervisor.act import barman as act
+from postdock_supervisor.config import Settings
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.decide.backup import Act, Decision, Memory, backup_failed, decide_backup
 from postdock_supervisor.observe.backup import snapshot
+from postdock_supervisor.programs.runner import run_ticks
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +62,6 @@ def write_state(decision: Decision) -> None:
     files.write_atomic(paths.BACKUP_KEEPER_STATE, json.dumps(state), 0o644)
 
 
-def read_state() -> dict[str, Any]:
-    try:
-        state = json.loads(paths.BACKUP_KEEPER_STATE.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
 def apply(bm: BarmanSettings, decision: Decision) -> subprocess.Popen[bytes] | None:
     job = None
     for action in decision.actions:
@@ -87,30 +80,45 @@ def apply(bm: BarmanSettings, decision: Decision) -> subprocess.Popen[bytes] | N
     return job
 
 
-def run(bm: BarmanSettings) -> None:
-    memory = Memory(last_fire=time.time())
-    job: subprocess.Popen[bytes] | None = None
-    log = LogFollower(paths.BARMAN_LOG)
-    last_reason = job_reason = ""
-    while True:
-        started = time.monotonic()
-        if job is not None and job.poll() is not None:
-            if job.returncode == 0:
-                logger.info("base backup done (%s)", job_reason)
-            else:
-                logger.warning("base backup failed with code %d; retrying later (%s)", job.returncode, job_reason)
-                memory = backup_failed(memory, job_reason, time.time())
-            job = None
-        decision = decide_backup(snapshot(bm, job is not None), bm, memory, time.time())
-        if decision.reason != last_reason:
+class BackupKeeper:
+    """Memory between rounds: the decision's memory, the running base backup and its reason, the
+    last reason logged, and where barman's log was read up to."""
+
+    def __init__(self, bm: BarmanSettings) -> None:
+        self.bm = bm
+        self.memory = Memory(last_fire=time.time())
+        self.job: subprocess.Popen[bytes] | None = None
+        self.job_reason = ""
+        self.last_reason = ""
+        self.log = LogFollower(paths.BARMAN_LOG)
+
+    def _reap(self) -> None:
+        if self.job is None or self.job.poll() is None:
+            return
+        if self.job.returncode == 0:
+            logger.info("base backup done (%s)", self.job_reason)
+        else:
+            logger.warning("base backup failed with code %d; retrying later (%s)", self.job.returncode, self.job_reason)
+            self.memory = backup_failed(self.memory, self.job_reason, time.time())
+        self.job = None
+
+    def round(self, began: float) -> Decision:
+        self._reap()
+        decision = decide_backup(snapshot(self.bm, self.job is not None), self.bm, self.memory, time.time())
+        if decision.reason != self.last_reason:
             logger.info("%s", decision.reason)
-            last_reason = decision.reason
+            self.last_reason = decision.reason
             write_state(decision)
-        memory = decision.memory
-        started_job = apply(bm, decision)
+        self.memory = decision.memory
+        started_job = apply(self.bm, decision)
         if started_job is not None:
-            job, job_reason = started_job, decision.backup_reason
-        for line in log.lines():
+            self.job, self.job_reason = started_job, decision.backup_reason
+        for line in self.log.lines():
             if worth_showing(line):
                 logger.info("barman: %s", line.split("] ", 1)[-1])
-        time.sleep(max(0.5, INTERVAL - (time.monotonic() - started)))
+        return decision
+
+
+def main(settings: Settings) -> None:
+    assert settings.barman is not None
+    run_ticks(BackupKeeper(settings.barman).round, interval=INTERVAL, min_pause=0.5)

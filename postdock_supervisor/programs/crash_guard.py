@@ -4,13 +4,14 @@ import logging
 import time
 from pathlib import Path
 
-from postdock_supervisor import config, healing
+from postdock_supervisor import healing
 from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
 from postdock_supervisor.act.supervisor import Supervisor
+from postdock_supervisor.config import Settings
 from postdock_supervisor.decide.crash import Act, CrashPolicy, GuardState, decide_crash
 from postdock_supervisor.events.model import Event
-from postdock_supervisor.events.runner import run_listener
 from postdock_supervisor.observe.local import read_bootstrap_state
+from postdock_supervisor.programs.runner import run_events
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ class CrashGuard:
             set_phase("gave-up", decision.reason)
 
 
-def main() -> None:
-    settings = config.from_process()
+def main(settings: Settings) -> None:
     pgdata = settings.postgres.pgdata if settings.postgres is not None else ""
-    run_listener(CrashGuard(Supervisor(), pgdata=pgdata).handle)
+    run_events(CrashGuard(Supervisor(), pgdata=pgdata).handle)

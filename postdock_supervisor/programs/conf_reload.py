@@ -5,9 +5,10 @@ from collections.abc import Callable
 
 from postdock_supervisor import healing
 from postdock_supervisor.act.supervisor import Supervisor
-from postdock_supervisor.decide.conf import decide_reload
+from postdock_supervisor.config import Settings
+from postdock_supervisor.decide.conf import ReloadAct, decide_reload
 from postdock_supervisor.events.model import Event
-from postdock_supervisor.events.runner import run_listener
+from postdock_supervisor.programs.runner import run_events
 
 logger = logging.getLogger(__name__)
 
@@ -15,15 +16,15 @@ logger = logging.getLogger(__name__)
 def handler(supervisor: Supervisor) -> Callable[[Event], None]:
     def handle(event: Event) -> None:
         decision = decide_reload(event, supervisor.states().get("postgres", "ABSENT"))
-        if decision.reload:
-            logger.info("%s", decision.reason)
+        if decision.action is ReloadAct.NOTHING:
+            return
+        logger.info("%s", decision.reason)
+        if decision.action is ReloadAct.RELOAD:
             healing.record("conf_reload", "reload", decision.reason)
             supervisor.signal("postgres", "HUP")
-        elif "changed" in decision.reason:
-            logger.info("%s", decision.reason)
 
     return handle
 
 
-def main() -> None:
-    run_listener(handler(Supervisor()))
+def main(settings: Settings) -> None:
+    run_events(handler(Supervisor()))

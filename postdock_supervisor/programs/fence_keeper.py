@@ -8,9 +8,11 @@ import time
 from postdock_supervisor import healing
 from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
 from postdock_supervisor.act.supervisor import Supervisor
-from postdock_supervisor.config import PostgresSettings
+from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.fence import FenceAct, FenceDecision, decide_fence, has_majority
-from postdock_supervisor.observe.fence import FenceSnapshot, LocalReader, Prober, observe_fence
+from postdock_supervisor.model.fence import FenceSnapshot
+from postdock_supervisor.observe.fence import LocalReader, Prober, observe_fence
+from postdock_supervisor.programs.runner import run_ticks
 
 logger = logging.getLogger(__name__)
 
@@ -42,21 +44,35 @@ def still_counts(snapshot: FenceSnapshot) -> bool:
     return snapshot.phase != "done" or not snapshot.primary or has_majority(snapshot)
 
 
-def run(pg: PostgresSettings, status_port: int) -> None:
-    supervisor = Supervisor()
-    prober = Prober((status_port, pg.port))
-    local = LocalReader(pg)
-    last_majority = time.monotonic()
-    alone = False
-    while True:
-        began = time.monotonic()
-        snapshot = observe_fence(pg, local, prober)
+class FenceKeeper:
+    """Observe, decide, apply, twice a second; memory: when a majority was last seen, and whether
+    the last round was alone (to log the edges, not every round)."""
+
+    def __init__(self, pg: PostgresSettings, status_port: int, supervisor: Supervisor) -> None:
+        self.pg = pg
+        self.supervisor = supervisor
+        self.prober = Prober((status_port, pg.port))
+        self.local = LocalReader(pg)
+        self.last_majority = time.monotonic()
+        self.alone = False
+
+    def observe(self) -> FenceSnapshot:
+        return observe_fence(self.pg, self.local, self.prober)
+
+    def round(self, began: float) -> FenceDecision:
+        snapshot = self.observe()
         counts = still_counts(snapshot)
         if counts:
-            last_majority = began
-        decision = decide_fence(snapshot, last_majority, pg.fence_timeout, time.monotonic())
-        if alone != (not counts):  # log the edges, not every round
-            alone = not counts
-            logger.log(logging.WARNING if alone else logging.INFO, "%s", decision.reason)
-        act(supervisor, decision)
-        time.sleep(PAUSE_S)
+            self.last_majority = began
+        decision = decide_fence(snapshot, self.last_majority, self.pg.fence_timeout, time.monotonic())
+        if self.alone != (not counts):
+            self.alone = not counts
+            logger.log(logging.WARNING if self.alone else logging.INFO, "%s", decision.reason)
+        act(self.supervisor, decision)
+        return decision
+
+
+def main(settings: Settings) -> None:
+    assert settings.postgres is not None
+    keeper = FenceKeeper(settings.postgres, settings.common.status_port, Supervisor())
+    run_ticks(keeper.round, interval=0.0, min_pause=PAUSE_S)

@@ -1,1 +1,0 @@
-"""Event listeners: parse -> observe -> pure decide -> act; each acknowledges every event."""

@@ -1,0 +1,1 @@
+"""Snapshots: frozen dataclasses that probes fill and decisions read. No I/O is imported here."""

@@ -1,0 +1,56 @@
+"""What the barman role sees: the nodes, barman's WAL receiver and the backup catalogue."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NodeProbe:
+    host: str
+    answers: bool
+    writable: bool = False
+    timeline: int = 0
+    slot: str = ""  # primary only: '' (no slot), or its wal_status (reserved, extended, unreserved, lost)
+    slot_active: bool = False
+    wants_sync: bool = False  # primary only: barman's receiver is in synchronous_standby_names
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """barman's pg_receivewal for this server, from /proc."""
+
+    running: bool
+    synchronous: bool = False
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    backup_id: str
+    status: str  # DONE, WAITING_FOR_WALS, STARTED, FAILED...
+    begin_time: float = 0.0
+    end_time: float = 0.0
+    size: int = 0
+    timeline: int = 0
+    copy_seconds: float = 0.0
+    total_seconds: float = 0.0
+    end_lsn: str = ""
+    parent_backup_id: str = ""  # set on a block-level incremental backup (barman 3.11+)
+
+    @property
+    def incremental(self) -> bool:
+        return bool(self.parent_backup_id)
+
+
+@dataclass(frozen=True)
+class BackupSnapshot:
+    nodes: tuple[NodeProbe, ...]
+    receiver: Receiver
+    backups: tuple[BackupInfo, ...]
+    backup_running: bool
+
+    @property
+    def writable(self) -> tuple[NodeProbe, ...]:
+        return tuple(n for n in self.nodes if n.writable)
+
+    @property
+    def done(self) -> tuple[BackupInfo, ...]:
+        return tuple(b for b in self.backups if b.status == "DONE")

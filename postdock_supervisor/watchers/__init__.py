@@ -1,1 +1,0 @@
-"""Programs that turn file activity into supervisor events (capture mode)."""
