@@ -28,8 +28,8 @@ echo "== tools: helm, promtool"
 tools=$(bash scripts/ensure-tools.sh)
 export PATH="$tools:$PATH"
 
-echo "== unit tests"
-.venv/bin/python -m pytest -q tests/unit
+echo "== unit tests, and listeners under a real supervisord"
+.venv/bin/python -m pytest -q tests/unit tests/supervised
 
 if [ "$what" = "unit" ]; then exit 0; fi
 
