@@ -11,7 +11,7 @@ stay behind for good, and in partial/strict mode the new primary's commits would
 start-up decision follows the current primary and starts repmgrd again."""
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from postdock_supervisor.events.model import Event, ProcessStateEvent, TickEvent
 
@@ -44,9 +44,30 @@ class GuardState:
 
 
 @dataclass(frozen=True)
+class Memory:
+    """What the guard carries between events."""
+
+    restarts: tuple[float, ...] = ()  # when earlier re-runs were started
+    pending_since: float | None = None
+    gave_up: bool = False
+
+
+@dataclass(frozen=True)
 class Decision:
     action: Act
     reason: str
+    memory: Memory = Memory()
+
+
+def remember(memory: Memory, decision: Decision, now: float) -> Decision:
+    """The decision with the memory it leaves behind."""
+    if decision.action is Act.DEFER:
+        memory = replace(memory, pending_since=memory.pending_since or now)
+    elif decision.action is Act.RERUN_BOOTSTRAP:
+        memory = replace(memory, pending_since=None, restarts=(*memory.restarts, now))
+    elif decision.action is Act.GIVE_UP:
+        memory = replace(memory, gave_up=True, pending_since=None)
+    return replace(decision, memory=memory)
 
 
 def _due(state: GuardState, policy: CrashPolicy, now: float, why: str = "postgres exited unexpectedly") -> Decision:

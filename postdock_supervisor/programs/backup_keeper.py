@@ -14,7 +14,9 @@ from postdock_supervisor.act import barman as act
 from postdock_supervisor.config import Settings
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.decide.backup import Act, Decision, Memory, backup_failed, decide_backup
+from postdock_supervisor.model.backup import BackupSnapshot
 from postdock_supervisor.observe.backup import snapshot
+from postdock_supervisor.programs.contract import step
 from postdock_supervisor.programs.runner import run_ticks
 
 logger = logging.getLogger(__name__)
@@ -62,7 +64,8 @@ def write_state(decision: Decision) -> None:
     files.write_atomic(paths.BACKUP_KEEPER_STATE, json.dumps(state), 0o644)
 
 
-def apply(bm: BarmanSettings, decision: Decision) -> subprocess.Popen[bytes] | None:
+def start_actions(bm: BarmanSettings, decision: Decision) -> subprocess.Popen[bytes] | None:
+    """Every action of the decision, in order; the base backup it started, if any."""
     job = None
     for action in decision.actions:
         if action is Act.POINT_AT:
@@ -92,33 +95,38 @@ class BackupKeeper:
         self.last_reason = ""
         self.log = LogFollower(paths.BARMAN_LOG)
 
-    def _reap(self) -> None:
-        if self.job is None or self.job.poll() is None:
-            return
-        if self.job.returncode == 0:
-            logger.info("base backup done (%s)", self.job_reason)
-        else:
-            logger.warning("base backup failed with code %d; retrying later (%s)", self.job.returncode, self.job_reason)
-            self.memory = backup_failed(self.memory, self.job_reason, time.time())
-        self.job = None
+    def observe(self) -> BackupSnapshot:
+        """barman's state, after taking in how a base backup started earlier ended."""
+        if self.job is not None and self.job.poll() is not None:
+            if self.job.returncode == 0:
+                logger.info("base backup done (%s)", self.job_reason)
+            else:
+                logger.warning(
+                    "base backup failed with code %d; retrying later (%s)", self.job.returncode, self.job_reason
+                )
+                self.memory = backup_failed(self.memory, self.job_reason, time.time())
+            self.job = None
+        return snapshot(self.bm, self.job is not None)
 
-    def round(self, began: float) -> Decision:
-        self._reap()
-        decision = decide_backup(snapshot(self.bm, self.job is not None), self.bm, self.memory, time.time())
+    def decide(self, snap: BackupSnapshot, now: float) -> Decision:
+        # Schedules are wall-clock times: the round's monotonic start is not used here.
+        return decide_backup(snap, self.bm, self.memory, time.time())
+
+    def apply(self, decision: Decision) -> None:
         if decision.reason != self.last_reason:
             logger.info("%s", decision.reason)
             self.last_reason = decision.reason
             write_state(decision)
         self.memory = decision.memory
-        started_job = apply(self.bm, decision)
+        started_job = start_actions(self.bm, decision)
         if started_job is not None:
             self.job, self.job_reason = started_job, decision.backup_reason
         for line in self.log.lines():
             if worth_showing(line):
                 logger.info("barman: %s", line.split("] ", 1)[-1])
-        return decision
 
 
 def main(settings: Settings) -> None:
     assert settings.barman is not None
-    run_ticks(BackupKeeper(settings.barman).round, interval=INTERVAL, min_pause=0.5)
+    keeper = BackupKeeper(settings.barman)
+    run_ticks(lambda began: step(keeper, began), interval=INTERVAL, min_pause=0.5)

@@ -8,12 +8,15 @@ from postdock_supervisor import healing
 from postdock_supervisor.act.phase import rerun_bootstrap, set_phase
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
-from postdock_supervisor.decide.crash import Act, CrashPolicy, GuardState, decide_crash
+from postdock_supervisor.decide.crash import Act, CrashPolicy, Decision, GuardState, Memory, decide_crash, remember
 from postdock_supervisor.events.model import Event
 from postdock_supervisor.observe.local import read_bootstrap_state
+from postdock_supervisor.programs.contract import react
 from postdock_supervisor.programs.runner import run_events
 
 logger = logging.getLogger(__name__)
+
+PROGRAM = "crash_guard"
 
 
 class CrashGuard:
@@ -21,40 +24,38 @@ class CrashGuard:
         self.supervisor = supervisor
         self.pgdata = pgdata
         self.policy = policy or CrashPolicy()
-        self.restarts: list[float] = []
-        self.pending_since: float | None = None
-        self.gave_up = False
+        self.memory = Memory()
 
-    def snapshot(self) -> GuardState:
+    def observe(self, event: Event) -> tuple[Event, GuardState]:
         phase, _ = read_bootstrap_state()
         running = self.supervisor.states().get("bootstrap") in ("STARTING", "RUNNING")
-        return GuardState(
+        return event, GuardState(
             bootstrap_running=running,
             bootstrap_phase=phase,
-            restarts=tuple(self.restarts),
-            pending_since=self.pending_since,
-            gave_up=self.gave_up,
+            restarts=self.memory.restarts,
+            pending_since=self.memory.pending_since,
+            gave_up=self.memory.gave_up,
             standby=bool(self.pgdata) and (Path(self.pgdata) / "standby.signal").exists(),
         )
 
-    def handle(self, event: Event) -> None:
-        now = time.monotonic()
-        decision = decide_crash(event, self.snapshot(), self.policy, now)
+    def decide(self, snapshot: tuple[Event, GuardState], now: float) -> Decision:
+        event, state = snapshot
+        return remember(self.memory, decide_crash(event, state, self.policy, now), now)
+
+    def apply(self, decision: Decision) -> None:
+        self.memory = decision.memory
         if decision.action is Act.NOTHING:
             return
         logger.warning("%s: %s", decision.action.value, decision.reason)
-        if decision.action is not Act.DEFER:
-            healing.record("crash_guard", decision.action.value, decision.reason)
-        if decision.action is Act.DEFER:
-            self.pending_since = self.pending_since or now
-        elif decision.action is Act.RERUN_BOOTSTRAP:
-            self.pending_since = None
-            self.restarts.append(now)
+        if decision.action is Act.RERUN_BOOTSTRAP:
+            healing.record(PROGRAM, decision.action.value, decision.reason)
             rerun_bootstrap(self.supervisor, decision.reason)
         elif decision.action is Act.GIVE_UP:
-            self.gave_up = True
-            self.pending_since = None
+            healing.record(PROGRAM, decision.action.value, decision.reason)
             set_phase("gave-up", decision.reason)
+
+    def handle(self, event: Event) -> None:
+        react(self, event, time.monotonic())
 
 
 def main(settings: Settings) -> None:

@@ -11,7 +11,9 @@ from postdock_supervisor import files, paths
 from postdock_supervisor.act import pgpool as pool_act
 from postdock_supervisor.config import Settings
 from postdock_supervisor.decide.pool import PoolDecision, decide_pool
+from postdock_supervisor.model.pool import PoolSnapshot
 from postdock_supervisor.observe.pool import read_keeper_state, snapshot
+from postdock_supervisor.programs.contract import step
 from postdock_supervisor.programs.runner import run_ticks
 from postdock_supervisor.render.pgpool import initial_weight
 
@@ -31,35 +33,39 @@ def write_state(decision: PoolDecision, applied: bool) -> None:
         files.write_atomic(paths.POOL_KEEPER_STATE, json.dumps(state), 0o644)
 
 
-def step(settings: Settings, weights: dict[int, float]) -> dict[int, float]:
-    """One observe-decide-act round; returns the weights pgpool now has."""
-    pool = settings.pgpool
-    assert pool is not None
-    try:
-        snap = snapshot(pool)
-    except psycopg.Error as exc:
-        logger.debug("pgpool does not answer yet: %s", exc)
-        return weights
-    decision = decide_pool(snap, pool, weights)
-    for line in decision.reasons:
-        logger.info("%s", line)
-    for num in decision.attach:
-        if not pool_act.attach(pool, num):
-            logger.warning("pcp_attach_node %d failed; trying again next round", num)
-    applied = decision.weights == weights
-    if not applied and pool_act.apply_weights(settings, dict(decision.weights)):
-        weights, applied = dict(decision.weights), True
-    write_state(decision, applied)
-    return weights
+class PoolKeeper:
+    """Memory: the read weights pgpool has now."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.pgpool is not None
+        self.settings = settings
+        self.pool = settings.pgpool
+        self.weights = {b.num: initial_weight(self.pool, b) for b in self.pool.backends}
+
+    def observe(self) -> PoolSnapshot | None:
+        try:
+            return snapshot(self.pool)
+        except psycopg.Error as exc:
+            logger.debug("pgpool does not answer yet: %s", exc)
+            return None
+
+    def decide(self, snap: PoolSnapshot | None, now: float) -> PoolDecision | None:
+        return None if snap is None else decide_pool(snap, self.pool, self.weights)
+
+    def apply(self, decision: PoolDecision | None) -> None:
+        if decision is None:
+            return
+        for line in decision.reasons:
+            logger.info("%s", line)
+        for num in decision.attach:
+            if not pool_act.attach(self.pool, num):
+                logger.warning("pcp_attach_node %d failed; trying again next round", num)
+        applied = decision.weights == self.weights
+        if not applied and pool_act.apply_weights(self.settings, dict(decision.weights)):
+            self.weights, applied = dict(decision.weights), True
+        write_state(decision, applied)
 
 
 def main(settings: Settings) -> None:
-    pool = settings.pgpool
-    assert pool is not None
-    weights = {b.num: initial_weight(pool, b) for b in pool.backends}
-
-    def round(began: float) -> None:
-        nonlocal weights
-        weights = step(settings, weights)
-
-    run_ticks(round, interval=INTERVAL, min_pause=0.1)
+    keeper = PoolKeeper(settings)
+    run_ticks(lambda began: step(keeper, began), interval=INTERVAL, min_pause=0.1)

@@ -1,35 +1,49 @@
 """[eventlistener:role_check] events=TICK_5: a primary the cluster has left behind steps down."""
 
 import logging
+import time
 
 from postdock_supervisor import healing
 from postdock_supervisor.act.phase import rerun_bootstrap
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
-from postdock_supervisor.decide.role import RoleAct, decide_role
+from postdock_supervisor.decide.role import RoleAct, RoleDecision, decide_role
 from postdock_supervisor.events.model import Event, TickEvent
+from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.observe.node import observe
+from postdock_supervisor.programs.contract import react
 from postdock_supervisor.programs.runner import run_events
 
 logger = logging.getLogger(__name__)
 
 
-def main(settings: Settings) -> None:
-    assert settings.postgres is not None
-    pg = settings.postgres
-    supervisor = Supervisor()
+class RoleCheck:
+    def __init__(self, settings: Settings, supervisor: Supervisor) -> None:
+        assert settings.postgres is not None
+        self.settings = settings
+        self.pg = settings.postgres
+        self.supervisor = supervisor
 
-    def handle(event: Event) -> None:
-        if not isinstance(event, TickEvent) or pg.is_cascade:
-            return
-        me, peers = observe(settings)
-        decision = decide_role(me, peers, pg)
+    def observe(self, event: Event) -> tuple[NodeReport, dict[str, NodeReport | None]] | None:
+        if not isinstance(event, TickEvent) or self.pg.is_cascade:
+            return None
+        me, peers = observe(self.settings)
+        return me, dict(peers)
+
+    def decide(self, snapshot: tuple[NodeReport, dict[str, NodeReport | None]], now: float) -> RoleDecision:
+        me, peers = snapshot
+        return decide_role(me, peers, self.pg)
+
+    def apply(self, decision: RoleDecision) -> None:
         if decision.action is RoleAct.NOTHING:
             return
         logger.warning("%s", decision.reason)
         healing.record("role_check", decision.action.value, decision.reason)
         # The start-up decision does the rejoin (crash recovery, pg_rewind or re-clone).
-        supervisor.stop("postgres")
-        rerun_bootstrap(supervisor, decision.reason)
+        self.supervisor.stop("postgres")
+        rerun_bootstrap(self.supervisor, decision.reason)
 
-    run_events(handle)
+
+def main(settings: Settings) -> None:
+    check = RoleCheck(settings, Supervisor())
+    run_events(lambda event: react(check, event, time.monotonic()))

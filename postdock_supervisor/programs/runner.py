@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def run_events(
-    handler: Callable[[Event], None],
+    handler: Callable[[Event], object],
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
     max_events: int | None = None,

@@ -3,6 +3,8 @@ what the consistency mode asks for, and its synchronized_standby_slots equal to 
 first-level standbys' slots."""
 
 import logging
+import time
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
@@ -10,8 +12,10 @@ from psycopg import sql
 from postdock_supervisor import db, healing
 from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.sync import SyncDecision, decide_conninfo, decide_slots, decide_sync
-from postdock_supervisor.events.model import Event, TickEvent
+from postdock_supervisor.events.model import TickEvent
+from postdock_supervisor.model.node import SyncSnapshot
 from postdock_supervisor.observe.local import read_sync_snapshot
+from postdock_supervisor.programs.contract import step
 from postdock_supervisor.programs.runner import run_events
 
 logger = logging.getLogger(__name__)
@@ -28,47 +32,63 @@ def set_parameter(pg: PostgresSettings, name: str, value: str, expected: str) ->
         conn.execute("SELECT pg_reload_conf()")
 
 
+@dataclass(frozen=True)
+class Change:
+    parameter: str
+    observed: str  # its value when observed: it is not written over a newer one
+    action: str  # the name counted in the healing metrics
+    decision: SyncDecision
+
+
+@dataclass(frozen=True)
+class SyncRound:
+    synchronous: SyncDecision | None  # None when the server did not answer
+    changes: tuple[Change, ...] = ()
+
+
+class SyncKeeper:
+    def __init__(self, pg: PostgresSettings) -> None:
+        self.pg = pg
+
+    def observe(self) -> SyncSnapshot | None:
+        try:
+            return read_sync_snapshot(self.pg)
+        except psycopg.Error as exc:
+            logger.debug("no sync snapshot: %s", exc)
+            return None
+
+    def decide(self, snap: SyncSnapshot | None, now: float) -> SyncRound:
+        if snap is None:
+            return SyncRound(None)
+        pg = self.pg
+        sync = decide_sync(
+            pg.consistency_mode, snap.is_primary, snap.standby_names, snap.members, pg.barman_synchronous
+        )
+        slots = decide_slots(snap.is_primary, snap.standby_slots, snap.streaming_slots)
+        conninfo = decide_conninfo(
+            snap.is_primary, snap.slot_sync, snap.primary_conninfo, snap.streaming_from, pg.replication_db
+        )
+        # The synchronous set first: it is what an acknowledged commit depends on.
+        candidates = (
+            Change("synchronous_standby_names", snap.standby_names, "set-synchronous-standbys", sync),
+            Change("synchronized_standby_slots", snap.standby_slots, "set-standby-slots", slots),
+            Change("primary_conninfo", snap.primary_conninfo, "complete-primary-conninfo", conninfo),
+        )
+        return SyncRound(sync, tuple(c for c in candidates if c.decision.change))
+
+    def apply(self, decision: SyncRound) -> None:
+        for change in decision.changes:
+            set_parameter(self.pg, change.parameter, change.decision.value, expected=change.observed)
+            logger.info("%s", change.decision.reason)
+            healing.record("sync_keeper", change.action, change.decision.reason)
+
+
 def keep(pg: PostgresSettings) -> SyncDecision | None:
     """Observe, decide, act once; the synchronous-set decision, or None when the server does not answer."""
-    try:
-        snap = read_sync_snapshot(pg)
-    except psycopg.Error as exc:
-        logger.debug("no sync snapshot: %s", exc)
-        return None
-    decision = decide_sync(
-        pg.consistency_mode, snap.is_primary, snap.standby_names, snap.members, pg.barman_synchronous
-    )
-    # The synchronous set first: it is what an acknowledged commit depends on.
-    for parameter, observed, action, chosen in (
-        ("synchronous_standby_names", snap.standby_names, "set-synchronous-standbys", decision),
-        (
-            "synchronized_standby_slots",
-            snap.standby_slots,
-            "set-standby-slots",
-            decide_slots(snap.is_primary, snap.standby_slots, snap.streaming_slots),
-        ),
-        (
-            "primary_conninfo",
-            snap.primary_conninfo,
-            "complete-primary-conninfo",
-            decide_conninfo(
-                snap.is_primary, snap.slot_sync, snap.primary_conninfo, snap.streaming_from, pg.replication_db
-            ),
-        ),
-    ):
-        if chosen.change:
-            set_parameter(pg, parameter, chosen.value, expected=observed)
-            logger.info("%s", chosen.reason)
-            healing.record("sync_keeper", action, chosen.reason)
-    return decision
+    return step(SyncKeeper(pg), time.monotonic()).synchronous
 
 
 def main(settings: Settings) -> None:
-    pg = settings.postgres
-    assert pg is not None
-
-    def handle(event: Event) -> None:
-        if isinstance(event, TickEvent):
-            keep(pg)
-
-    run_events(handle)
+    assert settings.postgres is not None
+    keeper = SyncKeeper(settings.postgres)
+    run_events(lambda event: step(keeper, time.monotonic()) if isinstance(event, TickEvent) else None)
