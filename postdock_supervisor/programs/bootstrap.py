@@ -6,6 +6,7 @@ do, and does it. Anything that fails is logged and the round starts again with f
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -17,6 +18,7 @@ from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.startup import Start, StartDecision, decide_startup
 from postdock_supervisor.errors import ActionError, PostdockError
+from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.observe.local import read_postgres_state
 from postdock_supervisor.observe.node import observe
 from postdock_supervisor.programs import sync_keeper as sync
@@ -108,38 +110,68 @@ ACTIONS: dict[Start, Callable[[PostgresSettings, StartDecision, Supervisor], Non
 }
 
 
-def run(settings: Settings, poll: float = 1.0) -> None:
-    pg = settings.postgres
-    assert pg is not None
-    supervisor = Supervisor()
-    started = time.monotonic()
-    last_reason = ""
-    failures = 0
-    while True:
-        me, peers = observe(settings)
-        decision = decide_startup(me, peers, pg, time.monotonic() - started)
-        if decision.reason != last_reason:
-            logger.info("start-up decision: %s: %s", decision.action.value, decision.reason)
-            last_reason = decision.reason
-        if decision.action is Start.WAIT:
-            set_phase("waiting", decision.reason)
-            time.sleep(poll)
-            continue
-        set_phase(decision.action.value, decision.reason)
-        healing.record("bootstrap", decision.action.value, decision.reason)
+@dataclass(frozen=True)
+class StartRound:
+    decision: StartDecision
+    failures: int  # memory: how many actions failed in a row (the backoff grows with it)
+
+
+class Bootstrap:
+    """Observe, decide, apply until the node runs. Memory: when this start began (the decision
+    waits for partners up to a limit), the last reason logged, and the failures in a row."""
+
+    def __init__(self, settings: Settings, supervisor: Supervisor, clock: Callable[[], float] = time.monotonic) -> None:
+        assert settings.postgres is not None
+        self.settings = settings
+        self.pg = settings.postgres
+        self.supervisor = supervisor
+        self.clock = clock
+        self.started = clock()
+        self.last_reason = ""
+        self.failures = 0
+        self.pause = 0.0  # how long to wait before the next round (0: the node is up)
+        self.done = False
+
+    def observe(self) -> tuple[NodeReport, dict[str, NodeReport | None]]:
+        me, peers = observe(self.settings)
+        return me, dict(peers)
+
+    def decide(self, snapshot: tuple[NodeReport, dict[str, NodeReport | None]], now: float) -> StartRound:
+        me, peers = snapshot
+        return StartRound(decide_startup(me, peers, self.pg, now - self.started), self.failures)
+
+    def apply(self, decision: StartRound, poll: float = 1.0) -> None:
+        d = decision.decision
+        if d.reason != self.last_reason:
+            logger.info("start-up decision: %s: %s", d.action.value, d.reason)
+            self.last_reason = d.reason
+        if d.action is Start.WAIT:
+            set_phase("waiting", d.reason)
+            self.pause = poll
+            return
+        set_phase(d.action.value, d.reason)
+        healing.record("bootstrap", d.action.value, d.reason)
         try:
-            ACTIONS[decision.action](pg, decision, supervisor)
-            if decision.action in (Start.INIT_PRIMARY, Start.START_PRIMARY, Start.PROMOTE):
-                sync.keep(pg)
-            _start_repmgrd(supervisor)
+            ACTIONS[d.action](self.pg, d, self.supervisor)
+            if d.action in (Start.INIT_PRIMARY, Start.START_PRIMARY, Start.PROMOTE):
+                sync.keep(self.pg)
+            _start_repmgrd(self.supervisor)
         except (PostdockError, OSError, psycopg.Error) as exc:
-            failures += 1
-            backoff = min(60.0, 3.0 * 2 ** (failures - 1))
-            logger.error("%s failed: %s; observing again in %.0fs", decision.action.value, exc, backoff)
-            set_phase("failing", f"{decision.action.value} failed ({exc}); retry {failures} in {backoff:.0f}s")
-            last_reason = ""
-            time.sleep(backoff)
-            continue
-        set_phase("done", decision.reason)
-        logger.info("node is up: %s", decision.reason)
-        return
+            self.failures = decision.failures + 1
+            self.pause = min(60.0, 3.0 * 2 ** (self.failures - 1))
+            logger.error("%s failed: %s; observing again in %.0fs", d.action.value, exc, self.pause)
+            set_phase("failing", f"{d.action.value} failed ({exc}); retry {self.failures} in {self.pause:.0f}s")
+            self.last_reason = ""
+            return
+        set_phase("done", d.reason)
+        logger.info("node is up: %s", d.reason)
+        self.done, self.pause = True, 0.0
+
+
+def run(settings: Settings, poll: float = 1.0) -> None:
+    program = Bootstrap(settings, Supervisor())
+    while True:
+        program.apply(program.decide(program.observe(), program.clock()), poll)
+        if program.done:
+            return
+        time.sleep(program.pause)

@@ -1,0 +1,135 @@
+"""The bootstrap program's wiring: each start-up decision runs its steps in order, a failed step
+leaves the phase `failing` with a growing backoff, and a rejoin that cannot rewind re-clones.
+The repmgr, initdb, clone and supervisord calls are recorded instead of run (the only fakes)."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postdock_supervisor import healing, paths
+from postdock_supervisor.act import node
+from postdock_supervisor.decide.startup import Start
+from postdock_supervisor.errors import ActionError
+from postdock_supervisor.model.node import NodeReport, PostgresState
+from postdock_supervisor.proc import Completed
+from postdock_supervisor.programs import bootstrap
+from tests.builders import EMPTY, KILLED_PRIMARY_DATA, make_settings, report, running_primary, running_standby
+from tests.unit.test_programs import FakeSupervisor
+
+
+class Recorder:
+    def __init__(self, failing: set[str] | None = None) -> None:
+        self.calls: list[str] = []
+        self.failing = failing or set()
+
+    def step(self, name: str) -> Any:
+        def run(*args: Any, **kwargs: Any) -> None:
+            self.calls.append(name)
+            if name in self.failing:
+                raise ActionError(f"{name} failed")
+
+        return run
+
+    def repmgr(self, *args: str, **kwargs: Any) -> Completed:
+        command = " ".join(a for a in args if not a.startswith(("-d", "host=")))
+        self.calls.append(f"repmgr {command}")
+        return Completed(args, 1 if f"repmgr {command}" in self.failing else 0, "")
+
+
+@pytest.fixture
+def steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
+    recorder = Recorder()
+    for name in (
+        "initdb",
+        "start_postgres",
+        "create_cluster_roles",
+        "crash_recovery",
+        "checkpoint_on",
+        "wipe",
+        "clone",
+    ):
+        monkeypatch.setattr(node, name, recorder.step(name))
+    monkeypatch.setattr(node, "wait_ready", lambda pg, timeout=120: None)
+    monkeypatch.setattr(node, "wait_registered", lambda pg, timeout=120: None)
+    monkeypatch.setattr(node, "repmgr", recorder.repmgr)
+    monkeypatch.setattr(bootstrap.sync, "keep", lambda pg: recorder.calls.append("sync keep"))
+    monkeypatch.setattr(bootstrap, "read_postgres_state", lambda port: PostgresState(running=True, upstream="x"))
+    monkeypatch.setattr(healing, "record", lambda *args, **kwargs: None)
+    monkeypatch.setattr(paths, "BOOTSTRAP_STATE", tmp_path / "bootstrap.json")
+    return recorder
+
+
+def phase() -> tuple[str, str]:
+    state = json.loads(paths.BOOTSTRAP_STATE.read_text())
+    return state["phase"], state["reason"]
+
+
+def program(supervisor: FakeSupervisor, now: list[float]) -> bootstrap.Bootstrap:
+    return bootstrap.Bootstrap(make_settings(), supervisor, clock=lambda: now[0])  # type: ignore[arg-type]
+
+
+def me(**kw: Any) -> NodeReport:
+    return report("pgmaster", 1, phase="starting", **kw)
+
+
+def test_an_empty_first_node_initialises_registers_and_starts_repmgrd(steps: Recorder) -> None:
+    supervisor = FakeSupervisor()
+    boot = program(supervisor, [0.0])
+    boot.apply(boot.decide((me(data=EMPTY), {"pgslave1": None, "pgslave3": None}), 0.0))
+    assert boot.done and phase()[0] == "done"
+    assert steps.calls == [
+        "initdb",
+        "start_postgres",
+        "create_cluster_roles",
+        "repmgr primary register --force",
+        "sync keep",
+    ]
+    assert supervisor.calls == [("start", "repmgrd")]
+
+
+def test_a_failed_step_leaves_the_node_failing_with_a_growing_backoff_then_it_recovers(steps: Recorder) -> None:
+    steps.failing = {"repmgr primary register --force"}
+    boot = program(FakeSupervisor(), [0.0])
+    snapshot = (me(data=EMPTY), {"pgslave1": None, "pgslave3": None})
+    boot.apply(boot.decide(snapshot, 0.0))
+    assert (boot.done, boot.failures, boot.pause) == (False, 1, 3.0)
+    assert phase() == ("failing", "init-primary failed (repmgr primary register failed); retry 1 in 3s")
+    boot.apply(boot.decide(snapshot, 1.0))
+    assert (boot.failures, boot.pause) == (2, 6.0)
+    steps.failing = set()
+    boot.apply(boot.decide(snapshot, 2.0))
+    assert boot.done and phase()[0] == "done"
+
+
+def test_an_old_primary_that_cannot_rewind_is_recloned_from_the_new_primary(steps: Recorder) -> None:
+    steps.failing = {"repmgr node rejoin --force-rewind --verbose"}
+    supervisor = FakeSupervisor()
+    boot = program(supervisor, [0.0])
+    peers: dict[str, NodeReport | None] = {
+        "pgslave1": running_primary("pgslave1", 2, timeline=2),
+        "pgslave3": running_standby("pgslave3", 4, "pgslave1", timeline=2),
+    }
+    decision = boot.decide((me(data=KILLED_PRIMARY_DATA), peers), 0.0)
+    assert decision.decision.action is Start.REJOIN
+    boot.apply(decision)
+    assert steps.calls == [
+        "crash_recovery",
+        "checkpoint_on",
+        "repmgr node rejoin --force-rewind --verbose",
+        "wipe",
+        "clone",
+        "start_postgres",
+        "repmgr standby register --force --upstream-node-id=2",
+    ]
+    assert ("stop", "postgres") in supervisor.calls and supervisor.calls[-1] == ("start", "repmgrd")
+    assert boot.done
+
+
+def test_waiting_says_why_and_polls(steps: Recorder) -> None:
+    boot = program(FakeSupervisor(), [0.0])
+    peers: dict[str, NodeReport | None] = {"pgslave1": None, "pgslave3": None}
+    boot.apply(boot.decide((me(data=KILLED_PRIMARY_DATA), peers), 0.0), poll=0.25)
+    assert not boot.done and boot.pause == 0.25
+    assert phase()[0] == "waiting" and steps.calls == []
