@@ -34,11 +34,11 @@ class _Cache:
             return self._body
 
 
-def serve(settings: Settings) -> None:
+def make_server(settings: Settings, control: NodeControl, port: int) -> ThreadingHTTPServer:
+    """The agent's HTTP server on `port` (0: any free one), not yet serving."""
     cache = _Cache(settings)
     assert settings.postgres is not None
     verifier = Verifier(settings.postgres.replication_password.reveal())
-    control = NodeControl(settings.postgres, settings.common.status_port)
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, code: int, payload: dict[str, Any]) -> None:
@@ -81,7 +81,14 @@ def serve(settings: Settings) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             logger.debug(format, *args)
 
-    server = ThreadingHTTPServer(("", settings.common.status_port), Handler)
+    server = ThreadingHTTPServer(("", port), Handler)
     server.daemon_threads = True
+    return server
+
+
+def serve(settings: Settings) -> None:
+    assert settings.postgres is not None
+    control = NodeControl(settings.postgres, settings.common.status_port)
+    server = make_server(settings, control, settings.common.status_port)
     logger.info("status agent listening on port %d", settings.common.status_port)
     server.serve_forever()

@@ -1,0 +1,147 @@
+"""The node's smaller programs: the switchover steps an agent runs (node_control), role_check,
+repmgr's promote command and the entrypoint's refusal. supervisord, repmgr and the local server's
+answers are stand-ins; the checks each step makes before acting are the real ones."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postdock_supervisor import healing, paths
+from postdock_supervisor.act import node
+from postdock_supervisor.control import ControlError
+from postdock_supervisor.decide.role import RoleAct
+from postdock_supervisor.events.model import ProcessStateEvent, TickEvent
+from postdock_supervisor.model.node import DataState, NodeReport, PostgresState
+from postdock_supervisor.proc import Completed
+from postdock_supervisor.programs import entrypoint, node_control, promote, role_check
+from postdock_supervisor.programs.contract import react
+from tests.builders import BASE_ENV, make_pg, make_settings, running_primary, running_standby
+from tests.unit.test_programs import FakeSupervisor
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    records: list[str] = []
+    monkeypatch.setattr(healing, "record", lambda program, action, reason, **_: records.append(action))
+    monkeypatch.setattr(paths, "BOOTSTRAP_STATE", tmp_path / "bootstrap.json")
+    paths.BOOTSTRAP_STATE.write_text(json.dumps({"phase": "done", "reason": ""}))
+    return records
+
+
+def phase() -> str:
+    return str(json.loads(paths.BOOTSTRAP_STATE.read_text())["phase"])
+
+
+def control_of(monkeypatch: pytest.MonkeyPatch, postgres: PostgresState, data: DataState | None = None) -> Any:
+    monkeypatch.setattr(node_control, "read_postgres_state", lambda port: postgres)
+    monkeypatch.setattr(node_control, "read_data_state", lambda pgdata: data or DataState())
+    supervisor = FakeSupervisor()
+    made = node_control.NodeControl(make_pg(), 8008, supervisor)  # type: ignore[arg-type]
+    monkeypatch.setattr(made, "_expire_later", lambda reason: supervisor.calls.append(("expires", reason)))
+    return made, supervisor
+
+
+STANDBY = PostgresState(running=True, in_recovery=True, lsn=0x5000100, upstream="pgmaster", streaming=True)
+PRIMARY = PostgresState(running=True, in_recovery=False, lsn=0x5000000)
+
+
+def test_hold_stops_repmgrd_on_a_standby_and_expires_by_itself(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
+    control, supervisor = control_of(monkeypatch, STANDBY)
+    assert control.handle("hold", {"target": "pgslave3"}) == {"ok": True}
+    assert supervisor.calls == [("stop", "repmgrd"), ("expires", "held for a switchover to pgslave3")]
+    assert phase() == "held-for-switchover"
+
+
+def test_a_step_refuses_a_node_that_is_not_what_it_expects(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
+    control, supervisor = control_of(monkeypatch, PRIMARY)
+    with pytest.raises(ControlError, match="this node is not a running standby"):
+        control.handle("hold", {})
+    with pytest.raises(ControlError, match="unknown action 'drop'"):
+        control.handle("drop", {})
+    assert supervisor.calls == []
+
+
+def test_stop_returns_the_clean_shutdown_position(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
+    clean = DataState(initialized=True, cluster_state="shut down", timeline=3, checkpoint_lsn=0x7000028)
+    control, supervisor = control_of(monkeypatch, PRIMARY, clean)
+    assert control.handle("stop", {"target": "pgslave1"}) == {"ok": True, "lsn": "0/7000028", "timeline": 3}
+    assert supervisor.calls[:2] == [("stop", "repmgrd"), ("stop", "postgres")]
+    paths.BOOTSTRAP_STATE.write_text(json.dumps({"phase": "done", "reason": ""}))
+    unclean = DataState(initialized=True, cluster_state="in production")
+    control, _ = control_of(monkeypatch, PRIMARY, unclean)
+    with pytest.raises(ControlError, match="postgres stopped but its data says 'in production'"):
+        control.handle("stop", {})
+
+
+def test_promote_waits_for_the_old_primary_end_then_promotes(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
+    control, supervisor = control_of(monkeypatch, STANDBY)
+    promoted: list[str] = []
+    monkeypatch.setattr(node, "repmgr", lambda *args, **kw: promoted.append(" ".join(args)) or Completed(args, 0, ""))
+    monkeypatch.setattr(node_control.sync, "keep", lambda pg: None)
+    assert control.handle("promote", {"lsn": "0/5000060"}) == {"ok": True}
+    assert promoted == ["standby promote"] and supervisor.calls == [("start", "repmgrd")]
+    assert phase() == "done" and recorded == ["promote"]
+
+
+def test_promote_refuses_a_standby_behind_the_old_primary(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
+    control, _ = control_of(monkeypatch, STANDBY)
+    monkeypatch.setattr(node_control, "CATCH_UP_S", 0.0)
+    with pytest.raises(ControlError, match="received WAL up to 0/5000100 only, the old primary ended at 0/6000000"):
+        control.handle("promote", {"lsn": "0/6000000"})
+
+
+def test_rejoin_reruns_the_start_up_decision(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
+    control, supervisor = control_of(monkeypatch, STANDBY)
+    control.handle("rejoin", {"target": "pgslave3"})
+    assert supervisor.calls == [("start", "bootstrap")] and phase() == "restarting" and recorded == ["rejoin"]
+
+
+def test_role_check_steps_down_a_primary_the_cluster_left(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
+    me = running_primary("pgmaster", 1)
+    peers: dict[str, NodeReport | None] = {
+        "pgslave3": running_primary("pgslave3", 4, timeline=2),
+        "pgslave1": running_standby("pgslave1", 2, "pgslave3", timeline=2),
+    }
+    monkeypatch.setattr(role_check, "observe", lambda settings: (me, peers))
+    supervisor = FakeSupervisor()
+    check = role_check.RoleCheck(make_settings(), supervisor)  # type: ignore[arg-type]
+    assert react(check, ProcessStateEvent("EXITED", "x", "x", "RUNNING", True, 1), 0.0) is None
+    decision = react(check, TickEvent(5), 0.0)
+    assert decision is not None and decision.action is RoleAct.STEP_DOWN
+    assert supervisor.calls == [("stop", "postgres"), ("start", "bootstrap")] and recorded == ["step-down"]
+
+
+def test_promote_command_sets_the_synchronous_set_and_records_the_failover(
+    monkeypatch: pytest.MonkeyPatch, recorded: Any, tmp_path: Path
+) -> None:
+    kept: list[str] = []
+    failover: list[tuple[float, float]] = []
+    monkeypatch.setattr(node, "repmgr", lambda *args, **kw: Completed(args, 0, ""))
+    monkeypatch.setattr(promote, "read_upstream_last_seen", lambda pg: 4)
+    monkeypatch.setattr(promote.sync_keeper, "keep", lambda pg: kept.append(pg.node_name))
+    monkeypatch.setattr(healing, "record_failover", lambda lost, promoted: failover.append((lost, promoted)))
+    assert promote.main(make_settings()) == 0
+    assert kept == ["node1"] and recorded == ["promote"]
+    [(lost, promoted)] = failover
+    assert 3.0 <= promoted - lost < 60
+
+
+def test_entrypoint_refuses_bad_input_with_one_line_each_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    written: list[str] = []
+    monkeypatch.setattr(entrypoint, "prepare", lambda settings, env: written.append("prepare") or {})
+    with pytest.raises(SystemExit) as caught:
+        entrypoint.main({**BASE_ENV, "NODE_ID": "x"}, "host")
+    assert caught.value.code == 2 and written == []
+    assert capsys.readouterr().err.startswith("postdock: NODE_ID: found 'x'; expected a whole number")
+
+
+def test_secrets_leave_the_child_environment_as_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(paths, "SECRETS", tmp_path)
+    monkeypatch.setattr(entrypoint.files, "write_atomic", lambda path, text, mode, *owner: Path(path).write_text(text))
+    child = entrypoint.child_environment(BASE_ENV, make_settings().role)
+    assert "POSTGRES_PASSWORD" not in child and "REPLICATION_PASSWORD" not in child
+    assert Path(child["REPLICATION_PASSWORD_FILE"]).read_text() == "repl-secret"
