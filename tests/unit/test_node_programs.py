@@ -145,3 +145,20 @@ def test_secrets_leave_the_child_environment_as_files(monkeypatch: pytest.Monkey
     child = entrypoint.child_environment(BASE_ENV, make_settings().role)
     assert "POSTGRES_PASSWORD" not in child and "REPLICATION_PASSWORD" not in child
     assert Path(child["REPLICATION_PASSWORD_FILE"]).read_text() == "repl-secret"
+
+
+def test_restore_hold_stops_both_programs_and_wipes_only_the_target(
+    monkeypatch: pytest.MonkeyPatch, recorded: Any
+) -> None:
+    from postdock_supervisor.programs import restore_node
+
+    supervisor = FakeSupervisor()
+    wiped: list[str] = []
+    monkeypatch.setattr(restore_node, "Supervisor", lambda: supervisor)
+    monkeypatch.setattr(node, "wipe", lambda pg, why: wiped.append(why))
+    restore_node.hold(make_pg(), "postdock recover", wipe=False)
+    assert supervisor.calls == [("stop", "repmgrd"), ("stop", "postgres")] and wiped == [] and phase() == "held"
+    restore_node.hold(make_pg(), "postdock recover", wipe=True)
+    assert wiped == ["postdock recover"]
+    restore_node.reclone(make_pg())
+    assert supervisor.calls[-2:] == [("stop", "postgres"), ("start", "bootstrap")] and phase() == "restarting"

@@ -231,3 +231,57 @@ def test_every_recurring_program_has_the_three_parts() -> None:
     ):
         assert all(callable(getattr(program, part, None)) for part in ("observe", "decide", "apply")), program
     assert make_settings().postgres is not None
+
+
+def test_backup_keeper_takes_in_how_its_base_backup_ended_and_follows_barmans_log(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    log = tmp_path / "barman.log"
+    log.write_text("2027-01-15 10:00:00,000 [1] barman.backup INFO: old line\n")
+    monkeypatch.setattr(paths, "BARMAN_LOG", log)
+    monkeypatch.setattr(backup_keeper, "snapshot", lambda bm, running: running)
+    keeper = backup_keeper.BackupKeeper(barman_settings())
+
+    class Job:
+        returncode = 3
+
+        def poll(self) -> int:
+            return self.returncode
+
+    keeper.job, keeper.job_reason = Job(), "scheduled"  # type: ignore[assignment]
+    assert keeper.observe() is False  # type: ignore[comparison-overlap]
+    assert keeper.job is None and keeper.memory.backup_due == "retry: scheduled"
+    with log.open("a") as handle:
+        handle.write("2027-01-15 10:00:01,000 [1] barman.backup ERROR: backup failed\n")
+        handle.write("2027-01-15 10:00:02,000 [1] barman.server ERROR: Check 'replication slot' failed\n")
+        handle.write("2027-01-15 10:00:03,000 [1] barman.wal INFO: quiet\npartial")
+    shown = [line for line in keeper.log.lines() if backup_keeper.worth_showing(line)]
+    assert shown == ["2027-01-15 10:00:01,000 [1] barman.backup ERROR: backup failed"]
+    log.write_text("")  # rotated: read again from the start
+    assert keeper.log.lines() == []
+
+
+def test_conf_watch_sends_each_change_as_one_capture_mode_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from postdock_supervisor.events.model import parse_event
+    from postdock_supervisor.programs import conf_watch
+
+    out = io.StringIO()
+    monkeypatch.setattr(conf_watch.sys, "stdout", out)
+
+    class Seen:
+        pathname = "/etc/postdock/conf.d/a.conf"
+        maskname = "IN_CLOSE_WRITE"
+
+    conf_watch._Handler().process_default(Seen())
+    text = out.getvalue()
+    assert text.startswith("<!--XSUPERVISOR:BEGIN-->") and text.endswith("<!--XSUPERVISOR:END-->")
+    body = text.removeprefix("<!--XSUPERVISOR:BEGIN-->").removesuffix("<!--XSUPERVISOR:END-->")
+    event = parse_event(
+        {"eventname": "PROCESS_COMMUNICATION_STDOUT"}, f"processname:conf_watch groupname:x pid:1\n{body}"
+    )
+    decision = conf_reload.ConfReload(FakeSupervisor({"postgres": "RUNNING"})).decide(  # type: ignore[arg-type]
+        (event, "RUNNING"), 0.0
+    )
+    assert decision.reason == "/etc/postdock/conf.d/a.conf changed (IN_CLOSE_WRITE): reloading postgres"
