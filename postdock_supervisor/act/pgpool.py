@@ -85,6 +85,15 @@ def attach(pool: PgpoolSettings, num: int) -> bool:
     return _pcp(pool, "pcp_attach_node", "-n", str(num)).ok
 
 
+def detach(pool: PgpoolSettings, num: int) -> bool:
+    return _pcp(pool, "pcp_detach_node", "-n", str(num)).ok
+
+
+def promote(pool: PgpoolSettings, num: int) -> bool:
+    """pgpool takes backend num as its primary (its own status only: the backend is primary already)."""
+    return _pcp(pool, "pcp_promote_node", "-n", str(num)).ok
+
+
 def apply_weights(settings: Settings, weights: dict[int, float]) -> bool:
     assert settings.pgpool is not None
     files.write_atomic(paths.PGPOOL_CONF, pgpool_conf(settings, weights), 0o644, "postgres", "postgres")

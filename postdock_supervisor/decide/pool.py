@@ -4,6 +4,13 @@
   (pgpool itself never re-attaches without auto_failback, which needs repmgr's node names).
 - A writable backend held as down is attached only when pgpool has no primary and no other
   backend is writable: an isolated old primary must never come back.
+- pgpool never fails a node over by itself (no health-check failover, no failover on a backend
+  error): a stall or a network blip between pgpool and the primary must not cost more than itself.
+  Failover is repmgr's decision; pgpool follows it: once exactly one backend answers as writable
+  and it is not pgpool's primary, while pgpool's primary is gone or in recovery, it is made
+  pgpool's primary (pcp_promote_node). A standby pgpool holds as up that does not answer is
+  detached (pgpool connects every session to every up backend, so it would fail them all); pgpool's
+  primary is never detached for not answering: it may be frozen, and nothing else can take writes.
 - strict mode: reads go only to the primary and to standbys in its synchronous set (remote_apply),
   so a read through pgpool sees every acknowledged commit; every other standby gets weight 0."""
 
@@ -20,6 +27,8 @@ class PoolDecision:
     attach: tuple[int, ...] = ()
     weights: Mapping[int, float] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()
+    promote: int | None = None  # make this backend pgpool's primary (pgpool marks the others down)
+    detach: tuple[int, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -43,26 +52,57 @@ def wanted_weights(pool: PgpoolSettings, probes: Mapping[int, BackendProbe]) -> 
     return weights
 
 
+def _follow_primary(snap: PoolSnapshot, probes: Mapping[int, BackendProbe]) -> tuple[int | None, str]:
+    """The backend pgpool must take as primary now (None: none), and why."""
+    writable = [p.num for p in snap.probes if p.answers and not p.in_recovery]
+    if len(writable) != 1:
+        return None, ""
+    new = writable[0]
+    current = [n for n in snap.nodes if n.attached and n.role == "primary"]
+    if not current or current[0].num == new:
+        return None, ""
+    old = probes.get(current[0].num)
+    if old is not None and old.answers and not old.in_recovery:
+        return None, ""
+    host = next((n.host for n in snap.nodes if n.num == new), "?")
+    was = "does not answer" if old is None or not old.answers else "is in recovery"
+    return new, (
+        f"backend {new} ({host}) is the only writable one and pgpool's primary {current[0].num} {was}: "
+        f"{host} becomes pgpool's primary"
+    )
+
+
 def decide_pool(snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mapping[int, float]) -> PoolDecision:
     probes = {p.num: p for p in snap.probes}
     has_primary = any(n.attached and n.role == "primary" for n in snap.nodes)
     writable = [p.num for p in snap.probes if p.answers and not p.in_recovery]
     attach: list[int] = []
+    detach: list[int] = []
     reasons: list[str] = []
+    promote, why = _follow_primary(snap, probes)
     for node in snap.nodes:
-        if node.attached:
-            continue
         p = probes.get(node.num)
+        if node.attached:
+            if p is not None and not p.answers and node.role != "primary":
+                detach.append(node.num)
+                reasons.append(f"detach backend {node.num} ({node.host}): a standby that does not answer")
+            continue
         if p is None or not p.answers:
             continue
         if p.in_recovery and p.streaming:
             attach.append(node.num)
             reasons.append(f"attach backend {node.num} ({node.host}): down in pgpool but streaming as a standby")
-        elif not p.in_recovery and not has_primary and writable == [node.num]:
+        elif not p.in_recovery and writable == [node.num] and (not has_primary or promote == node.num):
             attach.append(node.num)
             reasons.append(
                 f"attach backend {node.num} ({node.host}): the only writable backend and pgpool has no primary"
+                if not has_primary
+                else f"attach backend {node.num} ({node.host}): the only writable backend, down in pgpool"
             )
+    if promote is not None and promote not in attach:
+        reasons.append(why)
+    else:
+        promote = None  # attached this round; promoted in the next one
     weights = wanted_weights(pool, probes)
     if weights != dict(current_weights):
         changed = ", ".join(
@@ -71,4 +111,4 @@ def decide_pool(snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mappi
             if weights[num] != current_weights.get(num)
         )
         reasons.append(f"{pool.consistency_mode.value} mode: read weights {changed}")
-    return PoolDecision(tuple(attach), weights, tuple(reasons))
+    return PoolDecision(tuple(attach), weights, tuple(reasons), promote, tuple(detach))

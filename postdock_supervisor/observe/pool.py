@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -10,7 +11,6 @@ from psycopg.conninfo import conninfo_to_dict
 
 from postdock_supervisor import db, paths, proc
 from postdock_supervisor.config import Backend, PgpoolSettings
-from postdock_supervisor.config.modes import Mode
 from postdock_supervisor.model.pool import BackendProbe, PoolNode, PoolSnapshot
 
 logger = logging.getLogger(__name__)
@@ -90,9 +90,9 @@ def probe(pool: PgpoolSettings, backend: Backend) -> BackendProbe:
 
 
 def snapshot(pool: PgpoolSettings) -> PoolSnapshot:
-    """The backends are asked directly only when an answer can change a decision: a node pgpool
-    holds as down, or strict mode (read weights follow the synchronous set). The keeper runs every
-    second; a scram login to every backend each time would be work for nothing."""
+    """pgpool's view and every backend's own answer, asked in parallel: pgpool no longer checks its
+    backends' health itself, so the keeper's probes are what notices a dead standby or a new primary
+    (a silent backend costs its 2 s connect timeout, once per round, not once per backend)."""
     try:
         nodes = pool_nodes(pool)
     except psycopg.Error:
@@ -100,9 +100,9 @@ def snapshot(pool: PgpoolSettings) -> PoolSnapshot:
         if found is None:
             raise
         nodes = found
-    if pool.consistency_mode is not Mode.STRICT and all(n.attached for n in nodes if n.status != "unused"):
-        return PoolSnapshot(nodes, ())
-    return PoolSnapshot(nodes, tuple(probe(pool, b) for b in pool.backends))
+    with ThreadPoolExecutor(max_workers=len(pool.backends)) as workers:
+        probes = tuple(workers.map(lambda backend: probe(pool, backend), pool.backends))
+    return PoolSnapshot(nodes, probes)
 
 
 def read_keeper_state() -> dict[str, Any]:

@@ -19,7 +19,7 @@ from postdock_supervisor.render.pgpool import initial_weight
 
 logger = logging.getLogger(__name__)
 
-INTERVAL = 1.0
+INTERVAL = 0.5  # pgpool follows a new primary within this (plus one probe round)
 
 
 def write_state(decision: PoolDecision, applied: bool) -> None:
@@ -60,6 +60,11 @@ class PoolKeeper:
         for num in decision.attach:
             if not pool_act.attach(self.pool, num):
                 logger.warning("pcp_attach_node %d failed; trying again next round", num)
+        for num in decision.detach:
+            if not pool_act.detach(self.pool, num):
+                logger.warning("pcp_detach_node %d failed; trying again next round", num)
+        if decision.promote is not None and not pool_act.promote(self.pool, decision.promote):
+            logger.warning("pcp_promote_node %d failed; trying again next round", decision.promote)
         applied = decision.weights == self.weights
         if not applied and pool_act.apply_weights(self.settings, dict(decision.weights)):
             self.weights, applied = dict(decision.weights), True

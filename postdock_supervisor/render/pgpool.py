@@ -43,20 +43,19 @@ def default_parameters(pool: PgpoolSettings) -> dict[str, str]:
         "sr_check_password": "''",
         "sr_check_database": "'postgres'",
         "delay_threshold": str(pool.max_read_lag),
-        # Detection: a killed node fails the next check at once (its name stops resolving); a
-        # silent one after 3 tries of 2 s, 1 s apart, inside the 10 s target.
-        "health_check_period": "1",
+        # pgpool takes no failover decision of its own: a stall or a blip between pgpool and the
+        # primary would detach it and leave pgpool searching for a primary long after it is back.
+        # The pool keeper follows repmgr's decisions through PCP instead (decide/pool.py).
+        "health_check_period": "0",
         "health_check_timeout": "2",
         "health_check_user": quote_conf(pool.check_user),
         "health_check_password": "''",
         "health_check_database": "'postgres'",
-        "health_check_max_retries": "2",
-        "health_check_retry_delay": "1",
         "connect_timeout": "2000",
         "failover_command": "''",
         "follow_primary_command": "''",
-        "failover_on_backend_error": "on",
-        "failover_on_backend_shutdown": "on",
+        "failover_on_backend_error": "off",
+        "failover_on_backend_shutdown": "off",
         # Two writable backends: the one the standbys stream from is the primary, the other is
         # detached (an isolated old primary never gets writes).
         "detach_false_primary": "on",

@@ -53,3 +53,15 @@ def read_servers(compose: Compose, count: int) -> list[str]:
             assert row is not None
             servers.append(str(row[0]))
     return servers
+
+
+def pcp_status(compose: Compose) -> dict[str, str]:
+    """pgpool's status of every backend through PCP, which answers while a backend is frozen (a SQL
+    session through pgpool connects to every backend and would wait for it)."""
+    done = subprocess.run(
+        ["docker", "exec", "-u", "postgres", "-e", "PCPPASSFILE=/var/lib/postgresql/.pcppass",
+         compose.container("pgpool"), "pcp_node_info", "-h", "localhost", "-U", "pcp_user", "-w", "-a"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    # host port status weight status_name ...
+    return {f[0]: f[4] for line in done.stdout.splitlines() if len(f := line.split()) >= 5}

@@ -16,7 +16,7 @@ import yaml
 
 from tests.e2e.conftest import started
 from tests.e2e.harness import IMAGE, SEED, Compose, is_primary, primaries, sql, wait_until
-from tests.e2e.pool import attached, health, pool, pool_nodes, read_servers, status_of
+from tests.e2e.pool import attached, health, pcp_status, pool, pool_nodes, read_servers, status_of
 from tests.e2e.writer import Writer
 
 FIRST_LEVEL = ["pgmaster", "pgslave1", "pgslave3"]
@@ -173,6 +173,33 @@ def test_pgpool_restarted_after_a_failover_writes_to_the_new_primary_at_once(clu
         row = conn.execute("INSERT INTO acked VALUES (-1) RETURNING host(inet_server_addr())").fetchone()
     assert row == (cluster.ip(primary),)
     wait_until("every backend attached after the restart", lambda: attached(cluster, NODES), timeout=START)
+
+
+def test_a_frozen_primary_costs_pgpool_writes_only_while_it_is_frozen(cluster: Compose) -> None:
+    """pgpool takes no failover decision of its own: a primary frozen longer than pgpool's old health
+    check (about 5 s) is not detached, no new primary is searched for, and writes through pgpool
+    resume when it thaws (they were down 136 s after a 25 s freeze before)."""
+    primary = the_primary(cluster)
+    wait_until("every backend attached", lambda: attached(cluster, NODES), timeout=START)
+    writer = Writer(lambda: [cluster.ip("pgpool")], table="acked_freeze", session_attrs="any").start()
+    try:
+        wait_until("writes through pgpool", lambda: len(writer.acked) >= 10, timeout=60)
+        cluster("pause", primary)
+        frozen_at = time.monotonic()
+        seen: set[str] = set()
+        # Past the old health check's detection (3 tries of 2 s, 1 s apart: about 8 s), short of a
+        # failover (repmgrd's 11 reconnect attempts each wait a 2 s connect timeout on a frozen node,
+        # about 30 s): pgpool's status of the primary is polled meanwhile.
+        while time.monotonic() - frozen_at < 12:
+            seen.add(pcp_status(cluster).get(primary, "?"))
+        cluster("unpause", primary)
+        thawed_at = time.monotonic()
+        wait_until("writes through pgpool after the thaw", lambda: writer.acked_after(thawed_at) >= 5, timeout=30)
+    finally:
+        writer.stop()
+    assert seen == {"up"}, f"pgpool's status of the frozen primary: {seen}"
+    assert the_primary(cluster) == primary
+    assert pcp_status(cluster).get(primary) == "up"
 
 
 def test_switchover_from_the_pgpool_container_moves_writes_through_pgpool_to_the_new_primary(cluster: Compose) -> None:

@@ -133,6 +133,56 @@ def test_the_only_writable_backend_is_attached_when_pgpool_has_no_primary() -> N
     assert "the only writable backend and pgpool has no primary" in decision.reason
 
 
+def test_pgpool_follows_the_primary_repmgr_promoted_once_its_own_is_gone() -> None:
+    pool = pool_settings().pgpool
+    nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3"))
+    snap = PoolSnapshot(nodes, (BackendProbe(0, False), standby(1, "node2", streaming=False), primary(3)))
+    decision = decide_pool(snap, pool, {0: 1.0, 1: 1.0, 3: 2.0})
+    assert (decision.promote, decision.attach, decision.detach) == (3, (), ())
+    assert decision.reason == (
+        "backend 3 (pgslave3) is the only writable one and pgpool's primary 0 does not answer: "
+        "pgslave3 becomes pgpool's primary"
+    )
+    # The old primary back as a standby of the new one: the same move.
+    rejoined = PoolSnapshot(nodes, (standby(0, "node1"), standby(1, "node2"), primary(3)))
+    assert decide_pool(rejoined, pool, {0: 1.0, 1: 1.0, 3: 2.0}).promote == 3
+
+
+def test_a_new_primary_down_in_pgpool_is_attached_first_and_promoted_next() -> None:
+    pool = pool_settings().pgpool
+    nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3", "down"))
+    snap = PoolSnapshot(nodes, (BackendProbe(0, False), standby(1, "node2"), primary(3)))
+    decision = decide_pool(snap, pool, {0: 1.0, 1: 1.0, 3: 2.0})
+    assert (decision.attach, decision.promote) == ((3,), None)
+    assert "attach backend 3 (pgslave3): the only writable backend, down in pgpool" in decision.reason
+
+
+def test_a_frozen_primary_is_neither_detached_nor_replaced_while_nobody_else_is_writable() -> None:
+    pool = pool_settings().pgpool
+    nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3"))
+    snap = PoolSnapshot(nodes, (BackendProbe(0, False), standby(1, "node2"), standby(3, "node4")))
+    decision = decide_pool(snap, pool, {0: 1.0, 1: 1.0, 3: 2.0})
+    assert (decision.promote, decision.detach, decision.attach) == (None, (), ())
+    assert decision.reason == "pool as wanted"
+
+
+def test_a_standby_that_stops_answering_is_detached() -> None:
+    pool = pool_settings().pgpool
+    nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3", "waiting"))
+    snap = PoolSnapshot(nodes, (primary(0), BackendProbe(1, False), BackendProbe(3, False)))
+    decision = decide_pool(snap, pool, {0: 1.0, 1: 1.0, 3: 2.0})
+    assert decision.detach == (1, 3) and decision.promote is None
+    assert "detach backend 1 (pgslave1): a standby that does not answer" in decision.reason
+
+
+def test_two_writable_backends_are_left_to_pgpools_false_primary_check() -> None:
+    pool = pool_settings().pgpool
+    nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3"))
+    snap = PoolSnapshot(nodes, (primary(0), standby(1, "node2"), primary(3)))
+    decision = decide_pool(snap, pool, {0: 1.0, 1: 1.0, 3: 2.0})
+    assert (decision.promote, decision.detach) == (None, ())
+
+
 def test_strict_mode_reads_only_from_the_primary_and_its_synchronous_standbys() -> None:
     pool = pool_settings(CONSISTENCY_MODE="strict").pgpool
     nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3"))
