@@ -57,6 +57,7 @@ class Decision:
     action: Act
     reason: str
     memory: Memory = Memory()
+    crashed_at: float | None = None  # set when postgres crashed on a primary and the re-run is immediate
 
 
 def remember(memory: Memory, decision: Decision, now: float) -> Decision:
@@ -102,4 +103,8 @@ def decide_crash(event: Event, state: GuardState, policy: CrashPolicy, now: floa
         return Decision(Act.NOTHING, "bootstrap is bringing postgres up: it handles this exit")
     if event.name == FOLLOWER:
         return _due(state, policy, now, "repmgrd exited on a standby (its upstream may be gone)")
-    return _due(state, policy, now)
+    due = _due(state, policy, now)
+    if due.action is Act.RERUN_BOOTSTRAP and not state.standby:
+        # The start-up decision may restart a primary in place, if it does so at once.
+        return replace(due, crashed_at=now)
+    return due

@@ -35,6 +35,13 @@ def failover_grace(pg: PostgresSettings) -> int:
     return detect + 10
 
 
+def in_place_window(pg: PostgresSettings) -> float:
+    """How long after its postgres crashed a primary may restart in place: half the time before any
+    standby's repmgrd can promote ((RECONNECT_ATTEMPTS - 1) x RECONNECT_INTERVAL, which configuration
+    keeps at FENCE_TIMEOUT + 5 s or more), so a restart never races an election."""
+    return (pg.reconnect_attempts - 1) * pg.reconnect_interval / 2
+
+
 def _describe(report: NodeReport) -> str:
     return f"timeline {report.timeline}, LSN {format_lsn(report.lsn)}"
 
@@ -75,9 +82,15 @@ def _follow(me: NodeReport, target: NodeReport, host: str, pg: PostgresSettings,
 
 
 def decide_startup(
-    me: NodeReport, peers: Mapping[str, NodeReport | None], pg: PostgresSettings, waited: float
+    me: NodeReport,
+    peers: Mapping[str, NodeReport | None],
+    pg: PostgresSettings,
+    waited: float,
+    crashed_ago: float | None = None,
 ) -> StartDecision:
-    """me: this node's own report; peers: host -> report (None = unreachable), self excluded."""
+    """me: this node's own report; peers: host -> report (None = unreachable), self excluded;
+    crashed_ago: seconds since this node's postgres crashed, when this start follows that crash in the
+    same container (None otherwise)."""
     others = {host: report for host, report in peers.items() if host != pg.network_name}
     data = me.data
     if pg.is_cascade:
@@ -108,6 +121,20 @@ def decide_startup(
         )
         newest = max(r.timeline for r in standbys.values())
         grace = failover_grace(pg)
+        majority = 1 + len(reachable) >= len(pg.partner_nodes) // 2 + 1
+        if (
+            data.was_primary
+            and loyal
+            and majority
+            and data.timeline >= newest
+            and crashed_ago is not None
+            and crashed_ago <= in_place_window(pg)
+        ):
+            return StartDecision(
+                Start.START_PRIMARY,
+                f"postgres crashed {crashed_ago:.1f}s ago; standbys {names} still point at this node and none was "
+                "promoted: restarting in place (crash recovery)",
+            )
         if data.was_primary and loyal and data.timeline >= newest and waited >= grace:
             return StartDecision(
                 Start.START_PRIMARY,

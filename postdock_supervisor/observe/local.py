@@ -115,6 +115,16 @@ def read_bootstrap_state() -> tuple[str, str]:
         return "starting", ""
 
 
+def read_crashed_at() -> float | None:
+    """When postgres crashed on this primary (monotonic clock), if the pending start follows that crash."""
+    try:
+        raw = json.loads(paths.BOOTSTRAP_STATE.read_text(encoding="utf-8"))
+        value = raw.get("crashed_at") if raw.get("phase") == "restarting" else None
+        return float(value) if value is not None else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def repmgr_hosts(pg: PostgresSettings) -> list[str]:
     """Hosts of every node registered in repmgr's metadata (read on the local server)."""
     try:

@@ -19,7 +19,7 @@ from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.startup import Start, StartDecision, decide_startup
 from postdock_supervisor.errors import ActionError, PostdockError
 from postdock_supervisor.model.node import NodeReport
-from postdock_supervisor.observe.local import read_postgres_state
+from postdock_supervisor.observe.local import read_crashed_at, read_postgres_state
 from postdock_supervisor.observe.node import observe
 from postdock_supervisor.programs import sync_keeper as sync
 
@@ -127,6 +127,8 @@ class Bootstrap:
         self.supervisor = supervisor
         self.clock = clock
         self.started = clock()
+        # Read before the first phase is written over it: this start may follow a crash of postgres.
+        self.crashed_at = read_crashed_at()
         self.last_reason = ""
         self.failures = 0
         self.pause = 0.0  # how long to wait before the next round (0: the node is up)
@@ -138,7 +140,8 @@ class Bootstrap:
 
     def decide(self, snapshot: tuple[NodeReport, dict[str, NodeReport | None]], now: float) -> StartRound:
         me, peers = snapshot
-        return StartRound(decide_startup(me, peers, self.pg, now - self.started), self.failures)
+        crashed_ago = None if self.crashed_at is None else max(0.0, now - self.crashed_at)
+        return StartRound(decide_startup(me, peers, self.pg, now - self.started, crashed_ago), self.failures)
 
     def apply(self, decision: StartRound, poll: float = 1.0) -> None:
         d = decision.decision

@@ -49,7 +49,7 @@ class CrashGuard:
         logger.warning("%s: %s", decision.action.value, decision.reason)
         if decision.action is Act.RERUN_BOOTSTRAP:
             healing.record(PROGRAM, decision.action.value, decision.reason)
-            rerun_bootstrap(self.supervisor, decision.reason)
+            rerun_bootstrap(self.supervisor, decision.reason, crashed_at=decision.crashed_at)
         elif decision.action is Act.GIVE_UP:
             healing.record(PROGRAM, decision.action.value, decision.reason)
             set_phase("gave-up", decision.reason)

@@ -255,13 +255,28 @@ def test_whole_cluster_stop_and_start_keeps_one_primary_and_all_data(cluster: Co
     arrives_everywhere(cluster, primary, NODES, timeout=START)
 
 
-def test_primary_postmaster_killed_with_kill_9_ends_with_one_primary_and_the_node_back(cluster: Compose) -> None:
+def test_primary_postmaster_killed_with_kill_9_restarts_in_place_without_a_failover(cluster: Compose) -> None:
+    """The container, its agent and the majority are intact: the node restarts postgres at once
+    (crash recovery) instead of waiting for an election it would win anyway. No failover: the same
+    node is primary on the same timeline, and no acknowledged write is lost."""
     primary = the_primary(cluster)
-    cluster.exec(primary, "kill", "-9", postmaster_pid(cluster, primary))
-    wait_until(f"{primary}'s postgres back", lambda: is_primary(cluster, primary) is not None, timeout=START)
-    now_primary = the_primary(cluster)
-    arrives_everywhere(cluster, now_primary, NODES, timeout=START)
-    assert primaries(cluster, NODES) == [now_primary]
+    timeline = sql(cluster, primary, "SELECT timeline_id FROM pg_control_checkpoint()")[0][0]
+    sql(cluster, primary, "CREATE TABLE acked_crash (id int PRIMARY KEY)")
+    writer = Writer(lambda: addresses(cluster, FIRST_LEVEL), table="acked_crash").start()
+    try:
+        wait_until("20 acknowledged writes before the fault", lambda: len(writer.acked) >= 20)
+        cluster.exec(primary, "kill", "-9", postmaster_pid(cluster, primary))
+        killed_at = time.monotonic()
+        wait_until("writes acknowledged again", lambda: writer.acked_after(killed_at + 0.5) >= 5, timeout=START)
+    finally:
+        writer.stop()
+    assert primaries(cluster, NODES) == [primary]
+    assert sql(cluster, primary, "SELECT timeline_id FROM pg_control_checkpoint()")[0][0] == timeline
+    stored = {row[0] for row in sql(cluster, primary, "SELECT id FROM acked_crash")}
+    assert writer.ids() - stored == set(), "acknowledged writes missing after the restart in place"
+    log = cluster("logs", "--no-color", primary)
+    assert "restarting in place (crash recovery)" in log
+    arrives_everywhere(cluster, primary, NODES, timeout=START)
 
 
 def test_isolated_standby_never_promotes_and_streams_again_after_reconnection(cluster: Compose) -> None:

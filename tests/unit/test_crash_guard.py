@@ -23,6 +23,16 @@ def test_first_crash_reruns_the_start_up_decision_at_once() -> None:
     )
 
 
+def test_a_crash_on_a_primary_carries_its_time_so_the_node_may_restart_in_place() -> None:
+    assert decide_crash(killed(), UP, POLICY, now=1000).crashed_at == 1000
+    standby = GuardState(bootstrap_running=False, bootstrap_phase="done", standby=True)
+    assert decide_crash(killed(), standby, POLICY, now=1000).crashed_at is None
+    # A restart deferred by the backoff is no longer "at once": the election may have begun.
+    once = GuardState(False, "done", restarts=(1000.0,), pending_since=1001.0)
+    later = decide_crash(TickEvent(1010), once, POLICY, now=1010)
+    assert later.action is Act.RERUN_BOOTSTRAP and later.crashed_at is None
+
+
 def test_expected_exit_and_stop_are_left_alone() -> None:
     assert decide_crash(killed(expected=True), UP, POLICY, 1000).action is Act.NOTHING
     stopped = ProcessStateEvent("STOPPED", "postgres", "postgres", "STOPPING", True, 42)

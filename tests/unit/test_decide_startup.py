@@ -1,6 +1,7 @@
 """The start-up role decision, case by case: role, upstream and the reason a human reads."""
 
-from postdock_supervisor.decide.startup import Start, decide_startup, failover_grace
+from postdock_supervisor.decide.startup import Start, StartDecision, decide_startup, failover_grace, in_place_window
+from postdock_supervisor.model.node import NodeReport
 from tests.builders import (
     EMPTY,
     KILLED_PRIMARY_DATA,
@@ -216,3 +217,42 @@ def test_interrupted_clone_is_recloned() -> None:
     partial = EMPTY.__class__(initialized=False, partial=True)
     d = decide_startup(me(SLAVE1, partial), {"pgmaster": running_primary("pgmaster", 1)}, SLAVE1, 0)
     assert (d.action, d.reason) == (Start.RECLONE, "an interrupted clone: cloning from pgmaster")
+
+
+def loyal_standbys() -> dict[str, NodeReport | None]:
+    # The primary's postmaster died: its standbys lost their stream and still point at it.
+    return {
+        "pgslave1": running_standby("pgslave1", 2, "pgmaster", streaming=False),
+        "pgslave3": running_standby("pgslave3", 4, "pgmaster", streaming=False),
+    }
+
+
+def test_a_primary_whose_postgres_crashed_a_moment_ago_restarts_in_place() -> None:
+    # Defaults: no standby promotes before (11 - 1) x 1 s; in place only within half of that.
+    assert in_place_window(MASTER) == 5.0
+    d = decide_startup(me(MASTER, KILLED_PRIMARY_DATA), loyal_standbys(), MASTER, waited=0.5, crashed_ago=1.5)
+    assert d == StartDecision(
+        Start.START_PRIMARY,
+        "postgres crashed 1.5s ago; standbys pgslave1,pgslave3 still point at this node and none was promoted: "
+        "restarting in place (crash recovery)",
+    )
+
+
+def test_no_restart_in_place_once_an_election_may_have_begun_or_without_a_majority() -> None:
+    late = decide_startup(me(MASTER, KILLED_PRIMARY_DATA), loyal_standbys(), MASTER, waited=0.5, crashed_ago=5.5)
+    assert late.action is Start.WAIT
+    alone = {"pgslave1": running_standby("pgslave1", 2, "pgmaster", streaming=False), "pgslave3": None}
+    five = make_pg(PARTNER_NODES="pgmaster,pgslave1,pgslave3,pgslave4,pgslave5")
+    d = decide_startup(me(five, KILLED_PRIMARY_DATA), {**alone, "pgslave4": None, "pgslave5": None}, five, 0.5, 1.0)
+    assert d.action is Start.WAIT
+    # A container that started again (no crash seen in it) waits for the election, as before.
+    assert decide_startup(me(MASTER, KILLED_PRIMARY_DATA), loyal_standbys(), MASTER, waited=0.5).action is Start.WAIT
+
+
+def test_a_crashed_primary_replaced_meanwhile_rejoins_instead() -> None:
+    peers = {
+        "pgslave1": running_standby("pgslave1", 2, "pgslave3", timeline=2),
+        "pgslave3": running_primary("pgslave3", 4, timeline=2),
+    }
+    d = decide_startup(me(MASTER, KILLED_PRIMARY_DATA), peers, MASTER, waited=0.5, crashed_ago=1.0)
+    assert (d.action, d.upstream) == (Start.REJOIN, "pgslave3")
