@@ -143,6 +143,16 @@ def fence_keeper() -> None:
     keeper.main(settings)
 
 
+@node.command()
+def handover() -> None:
+    """Wait for the container's stop, then hand the primary role over (a supervisor program)."""
+    from postdock_supervisor.programs import handover as handover_mod
+
+    settings = load()
+    logs.setup(settings.common.log_level, "handover")
+    handover_mod.main(settings)
+
+
 @main.command()
 def agent() -> None:
     """Serve this node's status report to partners (a supervisor program)."""
@@ -226,7 +236,7 @@ LISTENERS = {
 @main.command(name="watch-conf")
 def watch_conf() -> None:
     """Watch the mounted configuration directory (a capture-mode supervisor program)."""
-    from postdock_supervisor.watchers import conf_watch
+    from postdock_supervisor.programs import conf_watch
 
     settings = load()
     logs.setup(settings.common.log_level, "conf_watch")

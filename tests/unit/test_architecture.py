@@ -128,3 +128,29 @@ def test_folders_form_no_cycle() -> None:
     for top in sorted(folders):
         if top not in state:
             visit(top, [top])
+
+
+def test_every_import_of_the_package_names_a_module_or_a_name_that_exists() -> None:
+    # Imports inside functions (the CLI's are) run only when their command does: a moved module
+    # must fail here, not in a container.
+    import importlib
+
+    for name, path in ((module_name(p), p) for p in PACKAGE.rglob("*.py")):
+        own, _ = imports_of(path)
+        for imported in own:
+            module, _, attribute = imported.rpartition(".")
+            target = f"{NAME}.{imported}" if imported else NAME
+            try:
+                importlib.import_module(target)
+            except ModuleNotFoundError:
+                parent = importlib.import_module(f"{NAME}.{module}" if module else NAME)
+                assert hasattr(parent, attribute), f"{name} imports {imported}, which does not exist"
+
+
+def test_every_listener_the_cli_names_is_a_program_with_main() -> None:
+    import importlib
+
+    from postdock_supervisor.cli import LISTENERS
+
+    for module in LISTENERS.values():
+        assert callable(importlib.import_module(module).main), module
