@@ -93,6 +93,20 @@ FENCE_KEEPER = ProgramSpec(
     ),
 )
 
+# The highest priority number: supervisord stops it first, and waits for it, while postgres, repmgrd
+# and the agent still run (programs/handover.py).
+HANDOVER = ProgramSpec(
+    "handover",
+    "postdock node handover",
+    user="postgres",
+    priority=900,
+    autorestart="true",
+    stopwaitsecs=90,
+    enabled=lambda settings: (
+        settings.postgres is not None and not settings.postgres.is_cascade and len(settings.postgres.partner_nodes) > 1
+    ),
+)
+
 ROLE_CHECK = ProgramSpec(
     "role_check", "postdock listen role-check", user="postgres", priority=1, autorestart="true", events=("TICK_5",)
 )
@@ -150,6 +164,7 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         REPMGRD,
         CRASH_GUARD,
         FENCE_KEEPER,
+        HANDOVER,
         ROLE_CHECK,
         SYNC_KEEPER,
         CONF_WATCH,

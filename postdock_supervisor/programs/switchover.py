@@ -36,9 +36,20 @@ def delegate(hosts: tuple[str, ...], key: str, port: int, target: str | None, ou
 
 
 def run(
-    partners: tuple[str, ...], key: str, port: int, target: str | None, out: Callable[[str], None], timeout: float = 300
+    partners: tuple[str, ...],
+    key: str,
+    port: int,
+    target: str | None,
+    out: Callable[[str], None],
+    timeout: float = 300,
+    stop_primary: Callable[[str], dict[str, Any]] | None = None,
 ) -> int:
+    """stop_primary: the primary's own clean stop, when this runs on the primary as it shuts down (a
+    hand-over): it is then not asked to follow, and nobody is waited for."""
+
     def step(host: str, action: str, **args: Any) -> dict[str, Any]:
+        if action == "stop" and stop_primary is not None:
+            return stop_primary(str(args.get("target", "")))
         return control.call(host, port, key, action, args, timeout=STEP_TIMEOUT_S)
 
     def release(hosts: list[str], why: str) -> None:
@@ -72,13 +83,16 @@ def run(
         out(f"switchover failed: {exc}; {plan.primary} takes its place back")
         release([plan.primary, *held], plan.primary)
         return 1
-    followers = [plan.primary, *plan.others]
+    followers = [*([] if stop_primary is not None else [plan.primary]), *plan.others]
     for host in followers:
         try:
             step(host, "rejoin", target=plan.target)
             out(f"  {host}: following {plan.target}")
         except control.ControlError as exc:
             out(f"  {host}: {exc}; its hold expires and it follows by itself")
+    if stop_primary is not None:
+        out(f"hand-over done: {plan.target} is the primary")
+        return 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         reports = fetch_reports(followers, port)

@@ -109,3 +109,39 @@ def test_switchover_under_writes_makes_the_asked_node_primary_and_loses_no_ackno
     assert NAME[old] in (streaming_children(cluster, target) or ())
     stored = {row[0] for row in sql(cluster, target, "SELECT id FROM acked")}
     assert writer.ids() - stored == set(), "acknowledged writes lost"
+
+
+def test_stopping_the_primary_hands_its_role_over_first_and_loses_no_acknowledged_write(cluster: Compose) -> None:
+    """`docker stop` (a rolling update, a pod deleted): the stopping primary hands over to a healthy
+    first-level standby before postgres stops, instead of leaving the others to notice it gone."""
+    old = primaries(cluster, NODES)[0]
+    wait_until(
+        "both standbys streaming",
+        lambda: len(streaming_children(cluster, old) or ()) == 2,
+        timeout=240,
+    )
+    sql(cluster, old, "CREATE TABLE acked_handover (id int PRIMARY KEY)")
+    writer = Writer(lambda: addresses(cluster, NODES), table="acked_handover").start()
+    try:
+        wait_until("writes before the stop", lambda: len(writer.acked) >= 20, timeout=120)
+        cluster("stop", "-t", "60", old)
+        stopped_at = time.monotonic()
+        new = wait_until("a standby took over", lambda: primaries(cluster, NODES), timeout=60)
+        wait_until("writes after the hand-over", lambda: writer.acked_after(stopped_at) >= 20, timeout=120)
+    finally:
+        writer.stop()
+    [target] = new
+    assert target != old
+    log = cluster("logs", "--no-color", old)
+    assert f"hand-over done: {target} is the primary" in log, log[-3000:]
+    stored = {row[0] for row in sql(cluster, target, "SELECT id FROM acked_handover")}
+    assert writer.ids() - stored == set(), "acknowledged writes lost"
+    [other] = [n for n in NODES if n not in (old, target)]
+    wait_until(f"{other} following {target}", lambda: NAME[other] in (streaming_children(cluster, target) or ()))
+    cluster("start", old)
+    wait_until(
+        f"{old} back as a standby of {target}",
+        lambda: NAME[old] in (streaming_children(cluster, target) or ()),
+        timeout=240,
+    )
+    assert primaries(cluster, NODES) == [target]

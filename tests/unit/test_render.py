@@ -86,7 +86,18 @@ def test_rendering_is_deterministic_so_restarts_write_identical_files() -> None:
 def test_supervisord_runs_the_postgres_role_programs_from_the_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
     [conf] = [f for f in render_all(make_settings()) if f.path == paths.SUPERVISOR_CONF]
     programs = re.findall(r"^\[program:(\w+)\]", conf.content, re.M)
-    assert programs == ["agent", "bootstrap", "postgres", "repmgrd", "fence_keeper", "conf_watch", "exporter"]
+    assert programs == [
+        "agent",
+        "bootstrap",
+        "postgres",
+        "repmgrd",
+        "fence_keeper",
+        "handover",
+        "conf_watch",
+        "exporter",
+    ]
+    handover = conf.content.split("[program:handover]")[1].split("[")[0]
+    assert "priority=900" in handover and "stopwaitsecs=90" in handover
     listeners = re.findall(r"^\[eventlistener:(\w+)\]", conf.content, re.M)
     assert listeners == ["crash_guard", "role_check", "sync_keeper", "conf_reload"]
     watcher = conf.content.split("[program:conf_watch]")[1].split("[")[0]

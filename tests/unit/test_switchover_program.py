@@ -110,3 +110,21 @@ def test_delegation_asks_the_next_node_when_one_does_not_answer(monkeypatch: pyt
     assert switchover.delegate(PARTNERS, "key", 8008, None, lines.append) == 0
     assert asked == ["pgmaster", "pgslave1"]
     assert lines == ["(pgmaster did not answer switchover: timed out; asking the next node)", "switchover done: ..."]
+
+
+def test_a_hand_over_stops_the_primary_itself_and_waits_for_nobody(cluster: Cluster) -> None:
+    stopped: list[str] = []
+
+    def stop_here(target: str) -> dict[str, Any]:
+        stopped.append(target)
+        return {"ok": True, "lsn": "0/5000060"}
+
+    lines: list[str] = []
+    code = switchover.run(PARTNERS, "key", 8008, None, lines.append, timeout=5, stop_primary=stop_here)
+    assert code == 0
+    # No target asked: the most advanced streaming standby, then the higher priority, then the lower
+    # node id; both standbys here hold the same WAL with the same priority: pgslave1 (node 2).
+    assert stopped == ["pgslave1"]
+    target, other = "pgslave1", "pgslave3"
+    assert cluster.calls == [f"{target} hold", f"{other} hold", f"{target} promote", f"{other} rejoin"]
+    assert lines[-1] == f"hand-over done: {target} is the primary"
