@@ -1,0 +1,84 @@
+"""Measure three faults on the primary under writes, on real containers, over several fresh runs:
+
+- postmaster `kill -9` (the container alive): the node restarts in place;
+- `docker stop` of the primary's container: it hands its role over first;
+- the primary frozen for 12 s (`docker pause`), writes through pgpool: pgpool keeps it.
+
+For each: the write gap (longest time between two acknowledged writes of a writer committing every
+100 ms; direct through a libpq multi-host string for the first two, through pgpool for the freeze,
+where the gap includes the 12 s freeze itself) and acknowledged writes lost.
+
+Run: .venv/bin/python -m bench.faults --runs 3   (the image must be built: scripts/build-image.sh)
+Figures are printed and written to bench/results/faults.json; nothing here asserts a time."""
+
+import time
+
+from bench.failover import run_and_report
+from tests.e2e.harness import Compose, addresses, primaries, sql, streaming_children, wait_until
+from tests.e2e.writer import Writer
+
+NODES = ["pgmaster", "pgslave1", "pgslave3"]
+
+
+def gap(writer: Writer) -> float:
+    times = [w.at for w in writer.acked]
+    return max(b - a for a, b in zip(times, times[1:], strict=False))
+
+
+def settled(compose: Compose, services: list[str]) -> None:
+    wait_until("both standbys streaming", lambda: streaming_children(compose, "pgmaster") == {"node2", "node4"},
+               timeout=300)  # fmt: skip
+    wait_until("every node settled", lambda: all(
+        compose.exec(n, "postdock", "health", check=False).startswith("postgres and repmgrd running") for n in NODES
+    ), timeout=300)  # fmt: skip
+    if "pgpool" in services:
+        wait_until("pgpool healthy, primary pgmaster", lambda: compose.exec(
+            "pgpool", "postdock", "health", check=False).strip().endswith("primary pgmaster"), timeout=300)  # fmt: skip
+
+
+def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
+    through_pool = fault == "freeze"
+    sql(compose, "pgmaster", f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    hosts = (lambda: [compose.ip("pgpool")]) if through_pool else (lambda: addresses(compose, NODES))
+    writer = Writer(hosts, table=table, session_attrs="any" if through_pool else "read-write").start()
+    try:
+        wait_until("40 acknowledged writes", lambda: len(writer.acked) >= 40, timeout=120)
+        began = time.monotonic()
+        if fault == "kill9":
+            pid = compose.exec("pgmaster", "head", "-1", "/var/lib/postgresql/data/postmaster.pid").strip()
+            compose.exec("pgmaster", "kill", "-9", pid)
+        elif fault == "stop":
+            compose("stop", "-t", "60", "pgmaster")
+        else:
+            compose("pause", "pgmaster")
+            time.sleep(12)  # the fault's length, not a wait for a condition
+            compose("unpause", "pgmaster")
+        wait_until("writes after", lambda: writer.acked_after(began + 0.5) >= 20, timeout=180)
+    finally:
+        writer.stop()
+    primary = wait_until("one primary", lambda: (p := primaries(compose, NODES)) and len(p) == 1 and p[0])
+    stored = {r[0] for r in sql(compose, str(primary), f"SELECT id FROM {table}")}
+    return {f"{fault}_write_gap_s": gap(writer), f"{fault}_lost_acked_writes": float(len(writer.ids() - stored))}
+
+
+def one_run() -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for fault in ("kill9", "stop", "freeze"):
+        services = [*NODES, "pgpool"] if fault == "freeze" else NODES
+        env = {"POSTDOCK_CONSISTENCY_MODE": "partial"} if fault == "freeze" else None
+        compose = Compose(env=env) if env else Compose()
+        try:
+            compose("up", "-d", *services)
+            settled(compose, services)
+            figures.update(measure(compose, fault, f"acked_{fault}"))
+        finally:
+            compose.down()
+    return figures
+
+
+def main() -> None:
+    run_and_report("faults", one_run, __doc__ or "")
+
+
+if __name__ == "__main__":
+    main()
