@@ -49,9 +49,12 @@ POSTGRES = ProgramSpec(
     stopwaitsecs=60,
     stopasgroup=False,
 )
+# No PID file: supervisord tracks the process. A file left by a killed repmgrd (or a killed
+# container: /run/postdock is not a tmpfs) names a PID that another process soon holds, and
+# repmgrd then refuses to start ("PID file exists and seems to contain a valid PID") until FATAL.
 REPMGRD = ProgramSpec(
     "repmgrd",
-    f"{paths.PG_BIN}/repmgrd -f {paths.REPMGR_CONF} --daemonize=false",
+    f"{paths.PG_BIN}/repmgrd -f {paths.REPMGR_CONF} --daemonize=false --no-pid-file",
     user="postgres",
     priority=40,
     autostart=False,

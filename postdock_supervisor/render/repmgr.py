@@ -62,6 +62,5 @@ def repmgr_conf(settings: Settings) -> str:
         # repmgrd still requires a majority of visible nodes before promoting.
         # cluster matrix/crosscheck run repmgr on the other nodes over SSH (SSH_ENABLE=1).
         ("ssh_options", "'-q -o BatchMode=yes -o ConnectTimeout=5'"),
-        ("repmgrd_pid_file", _q(str(paths.RUN / "repmgrd.pid"))),
     ]
     return "# Rendered by postdock at every container start.\n" + "".join(f"{key}={value}\n" for key, value in values)
