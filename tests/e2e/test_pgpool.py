@@ -62,7 +62,7 @@ def test_pgpool_starts_with_configs_applied_and_writes_to_the_primary(cluster: C
     with pool(cluster) as conn:
         values = {k: conn.execute(f"PGPOOL SHOW {k}").fetchone()[0] for k in ("num_init_children", "max_pool")}
         assert values == {"num_init_children": "24", "max_pool": "3"}
-        for table in ("acked", "acked_standby_down"):  # a Writer numbers its rows from 1: one table each
+        for table in ("acked", "acked_standby_down", "acked_freeze"):  # a Writer numbers its rows from 1
             conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY)")
         row = conn.execute("INSERT INTO acked VALUES (0) RETURNING host(inet_server_addr())").fetchone()
     assert row == (cluster.ip("pgmaster"),)
