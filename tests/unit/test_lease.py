@@ -1,0 +1,177 @@
+"""The quorum lease's rules, case by case, and a property test: random interleavings of lease and
+promotion requests, with random message delays and clocks running at different rates, never give two
+nodes a valid lease at the same real moment."""
+
+import heapq
+from dataclasses import dataclass, field
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from postdock_supervisor.decide.lease import (
+    DRIFT,
+    Grantor,
+    decide_approval,
+    decide_grant,
+    lease_until,
+    majority,
+    may_promote,
+)
+
+THREE = ("pgmaster", "pgslave1", "pgslave3")
+LEASE = 2.0
+
+
+def test_a_partner_grants_one_node_at_a_time_and_renews_it() -> None:
+    first = decide_grant(Grantor(), "pgmaster", now=10.0, lease_s=LEASE)
+    assert (first.ok, first.reason) == (True, "lease granted to pgmaster for 2s")
+    other = decide_grant(first.state, "pgslave1", now=11.0, lease_s=LEASE)
+    assert (other.ok, other.reason) == (False, "pgmaster holds a lease for 1.0s more: none for pgslave1")
+    renewed = decide_grant(first.state, "pgmaster", now=11.5, lease_s=LEASE)
+    assert renewed.ok and renewed.state.grant_until == 13.5
+    assert decide_grant(first.state, "pgslave1", now=12.0, lease_s=LEASE).ok  # lapsed
+
+
+def test_no_approval_while_a_grant_lives_and_no_grant_to_others_after_one() -> None:
+    granted = decide_grant(Grantor(), "pgmaster", 10.0, LEASE).state
+    refused = decide_approval(granted, "pgslave1", 11.9, LEASE)
+    assert (refused.ok, refused.reason) == (False, "pgmaster may still hold a lease (0.1s): not approving pgslave1")
+    approved = decide_approval(granted, "pgslave1", 12.0, LEASE)
+    assert (approved.ok, approved.reason) == (True, "no live lease: approving the promotion of pgslave1")
+    locked = decide_grant(approved.state, "pgmaster", 12.5, LEASE)
+    assert (locked.ok, locked.reason) == (False, "approved the promotion of pgslave1: no lease for pgmaster")
+    assert not decide_approval(approved.state, "pgslave3", 12.5, LEASE).ok
+    # The promoted candidate asking for a lease clears its approval.
+    as_primary = decide_grant(approved.state, "pgslave1", 12.6, LEASE)
+    assert as_primary.ok and as_primary.state.approved == ""
+
+
+def test_a_lease_counts_from_the_request_and_needs_a_majority() -> None:
+    assert majority(THREE) == 2 and majority((*THREE, "a", "b")) == 3 and majority(("pgmaster", "pgslave1")) == 2
+    assert lease_until(100.0, {"pgmaster", "pgslave3"}, THREE, LEASE) == 100.0 + LEASE * (1 - DRIFT)
+    assert lease_until(100.0, {"pgmaster"}, THREE, LEASE) == 0.0
+    assert lease_until(100.0, {"pgmaster", "stranger"}, THREE, LEASE) == 0.0
+    assert may_promote({"pgslave1", "pgslave3"}, THREE) and not may_promote({"pgslave1"}, THREE)
+
+
+# The simulation: real time t; node i's clock reads offset_i + rate_i * t. Rates differ by at most
+# the ratio the proof allows: (1 + d) / (1 - d) <= 1 / (1 - DRIFT).
+RATE_SPREAD = 0.02
+
+
+@dataclass(order=True)
+class Event:
+    at: float
+    order: int
+    kind: str = field(compare=False)  # request | reply
+    request: int = field(compare=False)
+    node: str = field(compare=False)  # who handles it
+    ok: bool = field(compare=False, default=False)
+
+
+@dataclass
+class Request:
+    sender: str
+    kind: str  # lease | approve
+    sent_local: float
+    answers: dict[str, bool] = field(default_factory=dict)
+
+
+requests_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(["lease", "approve"]),
+        st.integers(0, 2),  # sender
+        st.floats(0, 10),  # real send time
+        st.lists(st.floats(0, 1), min_size=3, max_size=3),  # request delays
+        st.lists(st.floats(0, 1), min_size=3, max_size=3),  # reply delays
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+Plan = list[tuple[str, int, float, list[float], list[float]]]
+
+
+def simulate(plan: Plan, rates: list[float], offsets: list[float]) -> list[tuple[str, float, float]]:
+    """Every lease held, as (node, real start, real end): requests (kind, sender, real send time,
+    delay to each node, delay of each reply) delivered in real-time order to real grantors."""
+    nodes = list(THREE)
+
+    def local(node: str, t: float) -> float:
+        i = nodes.index(node)
+        return offsets[i] + rates[i] * t
+
+    def real(node: str, clock: float) -> float:
+        i = nodes.index(node)
+        return (clock - offsets[i]) / rates[i]
+
+    grantors = {n: Grantor() for n in nodes}
+    requests: list[Request] = []
+    replies: list[list[float]] = []
+    queue: list[Event] = []
+    order = 0
+    for kind, sender_index, sent_at, there, back in plan:
+        sender = nodes[sender_index]
+        requests.append(Request(sender, kind, local(sender, sent_at)))
+        replies.append(back)
+        for target, delay in zip(nodes, there, strict=True):
+            order += 1
+            heapq.heappush(queue, Event(sent_at + delay, order, "request", len(requests) - 1, target))
+    leases: list[tuple[str, float, float]] = []
+    while queue:
+        event = heapq.heappop(queue)
+        request = requests[event.request]
+        if event.kind == "request":
+            decide = decide_grant if request.kind == "lease" else decide_approval
+            answer = decide(grantors[event.node], request.sender, local(event.node, event.at), LEASE)
+            grantors[event.node] = answer.state
+            order += 1
+            back = replies[event.request][nodes.index(event.node)]
+            heapq.heappush(queue, Event(event.at + back, order, "reply", event.request, event.node, answer.ok))
+            continue
+        request.answers[event.node] = event.ok
+        granted = {n for n, ok in request.answers.items() if ok}
+        if request.kind == "lease" and event.ok:
+            # The lease holds from the reply that completes a majority (each later one changes nothing).
+            until = lease_until(request.sent_local, granted, nodes, LEASE)
+            before = lease_until(request.sent_local, granted - {event.node}, nodes, LEASE)
+            start, end = event.at, real(request.sender, until)
+            if until and not before and start < end:
+                leases.append((request.sender, start, end))
+    return leases
+
+
+def assert_no_overlap(leases: list[tuple[str, float, float]]) -> None:
+    for i, (a, a_start, a_end) in enumerate(leases):
+        for b, b_start, b_end in leases[i + 1 :]:
+            if a != b:
+                assert a_end <= b_start or b_end <= a_start, (a, a_start, a_end, b, b_start, b_end)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    requests_strategy,
+    st.lists(st.floats(1 - RATE_SPREAD, 1 + RATE_SPREAD), min_size=3, max_size=3),
+    st.lists(st.floats(-100, 100), min_size=3, max_size=3),
+)
+def test_no_two_nodes_ever_hold_a_lease_at_the_same_real_moment(
+    plan: Plan, rates: list[float], offsets: list[float]
+) -> None:
+    assert_no_overlap(simulate(plan, rates, offsets))
+
+
+def test_the_worst_clock_rates_with_instant_messages_still_leave_no_overlap() -> None:
+    """The old primary's clock runs slow, every grantor's fast, messages take no time, and the
+    candidate asks the moment the grants lapse: the drift margin is what keeps the leases apart."""
+    slow, fast = 1 - RATE_SPREAD, 1 + RATE_SPREAD
+    lapsed = LEASE / fast + 0.001  # real time when the fast grantors' grants have lapsed
+    instant = [0.0, 0.0, 0.0]
+    plan: Plan = [
+        ("lease", 0, 0.0, instant, instant),  # pgmaster
+        ("approve", 1, lapsed, [10.0, 0.0, 0.0], instant),  # pgslave1; pgmaster hears late
+        ("lease", 1, lapsed + 0.001, [10.0, 0.0, 0.0], instant),
+    ]
+    leases = simulate(plan, [slow, fast, fast], [0.0, 0.0, 0.0])
+    assert [node for node, _, _ in leases] == ["pgmaster", "pgslave1"]
+    assert_no_overlap(leases)
