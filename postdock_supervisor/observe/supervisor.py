@@ -21,3 +21,18 @@ def read_states(server: Any = None) -> dict[str, str]:
         return {info["name"]: info["statename"] for info in infos}
     except (OSError, xmlrpc.client.Error):
         return {}
+
+
+SHUTDOWN_STATE = 6  # supervisor's fault code for any request made while it shuts down
+
+
+def shutting_down(server: Any = None) -> bool:
+    """Whether supervisord is stopping everything (the container stops), as opposed to one program
+    being stopped by hand: during its shutdown it answers every request with SHUTDOWN_STATE."""
+    try:
+        state = (server if server is not None else proxy()).supervisor.getState()
+    except xmlrpc.client.Fault as fault:
+        return bool(fault.faultCode == SHUTDOWN_STATE)
+    except OSError:
+        return True  # its socket is gone: it is on its way out
+    return str(state.get("statename")) == "SHUTDOWN"

@@ -20,6 +20,7 @@ from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.control import ControlError
 from postdock_supervisor.model.node import format_lsn
 from postdock_supervisor.observe.local import read_bootstrap_state, read_data_state, read_postgres_state
+from postdock_supervisor.observe.supervisor import shutting_down
 from postdock_supervisor.programs import switchover
 
 logger = logging.getLogger(__name__)
@@ -58,9 +59,24 @@ def hand_over(settings: Settings) -> int:
     )
 
 
+def on_stop(settings: Settings, container_stopping: bool) -> int:
+    """What SIGTERM means: the container stops (hand over, or tell the partners this standby is
+    leaving, so that no hand-over picks it), or someone stopped this program by hand (nothing)."""
+    if not container_stopping:
+        logger.info("handover stopped on its own, not the container: nothing to do")
+        return 1
+    phase, _ = read_bootstrap_state()
+    pg = settings.postgres
+    assert pg is not None
+    if phase == "done" and not read_postgres_state(pg.port).is_primary:
+        set_phase("stopping", "the container is stopping")
+        return 1
+    return hand_over(settings)
+
+
 def main(settings: Settings) -> None:
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     while not stopping:
         signal.pause()
-    hand_over(settings)
+    on_stop(settings, shutting_down())

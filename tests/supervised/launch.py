@@ -29,3 +29,17 @@ elif program == "conf_reload":
     run_events(conf_reload.handler(supervisor))
 elif program == "conf_watch":
     conf_watch.watch(sys.argv[3])
+elif program == "stop_probe":
+    # What the handover program sees when SIGTERM comes: a stop by hand, or supervisord's shutdown.
+    import signal
+
+    from postdock_supervisor.observe.supervisor import proxy, shutting_down
+
+    def on_term(signum: int, frame: object) -> None:
+        with (run_dir / "stops").open("a") as out:
+            out.write(f"{shutting_down(proxy(str(paths.SUPERVISOR_SOCKET)))}\n")
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    while True:
+        signal.pause()

@@ -149,3 +149,15 @@ def test_a_changed_configuration_file_reloads_postgres_through_capture_mode(harn
     healing = json.loads(sv.file("healing-conf_reload.json"))
     assert healing["counts"]["reload"] >= 1
     assert healing["last"]["reason"].startswith(f"{watched}/extra.conf changed (IN_")
+
+
+def test_a_program_tells_supervisords_shutdown_from_a_stop_by_hand(harness: Harness) -> None:
+    """The handover program acts only when the container stops: supervisord then answers every
+    request with SHUTDOWN_STATE (and refuses to stop or start anything)."""
+    sv = harness.start([program("stop_probe", f"{PY} {HERE / 'launch.py'} %(here)s stop_probe", startsecs="1")])
+    sv.wait_for("the probe runs", lambda: "success: stop_probe entered RUNNING" in sv.file("supervisord.log"))
+    ctl = [PY, "-m", "supervisor.supervisorctl", "-s", f"unix://{sv.run_dir}/supervisor.sock"]
+    subprocess.run([*ctl, "stop", "stop_probe"], check=True, capture_output=True)
+    subprocess.run([*ctl, "start", "stop_probe"], check=True, capture_output=True)
+    sv.stop()  # SIGTERM to supervisord, as docker stop sends it
+    assert sv.file("stops") == "False\nTrue\n"

@@ -63,3 +63,36 @@ def test_the_hand_over_program_runs_on_first_level_nodes_of_a_cluster_only() -> 
     [spec] = [p for p in programs_for(make_settings()) if p.name == "handover"]
     # supervisord stops the highest priority number first, and waits for it.
     assert spec.priority > max(p.priority for p in programs_for(make_settings()) if p.name != "handover")
+
+
+def test_a_stopping_standby_says_so_and_a_program_stopped_by_hand_does_nothing(
+    monkeypatch: pytest.MonkeyPatch, phase_file: Path
+) -> None:
+    asked: list[Any] = []
+    monkeypatch.setattr(handover.switchover, "run", lambda *args, **kw: asked.append(args) or 0)
+    monkeypatch.setattr(handover, "read_postgres_state", lambda port: PostgresState(running=True, in_recovery=True))
+    assert handover.on_stop(make_settings(), container_stopping=False) == 1
+    assert json.loads(phase_file.read_text())["phase"] == "done"
+    # The container stops: a standby leaves phase done, so no primary's hand-over picks it.
+    assert handover.on_stop(make_settings(), container_stopping=True) == 1
+    assert json.loads(phase_file.read_text())["phase"] == "stopping" and asked == []
+
+
+def test_supervisord_shutting_down_is_told_from_one_program_stopped_by_hand() -> None:
+    import xmlrpc.client
+
+    from postdock_supervisor.observe.supervisor import shutting_down
+
+    class Server:
+        def __init__(self, answer: object) -> None:
+            self.answer = answer
+            self.supervisor = self
+
+        def getState(self) -> object:  # noqa: N802 (supervisor's name)
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+
+    assert shutting_down(Server(xmlrpc.client.Fault(6, "SHUTDOWN_STATE")))
+    assert not shutting_down(Server({"statecode": 1, "statename": "RUNNING"}))
+    assert shutting_down(Server(ConnectionRefusedError()))
