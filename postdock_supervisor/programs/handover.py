@@ -65,10 +65,9 @@ def on_stop(settings: Settings, container_stopping: bool) -> int:
     if not container_stopping:
         logger.info("handover stopped on its own, not the container: nothing to do")
         return 1
-    phase, _ = read_bootstrap_state()
     pg = settings.postgres
     assert pg is not None
-    if phase == "done" and not read_postgres_state(pg.port).is_primary:
+    if not read_postgres_state(pg.port).is_primary:
         set_phase("stopping", "the container is stopping")
         return 1
     return hand_over(settings)

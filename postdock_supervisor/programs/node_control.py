@@ -98,6 +98,8 @@ class NodeControl:
         deadline = time.monotonic() + CATCH_UP_S
         state = read_postgres_state(self.pg.port)
         while not (state.running and state.in_recovery and state.lsn > wanted):
+            if read_bootstrap_state()[0] == "stopping":
+                raise ControlError("this node's container is stopping: not promoting it")
             if time.monotonic() > deadline:
                 raise ControlError(f"received WAL up to {format_lsn(state.lsn)} only, the old primary ended at "
                                    f"{format_lsn(wanted)}: not promoting")  # fmt: skip

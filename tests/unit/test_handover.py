@@ -73,9 +73,13 @@ def test_a_stopping_standby_says_so_and_a_program_stopped_by_hand_does_nothing(
     monkeypatch.setattr(handover, "read_postgres_state", lambda port: PostgresState(running=True, in_recovery=True))
     assert handover.on_stop(make_settings(), container_stopping=False) == 1
     assert json.loads(phase_file.read_text())["phase"] == "done"
-    # The container stops: a standby leaves phase done, so no primary's hand-over picks it.
+    # The container stops: a standby leaves phase done, so no primary's hand-over picks it; a held
+    # one too, so a promotion asked of it is refused at once.
     assert handover.on_stop(make_settings(), container_stopping=True) == 1
     assert json.loads(phase_file.read_text())["phase"] == "stopping" and asked == []
+    phase_file.write_text(json.dumps({"phase": "held-for-switchover", "reason": ""}))
+    assert handover.on_stop(make_settings(), container_stopping=True) == 1
+    assert json.loads(phase_file.read_text())["phase"] == "stopping"
 
 
 def test_supervisord_shutting_down_is_told_from_one_program_stopped_by_hand() -> None:

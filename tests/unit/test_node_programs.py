@@ -92,6 +92,14 @@ def test_promote_refuses_a_standby_behind_the_old_primary(monkeypatch: pytest.Mo
         control.handle("promote", {"lsn": "0/6000000"})
 
 
+def test_promote_refuses_a_node_whose_container_is_stopping(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
+    stopped = PostgresState(running=False)
+    control, _ = control_of(monkeypatch, stopped)
+    paths.BOOTSTRAP_STATE.write_text(json.dumps({"phase": "stopping", "reason": "the container is stopping"}))
+    with pytest.raises(ControlError, match="this node's container is stopping: not promoting it"):
+        control.handle("promote", {"lsn": "0/6000000"})
+
+
 def test_rejoin_reruns_the_start_up_decision(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
     control, supervisor = control_of(monkeypatch, STANDBY)
     control.handle("rejoin", {"target": "pgslave3"})
