@@ -52,9 +52,10 @@ def wanted_weights(pool: PgpoolSettings, probes: Mapping[int, BackendProbe]) -> 
     return weights
 
 
-def _follow_primary(snap: PoolSnapshot, probes: Mapping[int, BackendProbe]) -> tuple[int | None, str]:
+def _follow_primary(
+    snap: PoolSnapshot, probes: Mapping[int, BackendProbe], writable: list[int]
+) -> tuple[int | None, str]:
     """The backend pgpool must take as primary now (None: none), and why."""
-    writable = [p.num for p in snap.probes if p.answers and not p.in_recovery]
     if len(writable) != 1:
         return None, ""
     new = writable[0]
@@ -79,7 +80,7 @@ def decide_pool(snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mappi
     attach: list[int] = []
     detach: list[int] = []
     reasons: list[str] = []
-    promote, why = _follow_primary(snap, probes)
+    promote, why = _follow_primary(snap, probes, writable)
     for node in snap.nodes:
         p = probes.get(node.num)
         if node.attached:

@@ -3,6 +3,7 @@
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -107,21 +108,26 @@ def read_postgres_state(port: int) -> PostgresState:
     )
 
 
-def read_bootstrap_state() -> tuple[str, str]:
+def _phase_file() -> dict[str, Any]:
     try:
         raw = json.loads(paths.BOOTSTRAP_STATE.read_text(encoding="utf-8"))
-        return str(raw.get("phase", "starting")), str(raw.get("reason", ""))
     except (OSError, ValueError):
-        return "starting", ""
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def read_bootstrap_state() -> tuple[str, str]:
+    raw = _phase_file()
+    return str(raw.get("phase", "starting")), str(raw.get("reason", ""))
 
 
 def read_crashed_at() -> float | None:
     """When postgres crashed on this primary (monotonic clock), if the pending start follows that crash."""
+    raw = _phase_file()
+    value = raw.get("crashed_at") if raw.get("phase") == "restarting" else None
     try:
-        raw = json.loads(paths.BOOTSTRAP_STATE.read_text(encoding="utf-8"))
-        value = raw.get("crashed_at") if raw.get("phase") == "restarting" else None
         return float(value) if value is not None else None
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (TypeError, ValueError):
         return None
 
 

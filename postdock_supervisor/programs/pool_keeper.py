@@ -4,6 +4,7 @@ backends, decide (decide/pool.py), act through pcp. Its last decision is in a st
 
 import json
 import logging
+from typing import Any
 
 import psycopg
 
@@ -22,15 +23,12 @@ logger = logging.getLogger(__name__)
 INTERVAL = 0.5  # pgpool follows a new primary within this (plus one probe round)
 
 
-def write_state(decision: PoolDecision, applied: bool) -> None:
-    """Written only when it changes: the keeper runs every second and the file is fsynced."""
-    state = {
+def keeper_state(decision: PoolDecision, applied: bool) -> dict[str, Any]:
+    return {
         "reason": decision.reason,
         "weights_applied": applied,
         "weights": {str(k): v for k, v in decision.weights.items()},
     }
-    if state != read_keeper_state():
-        files.write_atomic(paths.POOL_KEEPER_STATE, json.dumps(state), 0o644)
 
 
 class PoolKeeper:
@@ -41,6 +39,7 @@ class PoolKeeper:
         self.settings = settings
         self.pool = settings.pgpool
         self.weights = {b.num: initial_weight(self.pool, b) for b in self.pool.backends}
+        self.written: dict[str, Any] = read_keeper_state()  # the state file as this keeper last left it
 
     def observe(self) -> PoolSnapshot | None:
         try:
@@ -68,7 +67,11 @@ class PoolKeeper:
         applied = decision.weights == self.weights
         if not applied and pool_act.apply_weights(self.settings, dict(decision.weights)):
             self.weights, applied = dict(decision.weights), True
-        write_state(decision, applied)
+        # Written only when it changes: the keeper runs twice a second and the file is fsynced.
+        state = keeper_state(decision, applied)
+        if state != self.written:
+            files.write_atomic(paths.POOL_KEEPER_STATE, json.dumps(state), 0o644)
+            self.written = state
 
 
 def main(settings: Settings) -> None:
