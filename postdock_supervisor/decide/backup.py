@@ -33,6 +33,7 @@ class Memory:
     host: str = ""  # the node barman points at ('' before the first primary was found)
     down_since: float | None = None  # receive-wal not running since
     backup_due: str = ""  # why a base backup is owed, once the stream runs
+    due_at: float = 0.0  # when it became owed: a backup begun after that (by anyone) serves it
     last_fire: float = 0.0  # the BACKUP_SCHEDULE time last served
     last_incremental: float = 0.0  # the INCREMENTAL_SCHEDULE time last served
     failed_at: float | None = None  # when the last base backup failed (retried after BACKUP_RETRY_S)
@@ -61,6 +62,13 @@ class Due:
     incremental: bool = False
 
 
+def owe(memory: Memory, why: str, now: float) -> Memory:
+    """A base backup is owed from now on (an older debt keeps its reason and time)."""
+    if memory.backup_due:
+        return memory
+    return replace(memory, backup_due=why, due_at=now)
+
+
 def _fired(schedule: str, last: float, now: float) -> bool:
     return bool(schedule) and next_fire(schedule, last) <= now
 
@@ -68,7 +76,11 @@ def _fired(schedule: str, last: float, now: float) -> bool:
 def _backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, timeline: int, now: float) -> tuple[Due, Memory]:
     """Which base backup should start now (why '' = none), and the memory after that choice."""
     if snap.backup_running:
+        # Ours, or one taken by hand or by `postdock recover`: barman runs one at a time, and a
+        # second one would fail on its lock. What is owed stays owed.
         return Due(""), memory
+    if memory.backup_due and any(b.begin_time >= memory.due_at for b in snap.done):
+        memory = replace(memory, backup_due="", due_at=0.0, failed_at=None)
     # The schedules count from the keeper's start; missed times are not caught up.
     if not memory.last_fire:
         memory = replace(memory, last_fire=now)
@@ -97,12 +109,12 @@ def _backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, timeline: 
             due = Due(f"incremental due, but the newest backup is {found} and the primary on {timeline}: a full one")
     else:
         return Due(""), memory
-    return due, replace(memory, backup_due="", failed_at=None)
+    return due, replace(memory, backup_due="", due_at=0.0, failed_at=None)
 
 
 def backup_failed(memory: Memory, reason: str, now: float) -> Memory:
     """A base backup ended in failure: owe it again, after a pause."""
-    return replace(memory, failed_at=now, backup_due=memory.backup_due or f"retry: {reason}")
+    return replace(owe(memory, f"retry: {reason}", now), failed_at=now)
 
 
 def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now: float) -> Decision:
@@ -120,10 +132,11 @@ def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now:
             due = f"first backup after the primary moved to {primary.host}"
         else:
             reason, due = f"the primary is {primary.host}: streaming and backing up from it", memory.backup_due
-        moved = replace(memory, host=primary.host, down_since=None, backup_due=due)
+        moved = replace(memory, host=primary.host, down_since=None)
+        moved = owe(moved, due, now) if due else moved
         return Decision((Act.POINT_AT, Act.STOP_RECEIVER, Act.CRON), reason, moved, host=primary.host)
     if primary.slot == "lost":
-        lost = replace(memory, down_since=None, backup_due=f"slot {bm.slot_name} was lost on {primary.host}")
+        lost = owe(replace(memory, down_since=None), f"slot {bm.slot_name} was lost on {primary.host}", now)
         return Decision(
             (Act.STOP_RECEIVER, Act.DROP_SLOT, Act.RESET_RECEIVER, Act.CRON),
             f"slot {bm.slot_name} on {primary.host} lost WAL barman had not received (max_slot_wal_keep_size): "
@@ -141,7 +154,7 @@ def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now:
     if not receiver.running and not primary.slot_active:
         since = memory.down_since if memory.down_since is not None else now
         if now - since >= RESET_AFTER_S:
-            reset = replace(memory, down_since=None, backup_due=f"receive-wal reset on {primary.host}")
+            reset = owe(replace(memory, down_since=None), f"receive-wal reset on {primary.host}", now)
             return Decision(
                 (Act.RESET_RECEIVER, Act.CRON),
                 f"receive-wal has not run for {now - since:.0f}s although {primary.host} answers: "
@@ -163,5 +176,5 @@ def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now:
         )
     if owed.why and not owed.incremental:
         # The stream must run first: a backup needs its WAL.
-        memory = replace(memory, backup_due=owed.why)
+        memory = owe(memory, owed.why, now)
     return Decision((Act.CRON,), f"streaming from {primary.host}", memory)

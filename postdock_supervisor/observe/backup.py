@@ -133,8 +133,23 @@ def backups_in(server: Path) -> tuple[BackupInfo, ...]:
     return tuple(b for b in found if b is not None)
 
 
-def snapshot(bm: BarmanSettings, backup_running: bool) -> BackupSnapshot:
-    return BackupSnapshot(probe_nodes(bm), receiver(bm), backups(bm), backup_running)
+def backup_locked(bm: BarmanSettings, locks: Path = Path("/proc/locks")) -> bool:
+    """Whether some `barman backup` of this server runs (the keeper's, one by hand, `postdock
+    recover`'s): barman holds a flock on .<server>-backup.lock in barman_home while it copies.
+    Read from the kernel's lock table, so looking never takes the lock from a starting backup."""
+    try:
+        st = (Path(bm.backup_dir) / f".{bm.server}-backup.lock").stat()
+        table = locks.read_text()
+    except OSError:
+        return False
+    # /proc/locks: "1: FLOCK  ADVISORY  WRITE 123 00:2f:4567 0 EOF" (device in hex, inode in decimal)
+    wanted = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    return any(len(f := line.split()) > 5 and f[1] == "FLOCK" and f[5] == wanted for line in table.splitlines())
+
+
+def snapshot(bm: BarmanSettings, own_backup_running: bool) -> BackupSnapshot:
+    running = own_backup_running or backup_locked(bm)
+    return BackupSnapshot(probe_nodes(bm), receiver(bm), backups(bm), running)
 
 
 def newest_wal_mtime(bm: BarmanSettings) -> float | None:

@@ -93,6 +93,7 @@ class BackupKeeper:
         self.job: subprocess.Popen[bytes] | None = None
         self.job_reason = ""
         self.last_reason = ""
+        self.last_written: tuple[str, Memory] | None = None
         self.log = LogFollower(paths.BARMAN_LOG)
 
     def observe(self) -> BackupSnapshot:
@@ -113,10 +114,13 @@ class BackupKeeper:
         return decide_backup(snap, self.bm, self.memory, time.time())
 
     def apply(self, decision: Decision) -> None:
+        if (decision.reason, decision.memory) != self.last_written:
+            # The file says what the keeper owes and waits for, not only its last reason.
+            write_state(decision)
+            self.last_written = (decision.reason, decision.memory)
         if decision.reason != self.last_reason:
             logger.info("%s", decision.reason)
             self.last_reason = decision.reason
-            write_state(decision)
         self.memory = decision.memory
         started_job = start_actions(self.bm, decision)
         if started_job is not None:

@@ -55,6 +55,18 @@ def keeper_host(compose: Compose) -> str:
     return str(state["memory"]["host"])
 
 
+def keeper_settled(compose: Compose, primary: str) -> bool:
+    """The backup keeper streams from the primary and owes no base backup (none will start)."""
+    state = json.loads(compose.exec("backup", "cat", "/run/postdock/backup-keeper.json"))
+    memory = state["memory"]
+    return bool(
+        state["reason"] == f"streaming from {primary}"
+        and not memory["backup_due"]
+        and memory["down_since"] is None
+        and memory["failed_at"] is None
+    )
+
+
 def scrape(compose: Compose, service: str) -> str:
     with urllib.request.urlopen(f"http://{compose.ip(service)}:8080/metrics", timeout=5) as response:
         return str(response.read().decode())
@@ -213,26 +225,34 @@ def test_an_incremental_backup_holds_only_the_changed_blocks_and_restores_to_a_p
 ) -> None:
     primary = the_primary(cluster)
     others = [n for n in NODES if n != primary]
-    # The keeper's fresh full backup after the recovery is the parent: wait until it is done and idle.
+    # The recovery's fresh full backup is the parent. The keeper may owe one of its own after the
+    # restore (its stream was reset): wait until it owes nothing and no backup runs, so that the
+    # newest backup stays the parent and ours stays the newest.
+    wait_until(
+        "the backup keeper streaming and owing no backup", lambda: keeper_settled(cluster, primary), timeout=START
+    )
     full = wait_until(
-        "a full backup of the restored cluster, DONE, none running",
+        "the newest backup DONE, none running",
         lambda: (
             (b := backups(cluster))
             and not any(x["status"] in ("STARTED", "WAITING_FOR_WALS") for x in b)
-            and max((x for x in b if x["status"] == "DONE"), key=lambda x: str(x["backup_id"]))
+            and done_backups(cluster)[-1]
         ),
         timeout=START,
     )
+    before = {b["backup_id"] for b in backups(cluster)}
     with pool(cluster) as conn:
         conn.execute("UPDATE rows_wal SET pad = 'changed' WHERE id < 2000")  # a few hundred kB of blocks
         conn.execute("CREATE TABLE inc_pitr (id int PRIMARY KEY)")
         conn.execute("INSERT INTO inc_pitr SELECT generate_series(1, 100)")
     cluster.exec("backup", "postdock", "backup", "take", "--incremental", user="postgres")
+    taken = [b for b in backups(cluster) if b["backup_id"] not in before]
+    assert len(taken) == 1, taken  # ours alone: the keeper started none meanwhile
     newest = wait_until(
         "the incremental backup DONE",
-        lambda: (d := done_backups(cluster)) and d[-1]["backup_id"] != full["backup_id"] and d[-1],
+        lambda: [b for b in done_backups(cluster) if b["backup_id"] == taken[0]["backup_id"]],
         timeout=300,
-    )
+    )[0]
     shown = barman(cluster, "show-backup", "pg_cluster", newest["backup_id"])["pg_cluster"]
     assert shown["backup_type"] == "incremental"
     assert shown["catalog_information"]["parent_backup_id"] == full["backup_id"]

@@ -1,5 +1,6 @@
 """The barman role: its variables, rendered files, the backup keeper's decisions, metrics, health."""
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.health import barman_health
 from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
 from postdock_supervisor.model.backup import BackupInfo, BackupSnapshot, NodeProbe, Receiver
-from postdock_supervisor.observe.backup import backups_in, read_backup_info
+from postdock_supervisor.observe.backup import backup_locked, backups_in, read_backup_info
 from postdock_supervisor.render.barman import barman_conf, barman_pgpass, server_conf
 
 BARMAN_ENV = {
@@ -326,6 +327,38 @@ def test_a_failed_backup_is_retried_after_a_pause() -> None:
     assert Act.BACKUP not in decide_backup(snap("pgmaster"), BM, failed, NOW + 60).actions
     retry = decide_backup(snap("pgmaster"), BM, failed, NOW + BACKUP_RETRY_S)
     assert retry.backup_reason == "retry: scheduled (*/30 */5 * * *)"
+
+
+def test_a_backup_owed_waits_while_another_runs_and_one_begun_after_the_debt_serves_it() -> None:
+    moved = decide_backup(snap("pgslave1"), BM, STREAMING, NOW)
+    # `postdock recover` or an operator runs `barman backup`: a second one would fail on barman's lock.
+    busy = decide_backup(snap("pgslave1", backup_running=True), BM, moved.memory, NOW + 5)
+    assert Act.BACKUP not in busy.actions
+    assert busy.memory.backup_due == "first backup after the primary moved to pgslave1"
+    theirs = BackupInfo("20270115T000100", "DONE", NOW + 3, NOW + 20, 1000)
+    served = decide_backup(snap("pgslave1", backups=(DONE, theirs)), BM, busy.memory, NOW + 25)
+    assert (served.actions, served.memory.backup_due) == ((Act.CRON,), "")
+    older = BackupInfo("20270115T000000", "DONE", NOW - 3, NOW + 20, 1000)  # began before the debt
+    still = decide_backup(snap("pgslave1", backups=(older,)), BM, busy.memory, NOW + 25)
+    assert still.backup_reason == "first backup after the primary moved to pgslave1"
+
+
+def test_a_running_barman_backup_is_seen_in_the_kernels_lock_table(tmp_path: Path) -> None:
+    bm = settings(BACKUP_DIR=str(tmp_path)).barman
+    lock = tmp_path / f".{bm.server}-backup.lock"
+    locks = tmp_path / "locks"
+    locks.write_text("1: POSIX  ADVISORY  WRITE 7 00:05:12 0 EOF\n")
+    assert not backup_locked(bm, locks)  # no lock file: no barman backup ever ran
+    lock.write_text("42\n")  # barman leaves the file behind after a backup
+    assert not backup_locked(bm, locks)
+    st = lock.stat()
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}"
+    locks.write_text(
+        f"1: POSIX  ADVISORY  WRITE 7 00:05:12 0 EOF\n2: FLOCK  ADVISORY  WRITE 42 {device}:{st.st_ino} 0 EOF\n"
+    )
+    assert backup_locked(bm, locks)
+    locks.write_text(f"2: FLOCK  ADVISORY  WRITE 42 {device}:{st.st_ino + 1} 0 EOF\n")
+    assert not backup_locked(bm, locks)
 
 
 def test_backups_are_found_in_barmans_meta_directory_and_in_the_older_layout(tmp_path: Path) -> None:
