@@ -96,6 +96,21 @@ FENCE_KEEPER = ProgramSpec(
     ),
 )
 
+LEASE_KEEPER = ProgramSpec(
+    "lease_keeper",
+    "postdock node lease-keeper",
+    user="postgres",
+    priority=12,  # stopped after postgres: a primary renews its lease while it still takes writes
+    autorestart="true",
+    startretries=100,
+    enabled=lambda settings: (
+        settings.postgres is not None
+        and settings.postgres.lease_timeout > 0
+        and not settings.postgres.is_cascade
+        and len(settings.postgres.partner_nodes) > 1
+    ),
+)
+
 # The highest priority number: supervisord stops it first, and waits for it, while postgres, repmgrd
 # and the agent still run (programs/handover.py).
 HANDOVER = ProgramSpec(
@@ -167,6 +182,7 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         REPMGRD,
         CRASH_GUARD,
         FENCE_KEEPER,
+        LEASE_KEEPER,
         HANDOVER,
         ROLE_CHECK,
         SYNC_KEEPER,

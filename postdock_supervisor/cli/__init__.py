@@ -143,6 +143,26 @@ def fence_keeper() -> None:
     keeper.main(settings)
 
 
+@node.command(name="lease-keeper")
+def lease_keeper() -> None:
+    """Renew this primary's quorum lease; hold every commit before it lapses (a supervisor program)."""
+    from postdock_supervisor.programs import lease_keeper as keeper
+
+    settings = load()
+    logs.setup(settings.common.log_level, "lease_keeper")
+    keeper.main(settings)
+
+
+@node.command(name="approve-promotion")
+def approve_promotion() -> None:
+    """repmgr's failover_validation_command: exit 0 once enough nodes approve this node's promotion."""
+    from postdock_supervisor.programs import approve
+
+    settings = load()
+    logs.setup(settings.common.log_level, "approve")
+    sys.exit(approve.main(settings))
+
+
 @node.command()
 def handover() -> None:
     """Wait for the container's stop, then hand the primary role over (a supervisor program)."""

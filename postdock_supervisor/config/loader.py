@@ -118,12 +118,15 @@ def _check_fence_timing(values: dict[str, Any], problems: list[str]) -> None:
     fence, attempts, interval = (values.get(k) for k in ("fence_timeout", "reconnect_attempts", "reconnect_interval"))
     if not fence or attempts is None or interval is None or len(values.get("partner_nodes") or ()) < 2:
         return
+    if values.get("lease_timeout", 1):
+        return  # the lease (or a malformed LEASE_TIMEOUT, already reported) decides, not these timings
     earliest = max(0, attempts - 1) * interval
     if earliest < fence + FENCE_MARGIN_S:
         problems.append(
             f"RECONNECT_ATTEMPTS: found {attempts} (x RECONNECT_INTERVAL {interval}s: a promotion after {earliest}s); "
             f"expected (RECONNECT_ATTEMPTS - 1) x RECONNECT_INTERVAL of at least FENCE_TIMEOUT {fence}s + "
-            f"{FENCE_MARGIN_S}s, so no standby is promoted before an isolated primary has fenced itself"
+            f"{FENCE_MARGIN_S}s, so no standby is promoted before an isolated primary has fenced itself "
+            "(LEASE_TIMEOUT=0: no lease)"
         )
 
 

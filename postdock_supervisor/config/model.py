@@ -162,10 +162,11 @@ class PostgresSettings:
     )
     reconnect_attempts: int = env(
         "RECONNECT_ATTEMPTS",
-        "repmgrd: checks of an unreachable upstream before failover; (this - 1) x RECONNECT_INTERVAL must be "
-        "at least FENCE_TIMEOUT + 5 s, so a standby is never promoted before an isolated primary has fenced itself.",
+        "repmgrd: checks of an unreachable upstream before an election. The lease, not this count, keeps "
+        "a standby from being promoted while the primary may still take writes; with LEASE_TIMEOUT=0, "
+        "(this - 1) x RECONNECT_INTERVAL must be at least FENCE_TIMEOUT + 5 s.",
         p.parse_count,
-        "11",
+        "2",
     )
     reconnect_interval: int = env("RECONNECT_INTERVAL", "repmgrd: seconds between those checks.", p.parse_seconds, "1")
     monitor_interval: int = env(
@@ -175,6 +176,15 @@ class PostgresSettings:
         "CONNECT_TIMEOUT",
         "connect_timeout (s) in every node-to-node connection string (libpq's minimum is 2).",
         p.parse_seconds,
+        "2",
+    )
+    lease_timeout: float = env(
+        "LEASE_TIMEOUT",
+        "Seconds a primary's write lease lasts, granted by a majority of the first-level nodes and renewed "
+        "four times per lease: a primary holds every commit before its lease lapses, and a standby is "
+        "promoted only once a majority says no lease is live. 0: no lease (the timers of FENCE_TIMEOUT "
+        "and RECONNECT_ATTEMPTS alone).",
+        p.parse_lease_timeout,
         "2",
     )
     fence_timeout: int = env(

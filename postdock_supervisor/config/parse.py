@@ -61,6 +61,18 @@ def parse_fence_timeout(raw: str) -> int:
     return value
 
 
+def parse_lease_timeout(raw: str) -> float:
+    # Below 1 s a renewal round (four per lease) would be shorter than a busy machine's pause.
+    expected = "0 (off) or seconds from 1 to 30, decimals allowed (e.g. 2 or 1.5)"
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(expected) from None
+    if not (value == 0 or 1 <= value <= 30):
+        raise ValueError(expected)
+    return value
+
+
 def parse_priority(raw: str) -> int:
     return _int_between(raw, 0, 1_000_000)
 

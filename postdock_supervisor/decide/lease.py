@@ -1,7 +1,9 @@
 """The quorum lease (pure): who may acknowledge writes, and when a standby may be promoted.
 
-Not wired into the programs yet (issue 16 builds on it); its rules and their proof live here so the
-wiring can only call them.
+The agents grant and approve (programs/lease_desk.py), the primary's lease keeper renews and holds
+every commit when its lease is about to lapse (programs/lease_keeper.py), and repmgrd's
+failover_validation_command waits for approvals (programs/approve.py); the rules and their proof
+live here.
 
 - A primary may acknowledge writes only while it holds a lease granted by a majority of the cluster
   (every first-level node, itself included: each node is a grantor, to itself as to others). It asks
@@ -14,8 +16,16 @@ wiring can only call them.
 - A partner approves the promotion of a candidate only when no grant of its own is alive (to anyone
   but the candidate), and from then on grants to nobody else until that approval lapses (`lease_s`
   after it was given, unless the candidate renews it by asking for a grant as the new primary).
-- A candidate promotes once a majority has approved it (its own approval counts like any other),
-  and acknowledges writes, like any primary, only once it holds a lease.
+- A candidate promotes once enough nodes approved it (its own approval counts like any other) that
+  every majority of the cluster contains one of them (`approvals_needed`: a majority of an odd
+  cluster, half of an even one, so the one standby of a two-node cluster approves itself), and
+  acknowledges writes, like any primary, only once it holds a lease: it promotes with every commit
+  held.
+- A holder that has stopped acknowledging writes (a clean stop, a switchover) may release its
+  grants at once instead of letting them lapse. Each request names the holder's term (`epoch`, new
+  each time it starts renewing), and a release ends only the grant of its own term: delivered late,
+  it never ends a lease the same node holds again later. A grantor that restarts remembers nothing, so it
+  grants and approves nothing for `lease_s` after it starts (its earlier grants have lapsed by then).
 
 Why no two leases overlap: the primary's majority of grants and the candidate's majority of
 approvals share at least one partner. That partner approved only once its grant had lapsed on its
@@ -26,6 +36,7 @@ clocks run at rates within DRIFT of each other. The one assumption: bounded cloc
 synchronized clocks; a process that stalls does not break it, because it only ever counts from a
 past `asked_at`."""
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -43,8 +54,10 @@ class Grantor:
 
     granted_to: str = ""
     grant_until: float = 0.0
+    epoch: str = ""  # the holder's term, named by its release: a late release never ends a newer term
     approved: str = ""
     approval_until: float = 0.0
+    quiet_until: float = 0.0  # just started: what it granted before is unknown until then
 
 
 @dataclass(frozen=True)
@@ -54,21 +67,42 @@ class Answer:
     state: Grantor
 
 
-def decide_grant(state: Grantor, requester: str, now: float, lease_s: float) -> Answer:
-    """A request for a lease from `requester`, received at `now`."""
+def started(now: float, lease_s: float) -> Grantor:
+    """A grantor that has just (re)started: any grant it gave before lapses within lease_s."""
+    return Grantor(quiet_until=now + lease_s)
+
+
+def _quiet(state: Grantor, now: float) -> str:
+    left = state.quiet_until - now
+    return f"started {left:.1f}s too recently to know its earlier grants" if left > 0 else ""
+
+
+def decide_grant(state: Grantor, requester: str, now: float, lease_s: float, epoch: str = "") -> Answer:
+    """A request for a lease from `requester` in its term `epoch`, received at `now`."""
+    if quiet := _quiet(state, now):
+        return Answer(False, f"{quiet}: no lease for {requester}", state)
     if state.approved and state.approved != requester and now < state.approval_until:
         return Answer(False, f"approved the promotion of {state.approved}: no lease for {requester}", state)
     if state.granted_to and state.granted_to != requester and now < state.grant_until:
         left = state.grant_until - now
         return Answer(False, f"{state.granted_to} holds a lease for {left:.1f}s more: none for {requester}", state)
-    granted = replace(state, granted_to=requester, grant_until=now + lease_s)
+    granted = replace(state, granted_to=requester, grant_until=now + lease_s, epoch=epoch)
     if state.approved == requester:  # the promoted candidate now asks as the primary
         granted = replace(granted, approved="", approval_until=0.0)
     return Answer(True, f"lease granted to {requester} for {lease_s:g}s", granted)
 
 
+def decide_release(state: Grantor, holder: str, epoch: str = "") -> Answer:
+    """The holder has stopped acknowledging writes in its term `epoch` and gives that term's grant back."""
+    if state.granted_to != holder or state.epoch != epoch:
+        return Answer(True, f"no grant to {holder} in that term to release", state)
+    return Answer(True, f"{holder} released its lease", replace(state, granted_to="", grant_until=0.0, epoch=""))
+
+
 def decide_approval(state: Grantor, candidate: str, now: float, lease_s: float) -> Answer:
     """A candidate's request to approve its promotion, received at `now`."""
+    if quiet := _quiet(state, now):
+        return Answer(False, f"{quiet}: not approving {candidate}", state)
     if state.granted_to and state.granted_to != candidate and now < state.grant_until:
         left = state.grant_until - now
         return Answer(
@@ -87,7 +121,78 @@ def lease_until(asked_at: float, granted_by: Iterable[str], cluster: Iterable[st
     return asked_at + lease_s * (1 - DRIFT) if len(set(granted_by) & nodes) >= majority(nodes) else 0.0
 
 
-def may_promote(approved_by: Iterable[str], cluster: Iterable[str]) -> bool:
-    """Whether the approvals a candidate collected (its own included) make a majority."""
+def approvals_needed(cluster: Iterable[str]) -> int:
+    """The fewest approvals that meet every majority: a majority of an odd cluster, half of an even one."""
     nodes = set(cluster)
-    return len(set(approved_by) & nodes) >= majority(nodes)
+    return len(nodes) - majority(nodes) + 1
+
+
+def may_promote(approved_by: Iterable[str], cluster: Iterable[str]) -> bool:
+    """Whether the approvals a candidate collected (its own included) meet every majority."""
+    nodes = set(cluster)
+    return len(set(approved_by) & nodes) >= approvals_needed(nodes)
+
+
+class Hold(enum.Enum):
+    NOTHING = "nothing"
+    HOLD = "hold"  # hold every commit: the lease ends before the next renewal could land
+    RELEASE = "release"  # the lease is held: commits go through
+
+
+@dataclass(frozen=True)
+class HoldDecision:
+    action: Hold
+    reason: str
+
+
+def decide_hold(primary: bool, held: bool, until: float, now: float, margin: float, granted: str) -> HoldDecision:
+    """Whether the primary's commits must be held now. `until`: the end of its lease on its own clock
+    (0: none); `margin`: one renewal round plus the time a reload takes to reach every session."""
+    if not primary:
+        return HoldDecision(Hold.NOTHING, "not a running primary")
+    left = until - now
+    if left > margin:
+        if held:
+            return HoldDecision(Hold.RELEASE, f"lease for {left:.1f}s (granted by {granted}): taking writes again")
+        return HoldDecision(Hold.NOTHING, f"lease for {left:.1f}s (granted by {granted})")
+    if held:
+        return HoldDecision(Hold.NOTHING, "no lease: every commit held")
+    why = f"lease ends in {left:.1f}s" if left > 0 else "no lease"
+    return HoldDecision(Hold.HOLD, f"{why} and no majority renewed it (granted by {granted}): holding every commit")
+
+
+def in_place_window(lease_s: float) -> float:
+    """How long after a crash the primary keeps renewing its lease while postgres restarts in place:
+    no standby can be approved meanwhile, so the restart never races an election."""
+    return 2 * lease_s
+
+
+class Vote(enum.Enum):
+    PROMOTE = "promote"
+    WAIT = "wait"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    vote: Vote
+    reason: str
+
+
+def decide_promotion(
+    me: str, approved_by: Iterable[str], cluster: Iterable[str], running_primary: str, waited: float, patience: float
+) -> PromotionDecision:
+    """repmgrd's candidate asks whether it may promote: once enough nodes approved; never while another
+    node says it is a running primary (it came back: repmgrd then monitors it again); not after
+    `patience` seconds (repmgrd reruns the election)."""
+    nodes = set(cluster) | {me}
+    approved = sorted(set(approved_by) & nodes)
+    needed = approvals_needed(nodes)
+    count = f"{len(approved)} of {needed} approvals needed ({','.join(approved) or 'none'})"
+    if running_primary:
+        return PromotionDecision(Vote.REFUSE, f"{running_primary} is a running primary: not promoting {me}")
+    if len(approved) >= needed:
+        return PromotionDecision(Vote.PROMOTE, f"{count}: no node holds a lease, promoting {me}")
+    if waited >= patience:
+        return PromotionDecision(Vote.REFUSE, f"{count} after {waited:.1f}s: not promoting {me}")
+    return PromotionDecision(Vote.WAIT, f"{count}: waiting for the old lease to lapse")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from postdock_supervisor.config import PostgresSettings
+from postdock_supervisor.decide import lease
 from postdock_supervisor.model.node import NodeReport, format_lsn
 
 
@@ -36,9 +37,12 @@ def failover_grace(pg: PostgresSettings) -> int:
 
 
 def in_place_window(pg: PostgresSettings) -> float:
-    """How long after its postgres crashed a primary may restart in place: half the time before any
-    standby's repmgrd can promote ((RECONNECT_ATTEMPTS - 1) x RECONNECT_INTERVAL, which configuration
-    keeps at FENCE_TIMEOUT + 5 s or more), so a restart never races an election."""
+    """How long after its postgres crashed a primary may restart in place, so a restart never races an
+    election: with the lease, while its keeper still renews it (no standby can be approved); without,
+    half the time before any standby's repmgrd can promote ((RECONNECT_ATTEMPTS - 1) x
+    RECONNECT_INTERVAL, which configuration keeps at FENCE_TIMEOUT + 5 s or more)."""
+    if pg.lease_timeout:
+        return lease.in_place_window(pg.lease_timeout)
     return (pg.reconnect_attempts - 1) * pg.reconnect_interval / 2
 
 

@@ -1,5 +1,6 @@
 """The node's status agent: partners and `postdock status` read /status (JSON, no secrets); signed
-requests on POST /control run the steps of a switchover (control.py, node_control.py)."""
+requests on POST /control run the steps of a switchover (control.py, node_control.py) and grant,
+approve or release the quorum lease (lease_desk.py)."""
 
 import json
 import logging
@@ -11,6 +12,8 @@ from typing import Any
 from postdock_supervisor.config import Settings
 from postdock_supervisor.control import HEADER, ControlError, Verifier
 from postdock_supervisor.observe.node import local_report
+from postdock_supervisor.programs.lease_desk import ACTIONS as LEASE_ACTIONS
+from postdock_supervisor.programs.lease_desk import LeaseDesk
 from postdock_supervisor.programs.node_control import NodeControl
 
 logger = logging.getLogger(__name__)
@@ -34,10 +37,13 @@ class _Cache:
             return self._body
 
 
-def make_server(settings: Settings, control: NodeControl, port: int) -> ThreadingHTTPServer:
+def make_server(
+    settings: Settings, control: NodeControl, port: int, desk: LeaseDesk | None = None
+) -> ThreadingHTTPServer:
     """The agent's HTTP server on `port` (0: any free one), not yet serving."""
     cache = _Cache(settings)
     assert settings.postgres is not None
+    lease_desk = desk or LeaseDesk(settings.postgres.lease_timeout or 1.0)
     verifier = Verifier(settings.postgres.replication_password.reveal())
 
     class Handler(BaseHTTPRequestHandler):
@@ -60,6 +66,9 @@ def make_server(settings: Settings, control: NodeControl, port: int) -> Threadin
             except ControlError as exc:
                 logger.warning("control request refused: %s", exc)
                 self._answer(403, {"ok": False, "error": str(exc)})
+                return
+            if request["action"] in LEASE_ACTIONS:  # answered at once, never behind a switchover step
+                self._answer(200, lease_desk.handle(request["action"], request["args"]))
                 return
             try:
                 self._answer(200, control.handle(request["action"], request["args"]))

@@ -21,12 +21,12 @@ from postdock_supervisor.control import ControlError
 from postdock_supervisor.model.node import format_lsn
 from postdock_supervisor.observe.local import read_bootstrap_state, read_data_state, read_postgres_state
 from postdock_supervisor.observe.supervisor import shutting_down
-from postdock_supervisor.programs import switchover
+from postdock_supervisor.programs import lease_keeper, switchover
 
 logger = logging.getLogger(__name__)
 
 
-def stop_postgres(pg: PostgresSettings, target: str) -> dict[str, Any]:
+def stop_postgres(pg: PostgresSettings, target: str, status_port: int) -> dict[str, Any]:
     """The primary's clean stop, without supervisord: a fast shutdown sends every WAL record, the
     shutdown checkpoint last, to the connected standbys before it ends."""
     set_phase("handing-over", f"stopping for a hand-over to {target}")
@@ -36,6 +36,7 @@ def stop_postgres(pg: PostgresSettings, target: str) -> dict[str, Any]:
         raise ControlError(
             f"postgres did not stop cleanly (pg_ctl {done.returncode}, data says '{data.cluster_state}')"
         )
+    lease_keeper.release(pg, status_port)
     return {"ok": True, "lsn": format_lsn(data.checkpoint_lsn), "timeline": data.timeline}
 
 
@@ -55,7 +56,7 @@ def hand_over(settings: Settings) -> int:
         settings.common.status_port,
         None,
         lambda line: logger.warning("hand-over: %s", line),
-        stop_primary=lambda target: stop_postgres(pg, target),
+        stop_primary=lambda target: stop_postgres(pg, target, settings.common.status_port),
     )
 
 

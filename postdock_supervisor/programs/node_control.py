@@ -18,6 +18,7 @@ from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.control import ControlError
 from postdock_supervisor.model.node import format_lsn, parse_lsn
 from postdock_supervisor.observe.local import read_bootstrap_state, read_data_state, read_postgres_state
+from postdock_supervisor.programs import lease_keeper
 from postdock_supervisor.programs import sync_keeper as sync
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class NodeControl:
         data = read_data_state(self.pg.pgdata)
         if not data.clean:
             raise ControlError(f"postgres stopped but its data says '{data.cluster_state}'")
+        lease_keeper.release(self.pg, self.status_port)  # it takes no more writes
         self._expire_later(reason)
         return {"ok": True, "lsn": format_lsn(data.checkpoint_lsn), "timeline": data.timeline}
 
@@ -105,7 +107,7 @@ class NodeControl:
                                    f"{format_lsn(wanted)}: not promoting")  # fmt: skip
             time.sleep(0.2)
             state = read_postgres_state(self.pg.port)
-        done = node.repmgr("standby", "promote")
+        done = lease_keeper.promote_held(self.pg, self.status_port, lambda: node.repmgr("standby", "promote"))
         if not done.ok:
             raise ControlError(f"repmgr standby promote failed: {done.output.strip()[-300:]}")
         sync.keep(self.pg)

@@ -7,7 +7,7 @@ from postdock_supervisor import healing
 from postdock_supervisor.act import node
 from postdock_supervisor.config import Settings
 from postdock_supervisor.observe.local import read_upstream_last_seen
-from postdock_supervisor.programs import sync_keeper
+from postdock_supervisor.programs import lease_keeper, sync_keeper
 
 
 def main(settings: Settings) -> int:
@@ -15,7 +15,10 @@ def main(settings: Settings) -> int:
     assert settings.postgres is not None
     began = time.time()
     seen_ago = read_upstream_last_seen(settings.postgres)
-    done = node.repmgr("standby", "promote")
+    # Held until the new primary holds a lease: no commit is acknowledged while the old one might.
+    done = lease_keeper.promote_held(
+        settings.postgres, settings.common.status_port, lambda: node.repmgr("standby", "promote")
+    )
     if done.ok:
         sync_keeper.keep(settings.postgres)
         healing.record("repmgrd", "promote", "repmgrd promoted this standby")

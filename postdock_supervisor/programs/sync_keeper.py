@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from postdock_supervisor import db, healing
+from postdock_supervisor.act import lease
 from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.sync import SyncDecision, decide_conninfo, decide_slots, decide_sync
 from postdock_supervisor.events.model import TickEvent
@@ -25,11 +26,16 @@ def set_parameter(pg: PostgresSettings, name: str, value: str, expected: str) ->
     """ALTER SYSTEM, unless the setting changed since it was observed (repmgr may have just
     rewritten it): the next round decides again on what is there then."""
     with db.connect(port=pg.port) as conn:
-        row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
-        if row is None or row[0] != expected:
-            return
-        conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
-        conn.execute("SELECT pg_reload_conf()")
+        # The lease keeper writes synchronous_standby_names too (a hold): one writer at a time.
+        conn.execute("SELECT pg_advisory_lock(%s)", (lease.SYNC_LOCK,))
+        try:
+            row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+            if row is None or row[0] != expected:
+                return
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+            conn.execute("SELECT pg_reload_conf()")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (lease.SYNC_LOCK,))
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,13 @@ class SyncKeeper:
         if snap is None:
             return SyncRound(None)
         pg = self.pg
-        sync = decide_sync(
-            pg.consistency_mode, snap.is_primary, snap.standby_names, snap.members, pg.barman_synchronous
-        )
+        if pg.lease_timeout and snap.standby_names == lease.HOLD_NAME:
+            # Commits are held for want of a lease: the lease keeper puts the set back.
+            sync = SyncDecision(False, snap.standby_names, "every commit held by the lease keeper")
+        else:
+            sync = decide_sync(
+                pg.consistency_mode, snap.is_primary, snap.standby_names, snap.members, pg.barman_synchronous
+            )
         slots = decide_slots(snap.is_primary, snap.standby_slots, snap.streaming_slots)
         conninfo = decide_conninfo(
             snap.is_primary, snap.slot_sync, snap.primary_conninfo, snap.streaming_from, pg.replication_db

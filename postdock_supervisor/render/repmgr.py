@@ -53,6 +53,17 @@ def repmgr_conf(settings: Settings) -> str:
         ("service_stop_command", _q(f"{ctl} stop postgres")),
         ("service_restart_command", _q(f"{ctl} restart postgres")),
         ("service_reload_command", _q(f"{ctl} signal HUP postgres")),
+        # The candidate repmgrd elected waits for a majority saying no lease is live (programs/approve.py);
+        # a refusal reruns the election soon, and the others wait for its outcome no longer than that.
+        *(
+            [
+                ("failover_validation_command", _q("/usr/local/bin/postdock node approve-promotion")),
+                ("election_rerun_interval", "2"),
+                ("primary_notification_timeout", "20"),
+            ]
+            if pg.lease_timeout
+            else []
+        ),
         ("connection_check_type", "'ping'"),
         ("monitor_interval_secs", str(pg.monitor_interval)),
         ("reconnect_attempts", str(pg.reconnect_attempts)),

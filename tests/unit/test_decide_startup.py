@@ -228,8 +228,10 @@ def loyal_standbys() -> dict[str, NodeReport | None]:
 
 
 def test_a_primary_whose_postgres_crashed_a_moment_ago_restarts_in_place() -> None:
-    # Defaults: no standby promotes before (11 - 1) x 1 s; in place only within half of that.
-    assert in_place_window(MASTER) == 5.0
+    # Defaults: the lease keeper renews for 2 x LEASE_TIMEOUT (2 s) after the crash, so no standby is
+    # approved meanwhile; without a lease, half of repmgrd's (RECONNECT_ATTEMPTS - 1) x RECONNECT_INTERVAL.
+    assert in_place_window(MASTER) == 4.0
+    assert in_place_window(make_pg(LEASE_TIMEOUT="0", RECONNECT_ATTEMPTS="11")) == 5.0
     d = decide_startup(me(MASTER, KILLED_PRIMARY_DATA), loyal_standbys(), MASTER, waited=0.5, crashed_ago=1.5)
     assert d == StartDecision(
         Start.START_PRIMARY,
@@ -239,7 +241,7 @@ def test_a_primary_whose_postgres_crashed_a_moment_ago_restarts_in_place() -> No
 
 
 def test_no_restart_in_place_once_an_election_may_have_begun_or_without_a_majority() -> None:
-    late = decide_startup(me(MASTER, KILLED_PRIMARY_DATA), loyal_standbys(), MASTER, waited=0.5, crashed_ago=5.5)
+    late = decide_startup(me(MASTER, KILLED_PRIMARY_DATA), loyal_standbys(), MASTER, waited=0.5, crashed_ago=4.5)
     assert late.action is Start.WAIT
     alone = {"pgslave1": running_standby("pgslave1", 2, "pgmaster", streaming=False), "pgslave3": None}
     five = make_pg(PARTNER_NODES="pgmaster,pgslave1,pgslave3,pgslave4,pgslave5")

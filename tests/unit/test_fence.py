@@ -10,6 +10,7 @@ from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.health import postgres_health
 from postdock_supervisor.model.fence import FenceSnapshot
 from postdock_supervisor.programs.fence_keeper import still_counts
+from postdock_supervisor.render.repmgr import repmgr_conf
 from postdock_supervisor.roles import programs_for
 from tests.builders import make_settings
 
@@ -75,20 +76,35 @@ def test_the_fence_clock_runs_only_while_a_settled_primary_lacks_a_majority() ->
     assert still_counts(snap((), phase="fenced", primary=False))
 
 
-def test_default_timings_promote_no_earlier_than_fence_timeout_plus_five_seconds() -> None:
-    pg = make_settings().postgres
+def test_with_the_lease_repmgrd_detects_in_seconds_and_the_validation_command_waits_for_proof() -> None:
+    settings = make_settings()
+    pg = settings.postgres
     assert pg is not None
-    assert pg.fence_timeout == 5
-    assert (pg.reconnect_attempts - 1) * pg.reconnect_interval >= pg.fence_timeout + 5
+    assert (pg.lease_timeout, pg.reconnect_attempts, pg.reconnect_interval) == (2.0, 2, 1)
+    conf = repmgr_conf(settings)
+    assert "failover_validation_command='/usr/local/bin/postdock node approve-promotion'" in conf
+    assert "lease_keeper" in [p.name for p in programs_for(settings)]
 
 
-def test_repmgr_timings_that_could_promote_before_the_fence_are_refused() -> None:
+def test_without_the_lease_repmgr_timings_that_could_promote_before_the_fence_are_refused() -> None:
     with pytest.raises(ConfigError) as raised:
-        make_settings(RECONNECT_ATTEMPTS="2")
+        make_settings(LEASE_TIMEOUT="0")
     assert str(raised.value) == (
         "RECONNECT_ATTEMPTS: found 2 (x RECONNECT_INTERVAL 1s: a promotion after 1s); expected "
         "(RECONNECT_ATTEMPTS - 1) x RECONNECT_INTERVAL of at least FENCE_TIMEOUT 5s + 5s, so no standby "
-        "is promoted before an isolated primary has fenced itself"
+        "is promoted before an isolated primary has fenced itself (LEASE_TIMEOUT=0: no lease)"
+    )
+    old = make_settings(LEASE_TIMEOUT="0", RECONNECT_ATTEMPTS="11")
+    assert "failover_validation_command" not in repmgr_conf(old)
+    assert "lease_keeper" not in [p.name for p in programs_for(old)]
+
+
+@pytest.mark.parametrize("raw", ["0.5", "31", "two", "-1"])
+def test_a_malformed_lease_timeout_is_one_line(raw: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        make_settings(LEASE_TIMEOUT=raw)
+    assert str(raised.value) == (
+        f"LEASE_TIMEOUT: found '{raw}'; expected 0 (off) or seconds from 1 to 30, decimals allowed (e.g. 2 or 1.5)"
     )
 
 

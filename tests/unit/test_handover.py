@@ -32,14 +32,18 @@ def test_the_primary_stops_with_pg_ctl_and_reports_its_shutdown_checkpoint(
     )
     clean = DataState(initialized=True, cluster_state="shut down", timeline=2, checkpoint_lsn=0x9000028)
     monkeypatch.setattr(handover, "read_data_state", lambda pgdata: clean)
-    assert handover.stop_postgres(make_pg(), "pgslave3") == {"ok": True, "lsn": "0/9000028", "timeline": 2}
+    released: list[int] = []
+    monkeypatch.setattr(handover.lease_keeper, "release", lambda pg, port: released.append(port))
+    assert handover.stop_postgres(make_pg(), "pgslave3", 8008) == {"ok": True, "lsn": "0/9000028", "timeline": 2}
     assert ran == [[f"{paths.PG_BIN}/pg_ctl", "stop", "-D", make_pg().pgdata, "-m", "fast", "-w", "-t", "60"]]
+    assert released == [8008]  # stopped cleanly: its lease goes back at once
     assert json.loads(phase_file.read_text())["phase"] == "handing-over"
     monkeypatch.setattr(
         handover, "read_data_state", lambda pgdata: DataState(initialized=True, cluster_state="in production")
     )
     with pytest.raises(ControlError, match="postgres did not stop cleanly"):
-        handover.stop_postgres(make_pg(), "pgslave3")
+        handover.stop_postgres(make_pg(), "pgslave3", 8008)
+    assert released == [8008]  # not stopped cleanly: nothing released
 
 
 def test_only_a_settled_primary_hands_over(monkeypatch: pytest.MonkeyPatch, phase_file: Path) -> None:

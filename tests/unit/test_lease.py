@@ -1,5 +1,5 @@
-"""The quorum lease's rules, case by case, and a property test: random interleavings of lease and
-promotion requests, with random message delays and clocks running at different rates, never give two
+"""The quorum lease's rules, case by case, and a property test: random interleavings of lease,
+promotion and release requests, with random message delays and clocks running at different rates, never give two
 nodes a valid lease at the same real moment."""
 
 import heapq
@@ -11,11 +11,16 @@ from hypothesis import strategies as st
 from postdock_supervisor.decide.lease import (
     DRIFT,
     Grantor,
+    Hold,
+    approvals_needed,
     decide_approval,
     decide_grant,
+    decide_hold,
+    decide_release,
     lease_until,
     majority,
     may_promote,
+    started,
 )
 
 THREE = ("pgmaster", "pgslave1", "pgslave3")
@@ -46,6 +51,46 @@ def test_no_approval_while_a_grant_lives_and_no_grant_to_others_after_one() -> N
     assert as_primary.ok and as_primary.state.approved == ""
 
 
+def test_a_restarted_grantor_grants_nothing_until_its_old_grants_have_lapsed() -> None:
+    fresh = started(now=50.0, lease_s=LEASE)
+    assert decide_grant(fresh, "pgmaster", 51.0, LEASE).reason == (
+        "started 1.0s too recently to know its earlier grants: no lease for pgmaster"
+    )
+    assert not decide_approval(fresh, "pgslave1", 51.9, LEASE).ok
+    assert decide_approval(fresh, "pgslave1", 52.0, LEASE).ok
+
+
+def test_a_released_grant_frees_the_partner_at_once_and_only_the_holder_releases() -> None:
+    granted = decide_grant(Grantor(), "pgmaster", 10.0, LEASE, epoch="b").state
+    assert not decide_approval(granted, "pgslave1", 10.5, LEASE).ok
+    assert decide_release(granted, "pgslave3", "b").state == granted
+    assert decide_release(granted, "pgmaster", "a").state == granted  # an earlier term's, delivered late
+    released = decide_release(granted, "pgmaster", "b")
+    assert released.reason == "pgmaster released its lease"
+    assert decide_approval(released.state, "pgslave1", 10.5, LEASE).ok
+
+
+def test_approvals_meet_every_majority() -> None:
+    assert [approvals_needed(("n",) * 0 + tuple(f"n{i}" for i in range(k))) for k in (1, 2, 3, 4, 5)] == [1, 1, 2, 2, 3]
+    # Two nodes: the standby's own approval is enough, since every lease needs its grant.
+    assert may_promote({"pgslave1"}, ("pgmaster", "pgslave1"))
+
+
+def test_commits_are_held_before_the_lease_ends_and_released_once_it_is_renewed() -> None:
+    holding = decide_hold(True, held=False, until=101.0, now=100.5, margin=0.7, granted="pgmaster")
+    assert (holding.action, holding.reason) == (
+        Hold.HOLD,
+        "lease ends in 0.5s and no majority renewed it (granted by pgmaster): holding every commit",
+    )
+    assert decide_hold(True, held=True, until=0.0, now=100.5, margin=0.7, granted="").action is Hold.NOTHING
+    back = decide_hold(True, held=True, until=102.4, now=100.5, margin=0.7, granted="pgmaster,pgslave1")
+    assert (back.action, back.reason) == (
+        Hold.RELEASE,
+        "lease for 1.9s (granted by pgmaster,pgslave1): taking writes again",
+    )
+    assert decide_hold(False, held=False, until=0.0, now=100.5, margin=0.7, granted="").action is Hold.NOTHING
+
+
 def test_a_lease_counts_from_the_request_and_needs_a_majority() -> None:
     assert majority(THREE) == 2 and majority((*THREE, "a", "b")) == 3 and majority(("pgmaster", "pgslave1")) == 2
     assert lease_until(100.0, {"pgmaster", "pgslave3"}, THREE, LEASE) == 100.0 + LEASE * (1 - DRIFT)
@@ -72,14 +117,16 @@ class Event:
 @dataclass
 class Request:
     sender: str
-    kind: str  # lease | approve
+    kind: str  # lease | approve | release
     sent_local: float
+    sent_real: float
+    epoch: str = ""  # the sender's term: a new one after each of its releases
     answers: dict[str, bool] = field(default_factory=dict)
 
 
 requests_strategy = st.lists(
     st.tuples(
-        st.sampled_from(["lease", "approve"]),
+        st.sampled_from(["lease", "approve", "release"]),
         st.integers(0, 2),  # sender
         st.floats(0, 10),  # real send time
         st.lists(st.floats(0, 1), min_size=3, max_size=3),  # request delays
@@ -111,20 +158,27 @@ def simulate(plan: Plan, rates: list[float], offsets: list[float]) -> list[tuple
     replies: list[list[float]] = []
     queue: list[Event] = []
     order = 0
+    released_at = {n: sorted(t for k, i, t, _, _ in plan if k == "release" and nodes[i] == n) for n in nodes}
     for kind, sender_index, sent_at, there, back in plan:
         sender = nodes[sender_index]
-        requests.append(Request(sender, kind, local(sender, sent_at)))
+        epoch = str(sum(t < sent_at for t in released_at[sender]))
+        requests.append(Request(sender, kind, local(sender, sent_at), sent_at, epoch))
         replies.append(back)
         for target, delay in zip(nodes, there, strict=True):
             order += 1
             heapq.heappush(queue, Event(sent_at + delay, order, "request", len(requests) - 1, target))
-    leases: list[tuple[str, float, float]] = []
+    leases: list[tuple[str, float, float, float]] = []
     while queue:
         event = heapq.heappop(queue)
         request = requests[event.request]
         if event.kind == "request":
-            decide = decide_grant if request.kind == "lease" else decide_approval
-            answer = decide(grantors[event.node], request.sender, local(event.node, event.at), LEASE)
+            at = local(event.node, event.at)
+            if request.kind == "release":
+                answer = decide_release(grantors[event.node], request.sender, request.epoch)
+            elif request.kind == "lease":
+                answer = decide_grant(grantors[event.node], request.sender, at, LEASE, request.epoch)
+            else:
+                answer = decide_approval(grantors[event.node], request.sender, at, LEASE)
             grantors[event.node] = answer.state
             order += 1
             back = replies[event.request][nodes.index(event.node)]
@@ -138,8 +192,16 @@ def simulate(plan: Plan, rates: list[float], offsets: list[float]) -> list[tuple
             before = lease_until(request.sent_local, granted - {event.node}, nodes, LEASE)
             start, end = event.at, real(request.sender, until)
             if until and not before and start < end:
-                leases.append((request.sender, start, end))
-    return leases
+                leases.append((request.sender, start, end, request.sent_real))
+    # A holder releases only once it has stopped acknowledging: its leases end when it sends the
+    # release, and it counts no lease from a request it sent before that.
+    releases = [(r.sender, r.sent_real) for r in requests if r.kind == "release"]
+    held = []
+    for node, start, end, sent in leases:
+        cut = min((t for who, t in releases if who == node and t >= sent), default=end)
+        if start < cut:
+            held.append((node, start, min(end, cut)))
+    return held
 
 
 def assert_no_overlap(leases: list[tuple[str, float, float]]) -> None:

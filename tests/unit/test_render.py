@@ -92,6 +92,7 @@ def test_supervisord_runs_the_postgres_role_programs_from_the_table(tmp_path) ->
         "postgres",
         "repmgrd",
         "fence_keeper",
+        "lease_keeper",
         "handover",
         "conf_watch",
         "exporter",

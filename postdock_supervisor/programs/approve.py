@@ -1,0 +1,56 @@
+"""repmgr's failover_validation_command (`postdock node approve-promotion`): the candidate repmgrd
+elected asks every first-level node to approve its promotion, and exits 0 once enough did
+(decide/lease.py): by then no other node can hold a lease. Exit 1 makes repmgrd rerun its election
+after election_rerun_interval, which also notices a primary that came back."""
+
+import logging
+import time
+
+from postdock_supervisor.config import Settings
+from postdock_supervisor.decide.lease import Vote, decide_promotion
+from postdock_supervisor.observe.fence import LocalReader
+from postdock_supervisor.observe.peers import fetch_reports
+from postdock_supervisor.programs.lease_keeper import asker
+
+logger = logging.getLogger(__name__)
+
+PAUSE_S = 0.2
+
+
+def patience(lease_s: float) -> float:
+    """A grant renewed just before the primary died lapses lease_s later; a partner's quiet start
+    takes as long again."""
+    return 2 * lease_s + 2
+
+
+def main(settings: Settings) -> int:
+    pg = settings.postgres
+    assert pg is not None
+    me = pg.network_name
+    if not pg.lease_timeout:
+        print("LEASE_TIMEOUT=0: no lease, repmgrd's timing decides", flush=True)
+        return 0
+    _, others = LocalReader(pg).read()
+    cluster = tuple(sorted({*others, me}))
+    ask = asker(pg, settings.common.status_port)
+    began = time.monotonic()
+    last = ""
+    while True:
+        answers = ask.ask("lease-approve", me, cluster)
+        approved = [host for host, (ok, _) in answers.items() if ok]
+        reports = fetch_reports([h for h in cluster if h != me], settings.common.status_port, timeout=0.5)
+        running = [h for h, r in reports.items() if r is not None and r.postgres.running and r.postgres.is_primary]
+        decision = decide_promotion(
+            me, approved, cluster, ",".join(running), time.monotonic() - began, patience(pg.lease_timeout)
+        )
+        if decision.reason != last:
+            print(decision.reason, flush=True)
+            last = decision.reason
+        if decision.vote is Vote.PROMOTE:
+            return 0
+        if decision.vote is Vote.REFUSE:
+            for host, (ok, why) in sorted(answers.items()):
+                if not ok:
+                    print(f"  {host}: {why}", flush=True)
+            return 1
+        time.sleep(PAUSE_S)

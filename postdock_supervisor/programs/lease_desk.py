@@ -1,0 +1,43 @@
+"""The agent's side of the quorum lease: grants, approvals and releases asked for over the signed
+control channel, decided by decide/lease.py on this process's monotonic clock. Its memory lives in
+the agent process only: a restarted agent begins quiet (decide/lease.py `started`)."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from postdock_supervisor.decide.lease import Answer, decide_approval, decide_grant, decide_release, started
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ("lease-grant", "lease-approve", "lease-release")
+
+
+class LeaseDesk:
+    def __init__(self, lease_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.lease_s = lease_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.state = started(clock(), lease_s)
+
+    def handle(self, action: str, args: dict[str, Any]) -> dict[str, Any]:
+        node, epoch = str(args.get("node") or ""), str(args.get("epoch") or "")
+        if not node or action not in ACTIONS:
+            return {"ok": False, "error": f"malformed lease request {action!r}"}
+        with self._lock:
+            # The clock is read under the lock: decisions are taken in the order of their times.
+            now = self.clock()
+            answer: Answer
+            if action == "lease-grant":
+                answer = decide_grant(self.state, node, now, self.lease_s, epoch)
+            elif action == "lease-approve":
+                answer = decide_approval(self.state, node, now, self.lease_s)
+            else:
+                answer = decide_release(self.state, node, epoch)
+            changed = answer.state.granted_to != self.state.granted_to or answer.state.approved != self.state.approved
+            self.state = answer.state
+        if changed or (not answer.ok and action != "lease-grant"):
+            logger.info("%s", answer.reason)
+        return {"ok": answer.ok, "reason": answer.reason}

@@ -1,0 +1,163 @@
+"""The lease's programs: the agents' desks over real loopback HTTP (signed requests, in parallel),
+the lease keeper's rounds with the database as a stand-in, and the promotion approval loop."""
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postdock_supervisor import paths
+from postdock_supervisor.act import lease as act
+from postdock_supervisor.decide.lease import Hold
+from postdock_supervisor.programs import agent, approve, lease_keeper
+from postdock_supervisor.programs.contract import step
+from postdock_supervisor.programs.lease_desk import LeaseDesk
+from tests.builders import make_settings, running_primary
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def desks(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, int], Clock]]:
+    """Three agents on loopback, each with its own desk on one shared fake clock: host -> port."""
+    monkeypatch.setattr(agent, "local_report", lambda settings: running_primary("pgmaster", 1))
+    clock = Clock()
+    servers = []
+    ports = {}
+    for name in ("pgmaster", "pgslave1", "pgslave3"):
+        server = agent.make_server(make_settings(), None, 0, LeaseDesk(2.0, clock))  # type: ignore[arg-type]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        ports[name] = server.server_address[1]
+    yield ports, clock
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def ask(ports: dict[str, int], action: str, node: str, epoch: str = "", key: str = "repl-secret") -> dict[str, bool]:
+    answers = {}
+    for host, port in ports.items():
+        answer = act.Asker(port, key, 2.0).ask(action, node, ["127.0.0.1"], epoch)
+        if answer:
+            answers[host] = answer["127.0.0.1"][0]
+    return answers
+
+
+def test_desks_grant_one_primary_approve_a_candidate_only_after_its_lapse_and_take_releases(
+    desks: tuple[dict[str, int], Clock],
+) -> None:
+    ports, clock = desks
+    assert ask(ports, "lease-grant", "pgmaster", "t1") == dict.fromkeys(ports, False)  # just started: quiet
+    clock.now += 2.0
+    assert ask(ports, "lease-grant", "pgmaster", "t1") == dict.fromkeys(ports, True)
+    assert ask(ports, "lease-approve", "pgslave1") == dict.fromkeys(ports, False)
+    assert ask(ports, "lease-grant", "pgmaster", "t1", key="guessed") == dict.fromkeys(ports, False)  # unsigned
+    clock.now += 1.0
+    assert ask(ports, "lease-release", "pgmaster", "t0") == dict.fromkeys(ports, True)  # another term's: kept
+    assert ask(ports, "lease-approve", "pgslave1") == dict.fromkeys(ports, False)
+    ask(ports, "lease-release", "pgmaster", "t1")
+    assert ask(ports, "lease-approve", "pgslave1") == dict.fromkeys(ports, True)
+    assert ask(ports, "lease-grant", "pgmaster", "t2") == dict.fromkeys(ports, False)  # approved another
+
+
+def test_an_agent_that_does_not_answer_counts_as_no_grant_within_the_timeout() -> None:
+    answers = act.Asker(9, "repl-secret", 0.3).ask("lease-grant", "pgmaster", ["127.0.0.1"], "t")
+    assert answers["127.0.0.1"][0] is False
+
+
+class Reader:
+    def __init__(self, primary: bool, members: tuple[str, ...]) -> None:
+        self.answer = (primary, members)
+
+    def read(self) -> tuple[bool, tuple[str, ...]]:
+        return self.answer
+
+
+class Granting:
+    def __init__(self, granted: set[str]) -> None:
+        self.granted = granted
+        self.asked: list[tuple[str, str, tuple[str, ...]]] = []
+
+    def ask(self, action: str, node: str, hosts: Any, epoch: str = "") -> dict[str, tuple[bool, str]]:
+        self.asked.append((action, node, tuple(hosts)))
+        return {h: (h in self.granted, "") for h in hosts}
+
+
+@pytest.fixture
+def keeper(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[lease_keeper.LeaseKeeper, list[str]]]:
+    monkeypatch.setattr(paths, "LEASE_STATE", tmp_path / "lease.json")
+    monkeypatch.setattr(lease_keeper, "read_crashed_at", lambda: None)
+    written: list[str] = []
+    monkeypatch.setattr(act, "set_standby_names", lambda pg, value: written.append(value))
+    monkeypatch.setattr(act, "current_standby_names", lambda pg: written[-1] if written else "")
+    monkeypatch.setattr(lease_keeper, "wanted_standby_names", lambda pg: "")
+    pg = make_settings().postgres
+    assert pg is not None
+    k = lease_keeper.LeaseKeeper(pg, 8008)
+    k.local = Reader(True, ("pgslave1", "pgslave3"))  # type: ignore[assignment]
+    yield k, written
+
+
+def test_a_primary_granted_by_a_majority_takes_writes_and_holds_them_when_the_majority_is_gone(
+    keeper: tuple[lease_keeper.LeaseKeeper, list[str]],
+) -> None:
+    k, written = keeper
+    granting = Granting({"pgmaster", "pgslave3"})
+    k.asker = granting  # type: ignore[assignment]
+    first = step(k, 0.0)
+    assert first.hold.action is Hold.NOTHING and first.hold.reason.startswith("lease for 1.")
+    assert granting.asked[-1] == ("lease-grant", "pgmaster", ("pgmaster", "pgslave1", "pgslave3"))
+    k.asker = Granting({"pgmaster"})  # type: ignore[assignment]
+    k.until = 0.0  # the lease ran out meanwhile
+    cut = step(k, 0.0)
+    assert cut.hold.action is Hold.HOLD and written == [act.HOLD_NAME]
+    assert "granted by pgmaster" in cut.hold.reason
+    k.asker = Granting({"pgmaster", "pgslave1", "pgslave3"})  # type: ignore[assignment]
+    back = step(k, 0.0)
+    assert back.hold.action is Hold.RELEASE and written == [act.HOLD_NAME, ""]
+
+
+def test_a_standby_asks_for_nothing_and_holds_nothing(keeper: tuple[lease_keeper.LeaseKeeper, list[str]]) -> None:
+    k, written = keeper
+    k.local = Reader(False, ("pgslave1", "pgslave3"))  # type: ignore[assignment]
+    granting = Granting(set())
+    k.asker = granting  # type: ignore[assignment]
+    d = step(k, 0.0)
+    assert (d.hold.action, d.hold.reason, granting.asked, written) == (Hold.NOTHING, "not a running primary", [], [])
+
+
+def test_the_candidate_promotes_once_enough_approve_and_never_while_a_primary_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(approve, "LocalReader", lambda pg: Reader(False, ("pgmaster", "pgslave3")))
+    monkeypatch.setattr(approve, "PAUSE_S", 0.0)
+    rounds = iter([set(), {"pgslave1"}, {"pgslave1", "pgslave3"}])
+    monkeypatch.setattr(approve, "asker", lambda pg, port: Granting(set()))
+    answers: list[set[str]] = []
+
+    class Approving(Granting):
+        def ask(self, action: str, node: str, hosts: Any, epoch: str = "") -> dict[str, tuple[bool, str]]:
+            answers.append(next(rounds))
+            return {h: (h in answers[-1], "pgmaster may still hold a lease") for h in hosts}
+
+    monkeypatch.setattr(approve, "asker", lambda pg, port: Approving(set()))
+    monkeypatch.setattr(approve, "fetch_reports", lambda hosts, port, timeout: dict.fromkeys(hosts))
+    settings = make_settings(NODE_NAME="node2", CLUSTER_NODE_NETWORK_NAME="pgslave1")
+    assert approve.main(settings) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "2 of 2 approvals needed (pgslave1,pgslave3): no node holds a lease, promoting pgslave1"
+    monkeypatch.setattr(
+        approve, "fetch_reports", lambda hosts, port, timeout: {h: running_primary(h, 1) for h in hosts}
+    )
+    rounds = iter([set()])
+    assert approve.main(settings) == 1
+    assert "pgmaster,pgslave3 is a running primary: not promoting pgslave1" in capsys.readouterr().out
