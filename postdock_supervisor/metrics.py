@@ -15,7 +15,7 @@ from prometheus_client.core import CollectorRegistry, CounterMetricFamily, Gauge
 from postdock_supervisor import healing
 from postdock_supervisor.config import Settings
 from postdock_supervisor.model.pool import PoolNode
-from postdock_supervisor.observe.local import read_bootstrap_state
+from postdock_supervisor.observe.local import read_bootstrap_state, read_lease_state
 from postdock_supervisor.observe.metrics import ReplicationSnapshot, replication_snapshot
 from postdock_supervisor.observe.pool import pool_nodes_or_none, read_keeper_weights
 from postdock_supervisor.observe.supervisor import read_states
@@ -63,6 +63,18 @@ def healing_metrics(
         took.add_metric([node], max(0.0, promoted_at - lost_at))
         metrics += [when, took]
     return metrics
+
+
+def lease_metrics(node: str, primary: bool, state: dict[str, Any]) -> list[Metric]:
+    """The primary's lease, from its keeper's last round (nothing on a standby or before a round)."""
+    if not primary or not state:
+        return []
+    held = _gauge("lease_held", "Primary only: 1 while every commit is held for want of a lease.", ["node"])
+    held.add_metric([node], 1.0 if state.get("held") else 0.0)
+    left = _gauge("lease_seconds_left", "Primary only: how long its lease lasts at the keeper's last round.",
+                  ["node"])  # fmt: skip
+    left.add_metric([node], float(state.get("left_s") or 0.0))
+    return [held, left]
 
 
 def postgres_metrics(node: str, snap: ReplicationSnapshot) -> list[Metric]:
@@ -156,6 +168,7 @@ def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
             *postgres_metrics(pg.node_name, snap),
             *program_metrics(pg.node_name, read_states(), phase),
             *healing_metrics(pg.node_name, phase, healing.read_all(), healing.read_failover()),
+            *lease_metrics(pg.node_name, snap.up and not snap.in_recovery, read_lease_state()),
         ]
 
     def pgpool() -> list[Metric]:

@@ -116,6 +116,15 @@ def _phase_file() -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
+def read_lease_state() -> dict[str, Any]:
+    """The lease keeper's last round (programs/lease_keeper.py); {} before its first."""
+    try:
+        raw = json.loads(paths.LEASE_STATE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
 def read_bootstrap_state() -> tuple[str, str]:
     raw = _phase_file()
     return str(raw.get("phase", "starting")), str(raw.get("reason", ""))

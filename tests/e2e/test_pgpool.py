@@ -175,10 +175,12 @@ def test_pgpool_restarted_after_a_failover_writes_to_the_new_primary_at_once(clu
     wait_until("every backend attached after the restart", lambda: attached(cluster, NODES), timeout=START)
 
 
-def test_a_frozen_primary_costs_pgpool_writes_only_while_it_is_frozen(cluster: Compose) -> None:
-    """pgpool takes no failover decision of its own: a primary frozen longer than pgpool's old health
-    check (about 5 s) is not detached, no new primary is searched for, and writes through pgpool
-    resume when it thaws (they were down 136 s after a 25 s freeze before)."""
+def test_a_primary_frozen_shorter_than_its_lease_keeps_its_role_and_pgpool_never_detaches_it(
+    cluster: Compose,
+) -> None:
+    """A stall shorter than the lease (1.5 s of `docker pause` against LEASE_TIMEOUT 2 s) is no failover:
+    pgpool takes no decision of its own (its old health check detached a frozen primary and then
+    searched for a new one, 136 s of failed writes for a 25 s freeze), and writes go on after the thaw."""
     primary = the_primary(cluster)
     wait_until("every backend attached", lambda: attached(cluster, NODES), timeout=START)
     writer = Writer(lambda: [cluster.ip("pgpool")], table="acked_freeze", session_attrs="any").start()
@@ -187,10 +189,7 @@ def test_a_frozen_primary_costs_pgpool_writes_only_while_it_is_frozen(cluster: C
         cluster("pause", primary)
         frozen_at = time.monotonic()
         seen: set[str] = set()
-        # Past the old health check's detection (3 tries of 2 s, 1 s apart: about 8 s), short of a
-        # failover (repmgrd's 11 reconnect attempts each wait a 2 s connect timeout on a frozen node,
-        # about 30 s): pgpool's status of the primary is polled meanwhile.
-        while time.monotonic() - frozen_at < 12:
+        while time.monotonic() - frozen_at < 1.5:
             seen.add(pcp_status(cluster).get(primary, "?"))
         cluster("unpause", primary)
         thawed_at = time.monotonic()
@@ -200,11 +199,46 @@ def test_a_frozen_primary_costs_pgpool_writes_only_while_it_is_frozen(cluster: C
     assert seen == {"up"}, f"pgpool's status of the frozen primary: {seen}"
     assert the_primary(cluster) == primary
     assert pcp_status(cluster).get(primary) == "up"
+    stored = {r[0] for r in sql(cluster, primary, "SELECT id FROM acked_freeze")}
+    assert writer.ids() <= stored, sorted(writer.ids() - stored)
+
+
+def test_a_primary_frozen_past_its_lease_is_replaced_and_after_the_thaw_acknowledges_nothing(
+    cluster: Compose,
+) -> None:
+    """Frozen for 12 s: its lease lapses, a standby is approved and promoted, pgpool writes to it; the
+    thawed old primary holds every commit (its lease is gone) until it rejoins as a standby, and no
+    write acknowledged through pgpool is lost (partial mode)."""
+    primary = the_primary(cluster)
+    wait_until("every backend attached", lambda: attached(cluster, NODES), timeout=START)
+    sql(cluster, primary, "CREATE TABLE IF NOT EXISTS acked_long_freeze (id int PRIMARY KEY)")
+    writer = Writer(lambda: [cluster.ip("pgpool")], table="acked_long_freeze", session_attrs="any").start()
+    others = [n for n in FIRST_LEVEL if n != primary]
+    try:
+        wait_until("writes through pgpool", lambda: len(writer.acked) >= 10, timeout=60)
+        cluster("pause", primary)
+        try:
+            new = wait_until(
+                "a standby promoted while the primary is frozen",
+                lambda: (p := primaries(cluster, others)) and p[0],
+                timeout=60,
+            )
+        finally:
+            cluster("unpause", primary)
+        thawed_at = time.monotonic()
+        wait_until(f"writes through pgpool on {new}", lambda: writer.acked_after(thawed_at) >= 10, timeout=120)
+        wait_until(f"{primary} a standby again", lambda: is_primary(cluster, primary) is False, timeout=START)
+    finally:
+        writer.stop()
+    assert primaries(cluster, FIRST_LEVEL) == [new]
+    stored = {r[0] for r in sql(cluster, new, "SELECT id FROM acked_long_freeze")}
+    assert writer.ids() <= stored, sorted(writer.ids() - stored)
+    wait_until("every backend attached again", lambda: attached(cluster, NODES), timeout=START)
 
 
 def test_switchover_from_the_pgpool_container_moves_writes_through_pgpool_to_the_new_primary(cluster: Compose) -> None:
     old = the_primary(cluster)
-    target = "pgmaster"  # the old primary of the failover above, a standby now
+    target = next(n for n in FIRST_LEVEL if n != old)  # a standby now
     wait_until("every backend attached", lambda: attached(cluster, NODES), timeout=START)
     output = cluster.exec("pgpool", "postdock", "switchover", "--to", target, user="postgres", check=False)
     assert f"switchover done: {target} is the primary" in output, output

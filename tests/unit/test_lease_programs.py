@@ -161,3 +161,24 @@ def test_the_candidate_promotes_once_enough_approve_and_never_while_a_primary_ru
     rounds = iter([set()])
     assert approve.main(settings) == 1
     assert "pgmaster,pgslave3 is a running primary: not promoting pgslave1" in capsys.readouterr().out
+
+
+def test_the_lease_metrics_show_a_primary_holding_its_commits_and_nothing_on_a_standby() -> None:
+    from prometheus_client.core import CollectorRegistry
+    from prometheus_client.exposition import generate_latest
+
+    from postdock_supervisor.metrics import lease_metrics
+
+    class One:
+        def __init__(self, metrics: list[Any]) -> None:
+            self.metrics = metrics
+
+        def collect(self) -> Any:
+            return iter(self.metrics)
+
+    registry = CollectorRegistry()
+    registry.register(One(lease_metrics("node1", True, {"held": True, "left_s": 0.0})))  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    assert 'postdock_lease_held{node="node1"} 1.0' in text
+    assert 'postdock_lease_seconds_left{node="node1"} 0.0' in text
+    assert lease_metrics("node2", False, {"held": False}) == []
