@@ -107,6 +107,20 @@ class Compose:
         network = self.network()
         sh("docker", "network", "disconnect", network, self.container(service))
 
+    def _netns(self, service: str, *rule: str) -> None:
+        pid = sh("docker", "inspect", "-f", "{{.State.Pid}}", self.container(service)).strip()
+        sh("nsenter", "-t", pid, "-n", "iptables", *rule)
+
+    def drop(self, service: str) -> None:
+        """Drop every packet in and out of the service, loopback aside: names still resolve and
+        connections time out instead of being refused (the hard kind of partition)."""
+        self._netns(service, "-I", "INPUT", "!", "-i", "lo", "-j", "DROP")
+        self._netns(service, "-I", "OUTPUT", "!", "-o", "lo", "-j", "DROP")
+
+    def undrop(self, service: str) -> None:
+        self._netns(service, "-D", "INPUT", "!", "-i", "lo", "-j", "DROP")
+        self._netns(service, "-D", "OUTPUT", "!", "-o", "lo", "-j", "DROP")
+
     def reconnect(self, service: str) -> None:
         # Without --alias the compose service name would no longer resolve to it.
         sh("docker", "network", "connect", "--alias", service, self.network(), self.container(service))

@@ -145,3 +145,36 @@ def test_stopping_the_primary_hands_its_role_over_first_and_loses_no_acknowledge
         timeout=240,
     )
     assert primaries(cluster, NODES) == [target]
+
+
+def test_a_primary_cut_off_by_dropped_packets_holds_its_commits_before_another_is_promoted(cluster: Compose) -> None:
+    """The hard partition: every packet to and from the primary dropped (names resolve, connections
+    time out). Its lease lapses, it holds every commit, and only then is another node promoted."""
+    old = primaries(cluster, NODES)[0]
+    others = [n for n in NODES if n != old]
+    wait_until("both standbys streaming", lambda: len(streaming_children(cluster, old) or ()) == 2, timeout=240)
+    probes = WriteProbes(cluster, NODES).start()
+    wait_until(f"the probes see {old} writable", lambda: "t" in {a for _, a in probes.samples()[old]})
+    cluster.drop(old)
+    cut_at = time.time()
+    try:
+        new = wait_until(
+            "a new primary among the others", lambda: (p := primaries(cluster, others)) and p[0], timeout=120
+        )
+        wait_until(f"{new} takes writes", lambda: probes.samples()[new][-1][1] == "t", timeout=60)
+    finally:
+        cluster.undrop(old)
+    wait_until(
+        f"{old} streaming from {new}", lambda: NAME[old] in (streaming_children(cluster, new) or ()), timeout=240
+    )
+    samples = probes.stop()
+    end = time.time()
+    spans = {node: writable_intervals(samples[node], end) for node in NODES}
+    for i, a in enumerate(NODES):
+        for b in NODES[i + 1 :]:
+            assert overlaps(spans[a], spans[b]) == [], (a, b, spans)
+    last_old = max(until for _, until in spans[old])
+    first_new = min(start for start, _ in spans[new])
+    print(f"{old} acknowledging until +{last_old - cut_at:.2f}s; {new} from +{first_new - cut_at:.2f}s")
+    assert first_new > last_old
+    assert primaries(cluster, NODES) == [new]
