@@ -1,12 +1,15 @@
-"""Measure three faults on the primary under writes, on real containers, over several fresh runs:
+"""Measure four faults on the primary under writes, on real containers, over several fresh runs:
 
 - postmaster `kill -9` (the container alive): the node restarts in place;
 - `docker stop` of the primary's container: it hands its role over first;
-- the primary frozen for 12 s (`docker pause`), writes through pgpool: pgpool keeps it.
+- every packet to and from the primary dropped (iptables in its network namespace): its lease
+  lapses and a standby is promoted;
+- the primary frozen for 12 s (`docker pause`), writes through pgpool: a standby is promoted
+  meanwhile and pgpool follows.
 
 For each: the write gap (longest time between two acknowledged writes of a writer committing every
-100 ms; direct through a libpq multi-host string for the first two, through pgpool for the freeze,
-where the gap includes the 12 s freeze itself) and acknowledged writes lost.
+100 ms; direct through a libpq multi-host string, through pgpool for the freeze) and acknowledged
+writes lost.
 
 Run: .venv/bin/python -m bench.faults --runs 3   (the image must be built: scripts/build-image.sh)
 Figures are printed and written to bench/results/faults.json; nothing here asserts a time."""
@@ -49,6 +52,8 @@ def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
             compose.exec("pgmaster", "kill", "-9", pid)
         elif fault == "stop":
             compose("stop", "-t", "60", "pgmaster")
+        elif fault == "drop":
+            compose.drop("pgmaster")
         else:
             compose("pause", "pgmaster")
             time.sleep(12)  # the fault's length, not a wait for a condition
@@ -56,6 +61,8 @@ def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
         wait_until("writes after", lambda: writer.acked_after(began + 0.5) >= 20, timeout=180)
     finally:
         writer.stop()
+        if fault == "drop":
+            compose.undrop("pgmaster")
     primary = wait_until("one primary", lambda: (p := primaries(compose, NODES)) and len(p) == 1 and p[0])
     stored = {r[0] for r in sql(compose, str(primary), f"SELECT id FROM {table}")}
     return {f"{fault}_write_gap_s": gap(writer), f"{fault}_lost_acked_writes": float(len(writer.ids() - stored))}
@@ -63,7 +70,7 @@ def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
 
 def one_run() -> dict[str, float]:
     figures: dict[str, float] = {}
-    for fault in ("kill9", "stop", "freeze"):
+    for fault in ("kill9", "stop", "drop", "freeze"):
         services = [*NODES, "pgpool"] if fault == "freeze" else NODES
         env = {"POSTDOCK_CONSISTENCY_MODE": "partial"} if fault == "freeze" else None
         compose = Compose(env=env) if env else Compose()

@@ -59,8 +59,8 @@ class Verifier:
         return {"action": action, "args": dict(request.get("args") or {})}
 
 
-def call(host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
-    """POST a signed action to a node's agent; its JSON answer, or ControlError."""
+def post(host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float) -> Any:
+    """POST a signed action to a node's agent; its JSON answer, or ControlError when none came."""
     body = request_body(action, args)
     req = urllib.request.Request(
         f"http://{host}:{port}/control",
@@ -70,12 +70,17 @@ def call(host: str, port: int, key: str, action: str, args: dict[str, Any], time
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as response:
-            answer = json.loads(response.read().decode("utf-8"))
+            return json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", errors="replace").strip()
         raise ControlError(f"{host} refused {action}: {detail or exc.reason}") from None
     except (OSError, ValueError) as exc:
         raise ControlError(f"{host} did not answer {action}: {exc}") from None
+
+
+def call(host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+    """A signed action that must succeed: its JSON answer, or ControlError."""
+    answer = post(host, port, key, action, args, timeout)
     if not isinstance(answer, dict) or not answer.get("ok"):
         raise ControlError(f"{host}: {action} failed: {answer.get('error') if isinstance(answer, dict) else answer}")
     return answer

@@ -2,19 +2,15 @@
 requests, in parallel, each bounded by a short timeout), and holding or releasing this primary's
 commits through synchronous_standby_names."""
 
-import json
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import psycopg
 from psycopg import sql
 
-from postdock_supervisor import db
+from postdock_supervisor import control, db
 from postdock_supervisor.config import PostgresSettings
-from postdock_supervisor.control import HEADER, request_body, sign
 
 logger = logging.getLogger(__name__)
 
@@ -26,18 +22,10 @@ SYNC_LOCK = 0x504F5354  # "POST"
 
 
 def _post(host: str, port: int, key: str, action: str, node: str, epoch: str, timeout: float) -> tuple[bool, str]:
-    body = request_body(action, {"node": node, "epoch": epoch})
-    req = urllib.request.Request(
-        f"http://{host}:{port}/control",
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", HEADER: sign(key, body)},
-    )
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            answer = json.loads(response.read().decode("utf-8"))
-    except (OSError, ValueError, urllib.error.HTTPError) as exc:
-        return False, f"no answer ({exc})"
+        answer = control.post(host, port, key, action, {"node": node, "epoch": epoch}, timeout)
+    except control.ControlError as exc:
+        return False, str(exc)
     if not isinstance(answer, dict):
         return False, "malformed answer"
     return bool(answer.get("ok")), str(answer.get("reason") or answer.get("error") or "")

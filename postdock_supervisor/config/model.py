@@ -166,7 +166,7 @@ class PostgresSettings:
         "a standby from being promoted while the primary may still take writes; with LEASE_TIMEOUT=0, "
         "(this - 1) x RECONNECT_INTERVAL must be at least FENCE_TIMEOUT + 5 s.",
         p.parse_count,
-        "2",
+        "1",
     )
     reconnect_interval: int = env("RECONNECT_INTERVAL", "repmgrd: seconds between those checks.", p.parse_seconds, "1")
     monitor_interval: int = env(

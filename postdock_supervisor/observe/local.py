@@ -108,21 +108,21 @@ def read_postgres_state(port: int) -> PostgresState:
     )
 
 
-def _phase_file() -> dict[str, Any]:
+def _json_file(path: Path) -> dict[str, Any]:
     try:
-        raw = json.loads(paths.BOOTSTRAP_STATE.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return raw if isinstance(raw, dict) else {}
+
+
+def _phase_file() -> dict[str, Any]:
+    return _json_file(paths.BOOTSTRAP_STATE)
 
 
 def read_lease_state() -> dict[str, Any]:
     """The lease keeper's last round (programs/lease_keeper.py); {} before its first."""
-    try:
-        raw = json.loads(paths.LEASE_STATE.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
+    return _json_file(paths.LEASE_STATE)
 
 
 def read_bootstrap_state() -> tuple[str, str]:

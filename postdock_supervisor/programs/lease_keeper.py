@@ -21,7 +21,7 @@ from postdock_supervisor.decide.lease import Hold, HoldDecision, decide_hold, in
 from postdock_supervisor.decide.sync import standby_names
 from postdock_supervisor.model.lease import LeaseSnapshot
 from postdock_supervisor.observe.fence import LocalReader
-from postdock_supervisor.observe.local import read_crashed_at, read_sync_snapshot
+from postdock_supervisor.observe.local import read_crashed_at, read_lease_state, read_sync_snapshot
 from postdock_supervisor.programs.contract import step
 from postdock_supervisor.programs.runner import run_ticks
 
@@ -189,11 +189,8 @@ def release(pg: PostgresSettings, status_port: int) -> None:
     so the next primary need not wait for them to lapse. Best effort: unanswered ones lapse."""
     if not pg.lease_timeout:
         return
-    try:
-        state = json.loads(paths.LEASE_STATE.read_text())
-        members, epoch = [str(m) for m in state.get("members") or []], str(state.get("epoch") or "")
-    except (OSError, ValueError, AttributeError):
-        return
-    if epoch and members:
+    state = read_lease_state()
+    members, epoch = state.get("members"), str(state.get("epoch") or "")
+    if epoch and isinstance(members, list) and members:
         answers = asker(pg, status_port).ask("lease-release", pg.network_name, members, epoch)
         logger.info("lease released: %s", ", ".join(f"{h}: {why}" for h, (_, why) in sorted(answers.items())))

@@ -41,6 +41,16 @@ def overlaps(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list
     return [(max(s1, s2), min(e1, e2)) for s1, e1 in a for s2, e2 in b if max(s1, s2) < min(e1, e2)]
 
 
+def assert_one_writer_at_a_time(samples: dict[str, list[Sample]], end: float) -> dict[str, list[tuple[float, float]]]:
+    """No two nodes acknowledging at the same sampled moment; each node's acknowledging spans."""
+    spans = {node: writable_intervals(node_samples, end) for node, node_samples in samples.items()}
+    nodes = sorted(spans)
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1 :]:
+            assert overlaps(spans[a], spans[b]) == [], (a, b, spans)
+    return spans
+
+
 @dataclass
 class WriteProbes:
     compose: Compose
