@@ -5,8 +5,9 @@ after election_rerun_interval, which also notices a primary that came back."""
 
 import logging
 import time
+from collections.abc import Callable
 
-from postdock_supervisor.config import Settings
+from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.lease import Vote, decide_promotion
 from postdock_supervisor.observe.fence import LocalReader
 from postdock_supervisor.observe.peers import fetch_reports
@@ -23,34 +24,39 @@ def patience(lease_s: float) -> float:
     return 2 * lease_s + 2
 
 
-def main(settings: Settings) -> int:
-    pg = settings.postgres
-    assert pg is not None
+def await_approval(pg: PostgresSettings, status_port: int, out: Callable[[str], None] = print) -> bool:
+    """Ask until enough nodes approve this node's promotion (True), or it is refused (False)."""
     me = pg.network_name
-    if not pg.lease_timeout:
-        print("LEASE_TIMEOUT=0: no lease, repmgrd's timing decides", flush=True)
-        return 0
     _, others = LocalReader(pg).read()
     cluster = tuple(sorted({*others, me}))
-    ask = asker(pg, settings.common.status_port)
+    ask = asker(pg, status_port)
     began = time.monotonic()
     last = ""
     while True:
         answers = ask.ask("lease-approve", me, cluster)
         approved = [host for host, (ok, _) in answers.items() if ok]
-        reports = fetch_reports([h for h in cluster if h != me], settings.common.status_port, timeout=0.5)
+        reports = fetch_reports([h for h in cluster if h != me], status_port, timeout=0.5)
         running = [h for h, r in reports.items() if r is not None and r.postgres.running and r.postgres.is_primary]
         decision = decide_promotion(
             me, approved, cluster, ",".join(running), time.monotonic() - began, patience(pg.lease_timeout)
         )
         if decision.reason != last:
-            print(decision.reason, flush=True)
+            out(decision.reason)
             last = decision.reason
         if decision.vote is Vote.PROMOTE:
-            return 0
+            return True
         if decision.vote is Vote.REFUSE:
             for host, (ok, why) in sorted(answers.items()):
                 if not ok:
-                    print(f"  {host}: {why}", flush=True)
-            return 1
+                    out(f"  {host}: {why}")
+            return False
         time.sleep(PAUSE_S)
+
+
+def main(settings: Settings) -> int:
+    pg = settings.postgres
+    assert pg is not None
+    if not pg.lease_timeout:
+        print("LEASE_TIMEOUT=0: no lease, repmgrd's timing decides", flush=True)
+        return 0
+    return 0 if await_approval(pg, settings.common.status_port, lambda line: print(line, flush=True)) else 1

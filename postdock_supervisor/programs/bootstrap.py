@@ -7,12 +7,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
 from postdock_supervisor import healing
-from postdock_supervisor.act import node
+from postdock_supervisor.act import lease, node
 from postdock_supervisor.act.phase import set_phase
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import PostgresSettings, Settings
@@ -21,6 +22,7 @@ from postdock_supervisor.errors import ActionError, PostdockError
 from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.observe.local import read_crashed_at, read_postgres_state
 from postdock_supervisor.observe.node import observe
+from postdock_supervisor.programs import approve, lease_keeper
 from postdock_supervisor.programs import sync_keeper as sync
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ def init_primary(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None
 
 
 def start_primary(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
+    if pg.lease_timeout:
+        lease.hold_in_file(pg.pgdata)  # no commit acknowledged before the lease keeper has a lease
     node.start_postgres(sv, pg)
     # Idempotent: also finishes a set-up that an earlier start left half done, and applies
     # changed passwords.
@@ -51,9 +55,16 @@ def start_primary(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> Non
         raise ActionError("repmgr primary register failed")
 
 
-def promote(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
+def promote(pg: PostgresSettings, d: StartDecision, sv: Supervisor, status_port: int = 8008) -> None:
     node.start_postgres(sv, pg)
-    if not node.repmgr("standby", "promote").ok:
+    if not pg.lease_timeout:
+        if not node.repmgr("standby", "promote").ok:
+            raise ActionError("repmgr standby promote failed")
+        return
+    # The same proof as repmgrd's candidate: no other node may still hold a lease.
+    if not approve.await_approval(pg, status_port, lambda line: logger.info("promotion: %s", line)):
+        raise ActionError("the promotion was not approved (see above)")
+    if not lease_keeper.promote_held(pg, status_port, lambda: node.repmgr("standby", "promote")).ok:
         raise ActionError("repmgr standby promote failed")
 
 
@@ -130,6 +141,10 @@ class Bootstrap:
         # Read before the first phase is written over it: this start may follow a crash of postgres.
         self.crashed_at = read_crashed_at()
         self.last_reason = ""
+        self.actions: dict[Start, Callable[[PostgresSettings, StartDecision, Supervisor], None]] = {
+            **ACTIONS,
+            Start.PROMOTE: partial(promote, status_port=settings.common.status_port),
+        }
         self.failures = 0
         self.pause = 0.0  # how long to wait before the next round (0: the node is up)
         self.done = False
@@ -155,7 +170,7 @@ class Bootstrap:
         set_phase(d.action.value, d.reason)
         healing.record("bootstrap", d.action.value, d.reason)
         try:
-            ACTIONS[d.action](self.pg, d, self.supervisor)
+            self.actions[d.action](self.pg, d, self.supervisor)
             if d.action in (Start.INIT_PRIMARY, Start.START_PRIMARY, Start.PROMOTE):
                 sync.keep(self.pg)
             _start_repmgrd(self.supervisor)
