@@ -41,7 +41,8 @@ RECOVERY_SETTINGS = (
 def hold(pg: PostgresSettings, reason: str, wipe: bool) -> None:
     supervisor = Supervisor()
     set_phase("held", reason)
-    for program in ("repmgrd", "postgres"):
+    # A start-up decision still running would promote this node once it sees no primary left.
+    for program in ("bootstrap", "repmgrd", "postgres"):
         if not supervisor.stop(program):
             raise ActionError(f"supervisord could not stop {program}")
     if wipe:

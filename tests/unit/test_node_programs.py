@@ -155,7 +155,7 @@ def test_secrets_leave_the_child_environment_as_files(monkeypatch: pytest.Monkey
     assert Path(child["REPLICATION_PASSWORD_FILE"]).read_text() == "repl-secret"
 
 
-def test_restore_hold_stops_both_programs_and_wipes_only_the_target(
+def test_restore_hold_stops_the_start_up_decision_repmgrd_and_postgres_and_wipes_only_the_target(
     monkeypatch: pytest.MonkeyPatch, recorded: Any
 ) -> None:
     from postdock_supervisor.programs import restore_node
@@ -165,7 +165,9 @@ def test_restore_hold_stops_both_programs_and_wipes_only_the_target(
     monkeypatch.setattr(restore_node, "Supervisor", lambda: supervisor)
     monkeypatch.setattr(node, "wipe", lambda pg, why: wiped.append(why))
     restore_node.hold(make_pg(), "postdock recover", wipe=False)
-    assert supervisor.calls == [("stop", "repmgrd"), ("stop", "postgres")] and wiped == [] and phase() == "held"
+    # The start-up decision first: still running, it would promote a held standby once no primary runs.
+    assert supervisor.calls == [("stop", "bootstrap"), ("stop", "repmgrd"), ("stop", "postgres")]
+    assert wiped == [] and phase() == "held"
     restore_node.hold(make_pg(), "postdock recover", wipe=True)
     assert wiped == ["postdock recover"]
     restore_node.reclone(make_pg())
