@@ -101,20 +101,23 @@ class LeaseKeeper:
         asked_at = time.monotonic()
         granted: frozenset[str] = frozenset()
         if primary or restarting:
-            if restarting and not primary:
-                members = self.last_members or members
+            if not primary:
+                # postgres is down: the cluster it had as a primary, or every partner (never fewer).
+                members = self.last_members or tuple(sorted({*self.pg.partner_nodes, self.pg.network_name}))
             self.epoch = self.epoch or secrets.token_hex(4)
             answers = self.asker.ask("lease-grant", self.pg.network_name, members, self.epoch)
             granted = frozenset(host for host, (ok, _) in answers.items() if ok)
         else:
             self.epoch = ""
-        self.last_members = members
+        if primary:
+            self.last_members = members
         return LeaseSnapshot(primary, primary or restarting, members, held, asked_at, granted, self.epoch)
 
     def decide(self, snap: LeaseSnapshot, now: float) -> LeaseRound:
         fresh = lease_until(snap.asked_at, snap.granted_by, snap.members, self.pg.lease_timeout)
         until = max(self.until, fresh) if snap.renewing else 0.0
         granted = ",".join(sorted(snap.granted_by)) or "nobody"
+        # The clock read after the answers came (up to a round later than `now`): the later, the safer.
         hold = decide_hold(snap.primary, snap.held, until, time.monotonic(), margin_s(self.pg.lease_timeout), granted)
         return LeaseRound(hold, until, snap)
 

@@ -217,3 +217,18 @@ def test_the_start_up_promotion_needs_the_same_approvals_as_repmgrds(monkeypatch
     monkeypatch.setattr(bootstrap.approve, "await_approval", lambda pg, port, out: True)
     bootstrap.promote(pg, decision, None)  # type: ignore[arg-type]
     assert ran == ["start", "start", "standby promote"]
+
+
+def test_a_primary_restarting_after_a_crash_asks_the_whole_cluster_it_had_never_itself_alone(
+    keeper: tuple[lease_keeper.LeaseKeeper, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    k, _ = keeper
+    granting = Granting({"pgmaster"})
+    k.asker = granting  # type: ignore[assignment]
+    step(k, 0.0)  # a primary: its cluster is remembered
+    k.local = Reader(False, ())  # postgres crashed: repmgr's list is out of reach
+    step(k, 0.0)  # a round before crash_guard wrote the crash down
+    monkeypatch.setattr(lease_keeper, "read_crashed_at", lambda: lease_keeper.time.monotonic())
+    restarting = step(k, 0.0)
+    assert granting.asked[-1] == ("lease-grant", "pgmaster", ("pgmaster", "pgslave1", "pgslave3"))
+    assert restarting.snapshot.renewing and restarting.until == 0.0  # its own grant alone is no lease
