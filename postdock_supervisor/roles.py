@@ -103,12 +103,7 @@ LEASE_KEEPER = ProgramSpec(
     priority=12,  # stopped after postgres: a primary renews its lease while it still takes writes
     autorestart="true",
     startretries=100,
-    enabled=lambda settings: (
-        settings.postgres is not None
-        and settings.postgres.lease_timeout > 0
-        and not settings.postgres.is_cascade
-        and len(settings.postgres.partner_nodes) > 1
-    ),
+    enabled=lambda settings: settings.postgres is not None and settings.postgres.uses_lease,
 )
 
 # The highest priority number: supervisord stops it first, and waits for it, while postgres, repmgrd

@@ -254,6 +254,12 @@ class PostgresSettings:
         return not self.partner_nodes
 
     @property
+    def uses_lease(self) -> bool:
+        """A first-level node of a cluster with partners, LEASE_TIMEOUT > 0: its lease keeper runs,
+        and its promotions and primary starts wait for the lease."""
+        return self.lease_timeout > 0 and len(self.partner_nodes) > 1
+
+    @property
     def app_db(self) -> str:
         return self.postgres_db or self.postgres_user
 

@@ -41,7 +41,7 @@ def in_place_window(pg: PostgresSettings) -> float:
     election: with the lease, while its keeper still renews it (no standby can be approved); without,
     half the time before any standby's repmgrd can promote ((RECONNECT_ATTEMPTS - 1) x
     RECONNECT_INTERVAL, which configuration keeps at FENCE_TIMEOUT + 5 s or more)."""
-    if pg.lease_timeout:
+    if pg.uses_lease:
         return lease.in_place_window(pg.lease_timeout)
     return (pg.reconnect_attempts - 1) * pg.reconnect_interval / 2
 

@@ -56,7 +56,7 @@ def await_approval(pg: PostgresSettings, status_port: int, out: Callable[[str], 
 def main(settings: Settings) -> int:
     pg = settings.postgres
     assert pg is not None
-    if not pg.lease_timeout:
-        print("LEASE_TIMEOUT=0: no lease, repmgrd's timing decides", flush=True)
+    if not pg.uses_lease:
+        print("no lease (LEASE_TIMEOUT=0 or no partners): repmgrd's timing decides", flush=True)
         return 0
     return 0 if await_approval(pg, settings.common.status_port, lambda line: print(line, flush=True)) else 1

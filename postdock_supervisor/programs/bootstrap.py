@@ -45,7 +45,7 @@ def init_primary(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None
 
 
 def start_primary(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
-    if pg.lease_timeout:
+    if pg.uses_lease:
         lease.hold_in_file(pg.pgdata)  # no commit acknowledged before the lease keeper has a lease
     node.start_postgres(sv, pg)
     # Idempotent: also finishes a set-up that an earlier start left half done, and applies
@@ -57,7 +57,7 @@ def start_primary(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> Non
 
 def promote(pg: PostgresSettings, d: StartDecision, sv: Supervisor, status_port: int = 8008) -> None:
     node.start_postgres(sv, pg)
-    if not pg.lease_timeout:
+    if not pg.uses_lease:
         if not node.repmgr("standby", "promote").ok:
             raise ActionError("repmgr standby promote failed")
         return

@@ -173,7 +173,7 @@ def acquire(pg: PostgresSettings, status_port: int) -> bool:
 
 def promote_held(pg: PostgresSettings, status_port: int, promote: Callable[[], T]) -> T:
     """Promote with every commit held until the new primary holds a lease (decide/lease.py)."""
-    if not pg.lease_timeout:
+    if not pg.uses_lease:
         return promote()
     try:
         act.set_standby_names(pg, act.HOLD_NAME)  # no WAL: allowed on a standby
@@ -190,7 +190,7 @@ def promote_held(pg: PostgresSettings, status_port: int, promote: Callable[[], T
 def release(pg: PostgresSettings, status_port: int) -> None:
     """After this primary's postgres stopped cleanly (a switchover, a hand-over): give its grants back,
     so the next primary need not wait for them to lapse. Best effort: unanswered ones lapse."""
-    if not pg.lease_timeout:
+    if not pg.uses_lease:
         return
     state = read_lease_state()
     members, epoch = state.get("members"), str(state.get("epoch") or "")

@@ -67,7 +67,7 @@ class SyncKeeper:
         if snap is None:
             return SyncRound(None)
         pg = self.pg
-        if pg.lease_timeout and snap.standby_names == lease.HOLD_NAME:
+        if pg.uses_lease and snap.standby_names == lease.HOLD_NAME:
             # Commits are held for want of a lease: the lease keeper puts the set back.
             sync = SyncDecision(False, snap.standby_names, "every commit held by the lease keeper")
         else:

@@ -61,7 +61,7 @@ def repmgr_conf(settings: Settings) -> str:
                 ("election_rerun_interval", "2"),
                 ("primary_notification_timeout", "20"),
             ]
-            if pg.lease_timeout
+            if pg.uses_lease
             else []
         ),
         ("connection_check_type", "'ping'"),

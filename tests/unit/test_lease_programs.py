@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from postdock_supervisor import paths
+from postdock_supervisor import paths, proc
 from postdock_supervisor.act import lease as act
 from postdock_supervisor.decide.lease import Hold
 from postdock_supervisor.programs import agent, approve, lease_keeper
@@ -232,3 +232,27 @@ def test_a_primary_restarting_after_a_crash_asks_the_whole_cluster_it_had_never_
     restarting = step(k, 0.0)
     assert granting.asked[-1] == ("lease-grant", "pgmaster", ("pgmaster", "pgslave1", "pgslave3"))
     assert restarting.snapshot.renewing and restarting.until == 0.0  # its own grant alone is no lease
+
+
+def test_a_node_without_partners_has_no_lease_to_wait_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A single node (or a cascade) runs no lease keeper: nothing may hold its commits."""
+    from postdock_supervisor.decide.startup import Start, StartDecision
+    from postdock_supervisor.programs import bootstrap
+    from postdock_supervisor.render.repmgr import repmgr_conf
+    from postdock_supervisor.roles import programs_for
+
+    alone = make_settings(PARTNER_NODES="pgmaster")
+    assert alone.postgres is not None and not alone.postgres.uses_lease
+    assert "failover_validation_command" not in repmgr_conf(alone)
+    assert "lease_keeper" not in [p.name for p in programs_for(alone)]
+    held: list[str] = []
+    monkeypatch.setattr(bootstrap.lease, "hold_in_file", lambda pgdata: held.append(pgdata))
+    monkeypatch.setattr(bootstrap.node, "start_postgres", lambda sv, pg: None)
+    monkeypatch.setattr(bootstrap.node, "create_cluster_roles", lambda pg: None)
+    monkeypatch.setattr(bootstrap.node, "repmgr", lambda *a: proc.Completed(a, 0, ""))
+    bootstrap.start_primary(alone.postgres, StartDecision(Start.START_PRIMARY, "x"), None)  # type: ignore[arg-type]
+    assert held == []
+    three = make_settings().postgres
+    assert three is not None and three.uses_lease
+    bootstrap.start_primary(three, StartDecision(Start.START_PRIMARY, "x"), None)  # type: ignore[arg-type]
+    assert held == [three.pgdata]
