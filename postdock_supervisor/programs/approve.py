@@ -56,6 +56,9 @@ def await_approval(pg: PostgresSettings, status_port: int, out: Callable[[str], 
 def main(settings: Settings) -> int:
     pg = settings.postgres
     assert pg is not None
+    if pg.is_cascade:
+        print(f"{pg.network_name} is a cascaded standby (not in PARTNER_NODES): never promoted", flush=True)
+        return 1
     if not pg.uses_lease:
         print("no lease (LEASE_TIMEOUT=0 or no partners): repmgrd's timing decides", flush=True)
         return 0

@@ -44,7 +44,9 @@ def repmgr_conf(settings: Settings) -> str:
         ("use_replication_slots", "yes" if pg.use_slots else "no"),
         ("log_level", _q(settings.common.log_level)),
         ("failover", "automatic"),
-        ("priority", str(pg.priority)),
+        # A cascaded standby is never promoted, even when repmgr has moved it under the primary (its
+        # upstream was down): it holds no lease and is no member of the cluster.
+        ("priority", "0" if pg.is_cascade else str(pg.priority)),
         # Promotes, then sets the synchronous standbys before anything else can commit unprotected.
         ("promote_command", _q("/usr/local/bin/postdock node promote")),
         ("follow_command", _q(f"{repmgr} standby follow --upstream-node-id=%n")),
@@ -61,7 +63,7 @@ def repmgr_conf(settings: Settings) -> str:
                 ("election_rerun_interval", "2"),
                 ("primary_notification_timeout", "20"),
             ]
-            if pg.uses_lease
+            if pg.lease_timeout
             else []
         ),
         ("connection_check_type", "'ping'"),

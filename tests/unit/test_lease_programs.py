@@ -238,12 +238,11 @@ def test_a_node_without_partners_has_no_lease_to_wait_for(monkeypatch: pytest.Mo
     """A single node (or a cascade) runs no lease keeper: nothing may hold its commits."""
     from postdock_supervisor.decide.startup import Start, StartDecision
     from postdock_supervisor.programs import bootstrap
-    from postdock_supervisor.render.repmgr import repmgr_conf
     from postdock_supervisor.roles import programs_for
 
     alone = make_settings(PARTNER_NODES="pgmaster")
     assert alone.postgres is not None and not alone.postgres.uses_lease
-    assert "failover_validation_command" not in repmgr_conf(alone)
+    assert approve.main(alone) == 0  # repmgrd's own rules decide
     assert "lease_keeper" not in [p.name for p in programs_for(alone)]
     held: list[str] = []
     monkeypatch.setattr(bootstrap.lease, "hold_in_file", lambda pgdata: held.append(pgdata))
@@ -256,3 +255,21 @@ def test_a_node_without_partners_has_no_lease_to_wait_for(monkeypatch: pytest.Mo
     assert three is not None and three.uses_lease
     bootstrap.start_primary(three, StartDecision(Start.START_PRIMARY, "x"), None)  # type: ignore[arg-type]
     assert held == [three.pgdata]
+
+
+def test_a_cascaded_standby_is_never_promoted_even_when_repmgr_moved_it_under_the_primary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by the 12 s freeze: a cascade following the primary (its own upstream had been down)
+    won repmgrd's election "by default" and promoted itself, with no lease."""
+    from postdock_supervisor.render.repmgr import repmgr_conf
+
+    cascade = make_settings(
+        NODE_NAME="node3", CLUSTER_NODE_NETWORK_NAME="pgslave2", PARTNER_NODES="", REPLICATION_UPSTREAM_NODE_ID="2"
+    )
+    assert cascade.postgres is not None and cascade.postgres.is_cascade
+    conf = repmgr_conf(cascade)
+    assert "priority=0\n" in conf
+    assert "failover_validation_command='/usr/local/bin/postdock node approve-promotion'" in conf
+    assert approve.main(cascade) == 1
+    assert "pgslave2 is a cascaded standby (not in PARTNER_NODES): never promoted" in capsys.readouterr().out
