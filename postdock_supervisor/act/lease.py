@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-import psycopg
 from psycopg import sql
 
 from postdock_supervisor import control, db, files
@@ -67,15 +66,6 @@ def set_standby_names(pg: PostgresSettings, value: str) -> None:
             conn.execute("SELECT pg_reload_conf()")
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SYNC_LOCK,))
-
-
-def current_standby_names(pg: PostgresSettings) -> str | None:
-    try:
-        with db.connect(port=pg.port, timeout=2) as conn:
-            row = conn.execute("SELECT current_setting('synchronous_standby_names')").fetchone()
-    except psycopg.Error:
-        return None
-    return None if row is None else str(row[0])
 
 
 def hold_in_file(pgdata: str) -> None:

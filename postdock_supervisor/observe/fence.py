@@ -2,9 +2,9 @@
 (registered in repmgr), and which of them this node can reach right now."""
 
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -15,6 +15,7 @@ from postdock_supervisor.model.fence import FenceSnapshot
 from postdock_supervisor.observe.local import read_bootstrap_state
 
 PROBE_TIMEOUT_S = 1.0
+T = TypeVar("T")
 
 
 class LocalReader:
@@ -36,18 +37,31 @@ class LocalReader:
         members = tuple(sorted(h for h in hosts if h in self.pg.partner_nodes and h != self.pg.network_name))
         return not in_recovery, members
 
-    def read(self) -> tuple[bool, tuple[str, ...]]:
-        """(primary, members); (False, ()) when postgres is down."""
+    def _kept(self, query: Callable[[psycopg.Connection[Any]], T], down: T) -> T:
         for _ in range(2):  # the kept connection may have ended with a restart: one fresh try
             try:
                 if self._conn is None or self._conn.closed:
                     self._conn = db.connect(port=self.pg.port, dbname=self.pg.replication_db, timeout=2)
-                return self._query(self._conn)
+                return query(self._conn)
             except psycopg.Error:
                 if self._conn is not None:
                     self._conn.close()
                 self._conn = None
-        return False, ()
+        return down
+
+    def read(self) -> tuple[bool, tuple[str, ...]]:
+        """(primary, members); (False, ()) when postgres is down."""
+        down: tuple[bool, tuple[str, ...]] = (False, ())
+        return self._kept(self._query, down)
+
+    def setting(self, name: str) -> str | None:
+        """A setting's current value over the same kept connection; None when postgres is down."""
+
+        def query(conn: psycopg.Connection[Any]) -> str | None:
+            row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return self._kept(query, None)
 
 
 def answers(host: str, ports: Iterable[int], timeout: float = PROBE_TIMEOUT_S) -> bool:

@@ -97,7 +97,8 @@ class LeaseKeeper:
         restarting = self.crashed_at is not None and time.monotonic() - self.crashed_at <= in_place_window(
             self.pg.lease_timeout
         )
-        held = act.current_standby_names(self.pg) == act.HOLD_NAME if primary else False
+        # The kept connection of the membership read: no new backend four times per lease.
+        held = self.local.setting("synchronous_standby_names") == act.HOLD_NAME if primary else False
         asked_at = time.monotonic()
         granted: frozenset[str] = frozenset()
         if primary or restarting:

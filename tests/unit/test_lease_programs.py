@@ -75,11 +75,15 @@ def test_an_agent_that_does_not_answer_counts_as_no_grant_within_the_timeout() -
 
 
 class Reader:
-    def __init__(self, primary: bool, members: tuple[str, ...]) -> None:
+    def __init__(self, primary: bool, members: tuple[str, ...], written: list[str] | None = None) -> None:
         self.answer = (primary, members)
+        self.written = written if written is not None else []
 
     def read(self) -> tuple[bool, tuple[str, ...]]:
         return self.answer
+
+    def setting(self, name: str) -> str:
+        return self.written[-1] if self.written else ""
 
 
 class Granting:
@@ -98,12 +102,11 @@ def keeper(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[le
     monkeypatch.setattr(lease_keeper, "read_crashed_at", lambda: None)
     written: list[str] = []
     monkeypatch.setattr(act, "set_standby_names", lambda pg, value: written.append(value))
-    monkeypatch.setattr(act, "current_standby_names", lambda pg: written[-1] if written else "")
     monkeypatch.setattr(lease_keeper, "wanted_standby_names", lambda pg: "")
     pg = make_settings().postgres
     assert pg is not None
     k = lease_keeper.LeaseKeeper(pg, 8008)
-    k.local = Reader(True, ("pgslave1", "pgslave3"))  # type: ignore[assignment]
+    k.local = Reader(True, ("pgslave1", "pgslave3"), written)  # type: ignore[assignment]
     yield k, written
 
 
