@@ -2,6 +2,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -32,8 +33,14 @@ _live: dict[str, tuple[Compose, list[str]]] = {}
 
 
 def service_logs(compose: Compose, service: str) -> str:
+    """The end of a service's log, noise left out; with POSTDOCK_E2E_LOG_DIR set, the whole log is
+    also written there (the report keeps the last 400 lines, often not where a fault began)."""
+    text = compose.logs(service)
+    if directory := os.environ.get("POSTDOCK_E2E_LOG_DIR"):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / f"{compose.project}-{service}.log").write_text(text)
     noise = () if os.environ.get("POSTDOCK_E2E_FULL_LOGS") == "1" else NOISE
-    lines = [line for line in compose.logs(service).splitlines() if not any(n in line for n in noise)]
+    lines = [line for line in text.splitlines() if not any(n in line for n in noise)]
     return "\n".join(lines[-400:])
 
 
