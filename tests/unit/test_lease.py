@@ -51,6 +51,27 @@ def test_no_approval_while_a_grant_lives_and_no_grant_to_others_after_one() -> N
     assert as_primary.ok and as_primary.state.approved == ""
 
 
+def test_an_approving_standby_streams_from_the_candidate_until_it_grants_another_node() -> None:
+    granted = decide_grant(Grantor(), "pgmaster", 10.0, LEASE, me="pgslave3").state
+    approved = decide_approval(granted, "pgslave1", 12.0, LEASE, me="pgslave3")
+    assert (approved.ok, approved.stream_from, approved.state.moved_for) == (True, "pgslave1", "pgslave1")
+    # The candidate's own desk moves nothing.
+    assert decide_approval(granted, "pgslave1", 12.0, LEASE, me="pgslave1").stream_from == ""
+    # Promoted, it asks as the primary: it is streamed from already, repmgr's follow does the rest.
+    as_primary = decide_grant(approved.state, "pgslave1", 12.5, LEASE, me="pgslave3")
+    assert (as_primary.stream_from, as_primary.state.moved_for) == ("", "")
+    # Not promoted: once the approval lapses the old primary may win a lease again, and is streamed from.
+    back = decide_grant(approved.state, "pgmaster", 14.0, LEASE, me="pgslave3")
+    assert (back.ok, back.reason, back.stream_from) == (
+        True,
+        "lease granted to pgmaster for 2s; streaming from it again",
+        "pgmaster",
+    )
+    assert back.state.moved_for == ""
+    # Granting itself a lease (it became the primary) never makes a node stream from itself.
+    assert decide_grant(approved.state, "pgslave3", 14.0, LEASE, me="pgslave3").stream_from == ""
+
+
 def test_a_restarted_grantor_grants_nothing_until_its_old_grants_have_lapsed() -> None:
     fresh = started(now=50.0, lease_s=LEASE)
     assert decide_grant(fresh, "pgmaster", 51.0, LEASE).reason == (

@@ -33,7 +33,7 @@ def desks(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, int], Clo
     servers = []
     ports = {}
     for name in ("pgmaster", "pgslave1", "pgslave3"):
-        server = agent.make_server(make_settings(), None, 0, LeaseDesk(2.0, clock))  # type: ignore[arg-type]
+        server = agent.make_server(make_settings(), None, 0, LeaseDesk(2.0, clock=clock))  # type: ignore[arg-type]
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         ports[name] = server.server_address[1]
@@ -67,6 +67,36 @@ def test_desks_grant_one_primary_approve_a_candidate_only_after_its_lapse_and_ta
     ask(ports, "lease-release", "pgmaster", "t1")
     assert ask(ports, "lease-approve", "pgslave1") == dict.fromkeys(ports, True)
     assert ask(ports, "lease-grant", "pgmaster", "t2") == dict.fromkeys(ports, False)  # approved another
+
+
+def test_an_approval_goes_out_only_once_the_wal_receiver_moved_and_a_failed_move_is_a_refusal() -> None:
+    clock = Clock()
+    moves: list[str] = []
+    failing = {"why": "the WAL receiver still streams from pgmaster 2s after the reload"}
+
+    def stream_from(host: str) -> str:
+        moves.append(host)
+        return failing["why"]
+
+    desk = LeaseDesk(2.0, "pgslave3", stream_from, clock)
+    clock.now += 2.0  # past the quiet start
+    refused = desk.handle("lease-approve", {"node": "pgslave1"})
+    assert refused == {
+        "ok": False,
+        "reason": "the WAL receiver still streams from pgmaster 2s after the reload: not approving pgslave1",
+    }
+    assert (moves, desk.state.approved) == (["pgslave1"], "")
+    failing["why"] = ""
+    assert desk.handle("lease-approve", {"node": "pgslave1"})["ok"] is True
+    assert (moves, desk.state.moved_for) == (["pgslave1", "pgslave1"], "pgslave1")
+    # The approval lapsed without a promotion; moving back fails once: the grant stands, the move is retried.
+    clock.now += 2.0
+    failing["why"] = "local postgres did not answer"
+    assert desk.handle("lease-grant", {"node": "pgmaster", "epoch": "e"})["ok"] is True
+    assert desk.state.moved_for == "pgslave1"
+    failing["why"] = ""
+    assert desk.handle("lease-grant", {"node": "pgmaster", "epoch": "e"})["ok"] is True
+    assert (moves[-2:], desk.state.moved_for) == (["pgmaster", "pgmaster"], "")
 
 
 def test_an_agent_that_does_not_answer_counts_as_no_grant_within_the_timeout() -> None:
@@ -209,7 +239,7 @@ def test_the_start_up_promotion_needs_the_same_approvals_as_repmgrds(monkeypatch
     ran: list[str] = []
     monkeypatch.setattr(bootstrap.node, "start_postgres", lambda sv, pg: ran.append("start"))
     monkeypatch.setattr(bootstrap.node, "repmgr", lambda *a: ran.append(" ".join(a)) or proc.Completed(a, 0, ""))
-    monkeypatch.setattr(bootstrap.lease_keeper, "promote_held", lambda pg, port, promote: promote())
+    monkeypatch.setattr(bootstrap.lease_keeper, "promote_held", lambda pg, port, promote, approved=False: promote())
     pg = make_settings().postgres
     assert pg is not None
     decision = StartDecision(Start.PROMOTE, "no primary running")
@@ -276,3 +306,29 @@ def test_a_cascaded_standby_is_never_promoted_even_when_repmgr_moved_it_under_th
     assert "failover_validation_command='/usr/local/bin/postdock node approve-promotion'" in conf
     assert approve.main(cascade) == 1
     assert "pgslave2 is a cascaded standby (not in PARTNER_NODES): never promoted" in capsys.readouterr().out
+
+
+def test_the_candidate_renews_its_approvals_while_repmgr_promotes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """repmgr's promotion can take longer than a lease (it first tries to reach the old primary): a
+    lapsed approval would let a thawed old primary win its lease back meanwhile."""
+    import time
+
+    granting = Granting({"pgmaster", "pgslave1", "pgslave3"})
+    monkeypatch.setattr(lease_keeper, "asker", lambda pg, port: granting)
+    monkeypatch.setattr(lease_keeper, "LocalReader", lambda pg: Reader(False, ("pgslave1", "pgslave3")))
+    monkeypatch.setattr(act, "set_standby_names", lambda pg, value: None)
+    acquired: list[int] = []
+    monkeypatch.setattr(lease_keeper, "acquire", lambda pg, port: acquired.append(len(granting.asked)) or True)
+    pg = make_settings(LEASE_TIMEOUT="1").postgres
+    assert pg is not None
+
+    def promote() -> str:
+        deadline = time.monotonic() + 10
+        while len(granting.asked) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return "promoted"
+
+    assert lease_keeper.promote_held(pg, 8008, promote, approved=True) == "promoted"
+    assert set(granting.asked[:3]) == {("lease-approve", "pgmaster", ("pgmaster", "pgslave1", "pgslave3"))}
+    assert acquired and acquired[0] >= 3
+    assert "lease-renew" not in [t.name for t in threading.enumerate()]  # joined: no renewal after it
