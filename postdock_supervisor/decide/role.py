@@ -1,4 +1,9 @@
-"""Periodic role check of a running primary (pure): step down when the cluster has moved on."""
+"""Periodic role check of a running primary (pure): step down when the cluster has moved on.
+
+With the quorum lease, the lease decides between two running primaries: the one holding it has been
+acknowledging writes, the other (a candidate cut off before its first lease, or an old primary whose
+lease lapsed) has acknowledged none since, so it is the one that rejoins, even on a newer timeline.
+Without a lease on either side, the newer timeline wins as before."""
 
 import enum
 from collections.abc import Mapping
@@ -27,7 +32,25 @@ def decide_role(me: NodeReport, peers: Mapping[str, NodeReport | None], pg: Post
     if not me.postgres.is_primary or me.phase != "done":
         return RoleDecision(RoleAct.NOTHING, "not a running primary")
     others = {h: r for h, r in peers.items() if r is not None and h != pg.network_name}
+    if pg.uses_lease:
+        # The lease says who may acknowledge writes; a primary without one has acknowledged nothing
+        # since it lost it (or since its promotion), so it is the one to rejoin, whatever its timeline.
+        holders = sorted(h for h, r in others.items() if r.postgres.is_primary and r.lease_left > 0)
+        if holders and me.lease_left <= 0:
+            host = holders[0]
+            return RoleDecision(
+                RoleAct.STEP_DOWN,
+                f"{host} is a primary holding the write lease ({others[host].lease_left:.1f}s left) and this "
+                "node holds none: stepping down to rejoin it",
+            )
     newer = sorted(h for h, r in others.items() if r.postgres.is_primary and r.timeline > me.timeline)
+    if newer and pg.uses_lease and me.lease_left > 0 and all(others[h].lease_left <= 0 for h in newer):
+        host = newer[0]
+        return RoleDecision(
+            RoleAct.NOTHING,
+            f"{host} is primary on timeline {others[host].timeline} but holds no lease, this node does "
+            f"({me.lease_left:.1f}s left): {host} steps down, not this one",
+        )
     if newer:
         host = newer[0]
         return RoleDecision(

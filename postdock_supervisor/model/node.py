@@ -74,6 +74,7 @@ class NodeReport:
     reason: str = ""
     data: DataState = DataState()
     postgres: PostgresState = PostgresState()
+    lease_left: float = 0.0  # seconds of write lease this primary holds, as its lease keeper last counted
 
     @property
     def ready(self) -> bool:

@@ -125,6 +125,19 @@ def read_lease_state() -> dict[str, Any]:
     return _json_file(paths.LEASE_STATE)
 
 
+def read_lease_left(now: float) -> float:
+    """Seconds of lease this node holds at wall-clock `now`, from its keeper's last record: what the
+    record said was left, minus the time since (a frozen node's record runs out while it is frozen)."""
+    raw = read_lease_state()
+    try:
+        left, at = float(raw.get("left_s") or 0), float(raw.get("time") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+    if raw.get("held") is not False:
+        return 0.0  # commits held: no lease worth the name
+    return max(0.0, left - max(0.0, now - at))
+
+
 def read_bootstrap_state() -> tuple[str, str]:
     raw = _phase_file()
     return str(raw.get("phase", "starting")), str(raw.get("reason", ""))

@@ -1,8 +1,15 @@
 """This node's report and its partners' reports: the snapshot start-up and role checks decide on."""
 
+import time
+
 from postdock_supervisor.config import Settings
 from postdock_supervisor.model.node import NodeReport
-from postdock_supervisor.observe.local import read_bootstrap_state, read_data_state, read_postgres_state
+from postdock_supervisor.observe.local import (
+    read_bootstrap_state,
+    read_data_state,
+    read_lease_left,
+    read_postgres_state,
+)
 from postdock_supervisor.observe.peers import fetch_reports
 
 
@@ -10,6 +17,7 @@ def local_report(settings: Settings) -> NodeReport:
     pg = settings.postgres
     assert pg is not None
     phase, reason = read_bootstrap_state()
+    postgres = read_postgres_state(pg.port)
     return NodeReport(
         name=pg.node_name,
         host=pg.network_name,
@@ -18,7 +26,8 @@ def local_report(settings: Settings) -> NodeReport:
         phase=phase,
         reason=reason,
         data=read_data_state(pg.pgdata),
-        postgres=read_postgres_state(pg.port),
+        postgres=postgres,
+        lease_left=read_lease_left(time.time()) if postgres.is_primary else 0.0,
     )
 
 

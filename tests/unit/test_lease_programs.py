@@ -332,3 +332,19 @@ def test_the_candidate_renews_its_approvals_while_repmgr_promotes_it(monkeypatch
     assert set(granting.asked[:3]) == {("lease-approve", "pgmaster", ("pgmaster", "pgslave1", "pgslave3"))}
     assert acquired and acquired[0] >= 3
     assert "lease-renew" not in [t.name for t in threading.enumerate()]  # joined: no renewal after it
+
+
+def test_a_reported_lease_runs_out_by_the_wall_clock_even_while_its_node_is_frozen(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import json
+
+    from postdock_supervisor.observe.local import read_lease_left
+
+    monkeypatch.setattr(paths, "LEASE_STATE", tmp_path / "lease.json")
+    assert read_lease_left(1000.0) == 0.0  # no keeper round yet
+    paths.LEASE_STATE.write_text(json.dumps({"held": False, "left_s": 1.8, "time": 1000.0}))
+    assert read_lease_left(1000.5) == pytest.approx(1.3)
+    assert read_lease_left(1012.0) == 0.0  # written just before a 12 s freeze
+    paths.LEASE_STATE.write_text(json.dumps({"held": True, "left_s": 0.9, "time": 1000.0}))
+    assert read_lease_left(1000.1) == 0.0  # commits held: no lease to speak of

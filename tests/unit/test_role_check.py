@@ -1,5 +1,7 @@
 """A running primary steps down only when the cluster has really moved on."""
 
+from dataclasses import replace
+
 from postdock_supervisor.decide.role import decide_role
 from tests.builders import make_pg, running_primary, running_standby
 
@@ -40,3 +42,31 @@ def test_unreachable_partners_and_loyal_standbys_never_demote_a_legitimate_prima
 def test_a_primary_on_an_older_timeline_is_not_a_reason() -> None:
     me = running_primary("pgmaster", 1, timeline=3)
     assert not decide_role(me, {"pgslave3": running_primary("pgslave3", 4, timeline=2)}, MASTER).demote
+
+
+def test_with_the_lease_the_primary_without_one_rejoins_the_holder_whatever_the_timelines() -> None:
+    """A candidate promoted on a newer timeline but cut off before its first lease: the old primary
+    won its lease back and took writes; the newer one acknowledged nothing and is the one to rejoin."""
+    old = replace(running_primary("pgmaster", 1, timeline=1), lease_left=1.5)
+    new = running_primary("pgslave3", 4, timeline=2)
+    keeps = decide_role(old, {"pgslave3": new, "pgslave1": None}, MASTER)
+    assert (keeps.demote, keeps.reason) == (
+        False,
+        "pgslave3 is primary on timeline 2 but holds no lease, this node does (1.5s left): pgslave3 steps down, "
+        "not this one",
+    )
+    pg3 = make_pg(CLUSTER_NODE_NETWORK_NAME="pgslave3", NODE_ID="4", NODE_NAME="node4")
+    leaves = decide_role(new, {"pgmaster": old, "pgslave1": None}, pg3)
+    assert (leaves.demote, leaves.reason) == (
+        True,
+        "pgmaster is a primary holding the write lease (1.5s left) and this node holds none: stepping down to "
+        "rejoin it",
+    )
+
+
+def test_without_a_lease_on_either_side_the_newer_timeline_still_wins() -> None:
+    me = running_primary("pgmaster", 1, timeline=1)  # a thawed old primary: its lease ran out frozen
+    assert decide_role(me, {"pgslave3": running_primary("pgslave3", 4, timeline=2)}, MASTER).demote
+    off = make_pg(LEASE_TIMEOUT="0", RECONNECT_ATTEMPTS="11")
+    held = replace(running_primary("pgmaster", 1, timeline=1), lease_left=1.5)
+    assert decide_role(held, {"pgslave3": running_primary("pgslave3", 4, timeline=2)}, off).demote
