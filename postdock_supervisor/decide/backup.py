@@ -127,13 +127,14 @@ def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now:
         return Decision((Act.CRON,), f"several writable nodes ({names}): not switching until one remains", memory)
     primary = writable[0]
     if primary.host != memory.host:
+        moved = replace(memory, host=primary.host, down_since=None)
         if memory.host:
             reason = f"the primary is now {primary.host} (was {memory.host}): re-pointing barman's stream and backups"
-            due = f"first backup after the primary moved to {primary.host}"
+            # A new debt on a new timeline: a failure against the old primary neither names nor delays it.
+            fresh = replace(moved, backup_due="", due_at=0.0, failed_at=None)
+            moved = owe(fresh, f"first backup after the primary moved to {primary.host}", now)
         else:
-            reason, due = f"the primary is {primary.host}: streaming and backing up from it", memory.backup_due
-        moved = replace(memory, host=primary.host, down_since=None)
-        moved = owe(moved, due, now) if due else moved
+            reason = f"the primary is {primary.host}: streaming and backing up from it"
         return Decision((Act.POINT_AT, Act.STOP_RECEIVER, Act.CRON), reason, moved, host=primary.host)
     if primary.slot == "lost":
         lost = owe(replace(memory, down_since=None), f"slot {bm.slot_name} was lost on {primary.host}", now)

@@ -142,6 +142,22 @@ def test_a_failover_re_points_barman_and_owes_a_backup() -> None:
     assert after.backup_reason == "first backup after the primary moved to pgslave3"
 
 
+def test_a_failover_right_after_a_failed_backup_backs_up_the_new_primary_without_the_retry_pause() -> None:
+    """Seen in CI: a backup that failed on barman's lock (one taken by hand began at the same moment)
+    put the keeper in its 5 min pause, and the failover's backup of the new timeline waited it out."""
+    failed = backup_failed(STREAMING, "no base backup yet", NOW)
+    moved = decide_backup(snap("pgslave3"), BM, failed, NOW + 30)
+    assert (moved.memory.backup_due, moved.memory.failed_at) == (
+        "first backup after the primary moved to pgslave3",
+        None,
+    )
+    after = decide_backup(snap("pgslave3"), BM, moved.memory, NOW + 35)
+    assert (after.actions, after.backup_reason) == (
+        (Act.CRON, Act.BACKUP),
+        "first backup after the primary moved to pgslave3",
+    )
+
+
 def test_no_writable_node_or_two_of_them_changes_nothing() -> None:
     none = decide_backup(snap(), BM, STREAMING, NOW)
     assert (none.actions, none.reason) == ((Act.CRON,), "no writable primary among pgmaster,pgslave1,pgslave3: waiting")
