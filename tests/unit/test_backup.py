@@ -143,8 +143,9 @@ def test_a_failover_re_points_barman_and_owes_a_backup() -> None:
 
 
 def test_a_failover_right_after_a_failed_backup_backs_up_the_new_primary_without_the_retry_pause() -> None:
-    """Seen in CI: a backup that failed on barman's lock (one taken by hand began at the same moment)
-    put the keeper in its 5 min pause, and the failover's backup of the new timeline waited it out."""
+    """Seen in CI: the first backup failed at its closing WAL switch (`barman switch-wal --archive`
+    exited 1 while `barman cron`'s archive-wal ran) and put the keeper in its 5 min pause; the
+    failover's backup of the new timeline waited it out."""
     failed = backup_failed(STREAMING, "no base backup yet", NOW)
     moved = decide_backup(snap("pgslave3"), BM, failed, NOW + 30)
     assert (moved.memory.backup_due, moved.memory.failed_at) == (
