@@ -1,9 +1,15 @@
 """repmgr's failover_validation_command (`postdock node approve-promotion`): the candidate repmgrd
 elected asks every first-level node to approve its promotion, and exits 0 once enough did
 (decide/lease.py): by then no other node can hold a lease. Exit 1 makes repmgrd rerun its election
-after election_rerun_interval, which also notices a primary that came back."""
+after election_rerun_interval, which also notices a primary that came back.
+
+repmgrd reads one line of the command's standard output and closes the pipe (repmgr's
+_local_command): a second line would end this program with a broken pipe, exit 1, and cost a rerun
+of the whole election. So progress goes to standard error (repmgrd appends it to its log once the
+command ends) and the verdict is the one line on standard output."""
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 
@@ -24,8 +30,9 @@ def patience(lease_s: float) -> float:
     return 2 * lease_s + 2
 
 
-def await_approval(pg: PostgresSettings, status_port: int, out: Callable[[str], None] = print) -> bool:
-    """Ask until enough nodes approve this node's promotion (True), or it is refused (False)."""
+def await_approval(pg: PostgresSettings, status_port: int, out: Callable[[str], None] = print) -> tuple[bool, str]:
+    """Ask until enough nodes approve this node's promotion (True), or it is refused (False); with
+    the reason. `out` gets the progress (the reason each time it changes, and who refused)."""
     me = pg.network_name
     _, others = LocalReader(pg).read()
     cluster = tuple(sorted({*others, me}))
@@ -44,12 +51,12 @@ def await_approval(pg: PostgresSettings, status_port: int, out: Callable[[str], 
             out(decision.reason)
             last = decision.reason
         if decision.vote is Vote.PROMOTE:
-            return True
+            return True, decision.reason
         if decision.vote is Vote.REFUSE:
             for host, (ok, why) in sorted(answers.items()):
                 if not ok:
                     out(f"  {host}: {why}")
-            return False
+            return False, decision.reason
         time.sleep(PAUSE_S)
 
 
@@ -62,4 +69,8 @@ def main(settings: Settings) -> int:
     if not pg.uses_lease:
         print("no lease (LEASE_TIMEOUT=0 or no partners): repmgrd's timing decides", flush=True)
         return 0
-    return 0 if await_approval(pg, settings.common.status_port, lambda line: print(line, flush=True)) else 1
+    approved, verdict = await_approval(
+        pg, settings.common.status_port, lambda line: print(line, file=sys.stderr, flush=True)
+    )
+    print(verdict, flush=True)  # the one line repmgrd reads
+    return 0 if approved else 1

@@ -62,8 +62,9 @@ def promote(pg: PostgresSettings, d: StartDecision, sv: Supervisor, status_port:
             raise ActionError("repmgr standby promote failed")
         return
     # The same proof as repmgrd's candidate: no other node may still hold a lease.
-    if not approve.await_approval(pg, status_port, lambda line: logger.info("promotion: %s", line)):
-        raise ActionError("the promotion was not approved (see above)")
+    approved, verdict = approve.await_approval(pg, status_port, lambda line: logger.info("promotion: %s", line))
+    if not approved:
+        raise ActionError(f"the promotion was not approved: {verdict}")
     if not lease_keeper.promote_held(pg, status_port, lambda: node.repmgr("standby", "promote"), approved=True).ok:
         raise ActionError("repmgr standby promote failed")
 

@@ -186,14 +186,20 @@ def test_the_candidate_promotes_once_enough_approve_and_never_while_a_primary_ru
     monkeypatch.setattr(approve, "fetch_reports", lambda hosts, port, timeout: dict.fromkeys(hosts))
     settings = make_settings(NODE_NAME="node2", CLUSTER_NODE_NETWORK_NAME="pgslave1")
     assert approve.main(settings) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[-1] == "2 of 2 approvals needed (pgslave1,pgslave3): no node holds a lease, promoting pgslave1"
+    # repmgrd reads one line of standard output and closes the pipe: a second line would kill the
+    # command (found as an election rerun costing 3 s after every kill). Progress goes to stderr.
+    seen = capsys.readouterr()
+    assert seen.out == "2 of 2 approvals needed (pgslave1,pgslave3): no node holds a lease, promoting pgslave1\n"
+    assert seen.err.splitlines()[:2] == [
+        "0 of 2 approvals needed (none): waiting for the old lease to lapse",
+        "1 of 2 approvals needed (pgslave1): waiting for the old lease to lapse",
+    ]
     monkeypatch.setattr(
         approve, "fetch_reports", lambda hosts, port, timeout: {h: running_primary(h, 1) for h in hosts}
     )
     rounds = iter([set()])
     assert approve.main(settings) == 1
-    assert "pgmaster,pgslave3 is a running primary: not promoting pgslave1" in capsys.readouterr().out
+    assert capsys.readouterr().out == "pgmaster,pgslave3 is a running primary: not promoting pgslave1\n"
 
 
 def test_the_lease_metrics_show_a_primary_holding_its_commits_and_nothing_on_a_standby() -> None:
@@ -243,11 +249,11 @@ def test_the_start_up_promotion_needs_the_same_approvals_as_repmgrds(monkeypatch
     pg = make_settings().postgres
     assert pg is not None
     decision = StartDecision(Start.PROMOTE, "no primary running")
-    monkeypatch.setattr(bootstrap.approve, "await_approval", lambda pg, port, out: False)
+    monkeypatch.setattr(bootstrap.approve, "await_approval", lambda pg, port, out: (False, "refused"))
     with pytest.raises(ActionError, match="not approved"):
         bootstrap.promote(pg, decision, None)  # type: ignore[arg-type]
     assert ran == ["start"]
-    monkeypatch.setattr(bootstrap.approve, "await_approval", lambda pg, port, out: True)
+    monkeypatch.setattr(bootstrap.approve, "await_approval", lambda pg, port, out: (True, "approved"))
     bootstrap.promote(pg, decision, None)  # type: ignore[arg-type]
     assert ran == ["start", "start", "standby promote"]
 
