@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from postdock_supervisor import files, paths
+from postdock_supervisor.model.failover import FailoverRecord
 
 PREFIX = "healing-"
 
@@ -21,9 +22,9 @@ def _read(path: Path) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
-def record(program: str, action: str, reason: str, now: float | None = None, directory: Path = paths.RUN) -> None:
+def record(program: str, action: str, reason: str, now: float | None = None, directory: Path | None = None) -> None:
     """Count one decision that acted (not the many that decided to do nothing)."""
-    path = directory / f"{PREFIX}{program}.json"
+    path = (directory or paths.RUN) / f"{PREFIX}{program}.json"
     state = _read(path)
     counts = {str(k): int(v) for k, v in dict(state.get("counts", {})).items()}
     counts[action] = counts.get(action, 0) + 1
@@ -31,28 +32,38 @@ def record(program: str, action: str, reason: str, now: float | None = None, dir
     files.write_atomic(path, json.dumps({"counts": counts, "last": last}), 0o644)
 
 
-def read_all(directory: Path = paths.RUN) -> dict[str, dict[str, Any]]:
+def read_all(directory: Path | None = None) -> dict[str, dict[str, Any]]:
     """program -> {"counts": {action: n}, "last": {...}} for every program that has decided something."""
     found = {}
-    for path in sorted(directory.glob(f"{PREFIX}*.json")):
+    for path in sorted((directory or paths.RUN).glob(f"{PREFIX}*.json")):
         state = _read(path)
         if state:
             found[path.stem[len(PREFIX) :]] = state
     return found
 
 
-FAILOVER = "failover.json"
+FAILOVER = "failover.json"  # this node's last promotion by repmgrd (model/failover.py)
+RELEASED = "released.json"  # the last time this node's held commits were let through
 
 
-def record_failover(lost_at: float, promoted_at: float, directory: Path = paths.RUN) -> None:
-    """On the promoted node: when its old primary was last seen, and when the promotion ended."""
-    content = json.dumps({"lost_at": lost_at, "promoted_at": promoted_at})
-    files.write_atomic(directory / FAILOVER, content, 0o644)
+def write_failover(record: FailoverRecord, directory: Path | None = None) -> None:
+    files.write_atomic((directory or paths.RUN) / FAILOVER, json.dumps(record.to_json()), 0o644)
 
 
-def read_failover(directory: Path = paths.RUN) -> tuple[float, float] | None:
-    state = _read(directory / FAILOVER)
+def read_failover(directory: Path | None = None) -> FailoverRecord | None:
+    """The last failover's record, with the moment writes came back once they did."""
+    record = FailoverRecord.from_json(_read((directory or paths.RUN) / FAILOVER))
+    released = read_released(directory)
+    return record.with_writable(released) if record is not None and released is not None else record
+
+
+def record_released(at: float, directory: Path | None = None) -> None:
+    """Held commits let through (the lease keeper or the promotion's own lease round)."""
+    files.write_atomic((directory or paths.RUN) / RELEASED, json.dumps({"at": at}), 0o644)
+
+
+def read_released(directory: Path | None = None) -> float | None:
     try:
-        return float(state["lost_at"]), float(state["promoted_at"])
+        return float(_read((directory or paths.RUN) / RELEASED)["at"])
     except (KeyError, TypeError, ValueError):
         return None

@@ -14,6 +14,7 @@ from prometheus_client.core import CollectorRegistry, CounterMetricFamily, Gauge
 
 from postdock_supervisor import healing
 from postdock_supervisor.config import Settings
+from postdock_supervisor.model.failover import FailoverRecord, phases
 from postdock_supervisor.model.pool import PoolNode
 from postdock_supervisor.observe.local import read_bootstrap_state, read_lease_state
 from postdock_supervisor.observe.metrics import ReplicationSnapshot, replication_snapshot
@@ -41,7 +42,7 @@ def program_metrics(node: str, programs: dict[str, str], phase: str) -> list[Met
 
 
 def healing_metrics(
-    node: str, phase: str, decisions: dict[str, dict[str, Any]], failover: tuple[float, float] | None
+    node: str, phase: str, decisions: dict[str, dict[str, Any]], failover: FailoverRecord | None
 ) -> list[Metric]:
     fenced = _gauge("fenced", "1 while the node is fenced (a primary that lost the majority stopped postgres).",
                     ["node"])  # fmt: skip
@@ -52,16 +53,20 @@ def healing_metrics(
         for action, count in sorted(dict(state.get("counts", {})).items()):
             counts.add_metric([node, program, str(action)], float(count))
     metrics: list[Metric] = [fenced, counts]
-    if failover is not None:
-        lost_at, promoted_at = failover
-        when = _gauge("last_failover_timestamp_seconds", "When this node's last promotion by repmgrd ended.",
-                      ["node"])  # fmt: skip
-        when.add_metric([node], promoted_at)
+    if failover is not None and failover.total is not None:
+        when = _gauge("last_failover_timestamp_seconds",
+                      "When this node took writes after its last promotion by repmgrd.", ["node"])  # fmt: skip
+        when.add_metric([node], failover.writable_at)
         took = _gauge("last_failover_duration_seconds",
-                      "From the old primary last seen by repmgrd to the end of this node's promotion.",
+                      "From the old primary last known alive to this node taking writes (its last promotion).",
                       ["node"])  # fmt: skip
-        took.add_metric([node], max(0.0, promoted_at - lost_at))
-        metrics += [when, took]
+        took.add_metric([node], failover.total)
+        phase_gauge = _gauge("last_failover_phase_seconds",
+                             "Each phase of this node's last promotion: detect, lease (approvals), promote.",
+                             ["node", "phase"])  # fmt: skip
+        for name, seconds in phases(failover):
+            phase_gauge.add_metric([node, name], seconds)
+        metrics += [when, took, phase_gauge]
     return metrics
 
 

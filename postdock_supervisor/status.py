@@ -48,6 +48,7 @@ def rows(reports: Mapping[str, NodeReport | None]) -> list[dict[str, Any]]:
                 "timeline": report.timeline or "",
                 "lsn": format_lsn(report.lsn) if report.lsn else "",
                 "lag_bytes": lag,
+                "last_failover": report.last_failover,
             }
         )
     order = {"primary": 0, "standby": 1}
@@ -65,4 +66,6 @@ def table(items: Iterable[Mapping[str, Any]]) -> str:
     widths = {c: max([len(c)] + [len(str(i[c])) for i in items]) for c in columns}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
     lines += ["  ".join(str(i[c]).ljust(widths[c]) for c in columns) for i in items]
+    # The flight recorder: each promoted node's last failover, phase by phase.
+    lines += [f"{i['node']}: {i['last_failover']}" for i in items if i.get("last_failover")]
     return "\n".join(line.rstrip() for line in lines)

@@ -75,6 +75,7 @@ class NodeReport:
     data: DataState = DataState()
     postgres: PostgresState = PostgresState()
     lease_left: float = 0.0  # seconds of write lease this primary holds, as its lease keeper last counted
+    last_failover: str = ""  # the flight record of this node's last promotion by repmgrd, one line
 
     @property
     def ready(self) -> bool:

@@ -217,3 +217,21 @@ def read_upstream_last_seen(pg: PostgresSettings) -> int | None:
         return None
     seen = None if row is None or row[0] is None else int(row[0])
     return seen if seen is not None and seen >= 0 else None
+
+
+def read_primary_last_alive(pg: PostgresSettings, now: float) -> float | None:
+    """On a standby: when its primary was last known alive (wall clock), a lower bound: the later of
+    its last replayed commit and repmgrd's last check (whole seconds, so one more)."""
+    try:
+        with db.connect(port=pg.port, dbname=pg.replication_db) as conn:
+            row = conn.execute(
+                "SELECT extract(epoch FROM pg_last_xact_replay_timestamp()), repmgr.get_upstream_last_seen()"
+            ).fetchone()
+    except psycopg.Error:
+        return None
+    if row is None:
+        return None
+    replayed = float(row[0]) if row[0] is not None else None
+    seen = now - (int(row[1]) + 1) if row[1] is not None and int(row[1]) >= 0 else None
+    known = [t for t in (replayed, seen) if t is not None]
+    return min(max(known), now) if known else None

@@ -2,7 +2,9 @@
 
 import time
 
+from postdock_supervisor import healing
 from postdock_supervisor.config import Settings
+from postdock_supervisor.model.failover import summary
 from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.observe.local import (
     read_bootstrap_state,
@@ -28,6 +30,7 @@ def local_report(settings: Settings) -> NodeReport:
         data=read_data_state(pg.pgdata),
         postgres=postgres,
         lease_left=read_lease_left(time.time()) if postgres.is_primary else 0.0,
+        last_failover=summary(record) if (record := healing.read_failover()) is not None else "",
     )
 
 

@@ -12,16 +12,21 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
+from postdock_supervisor import healing
 from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.lease import Vote, decide_promotion
+from postdock_supervisor.model.failover import FailoverRecord
 from postdock_supervisor.observe.fence import LocalReader
+from postdock_supervisor.observe.local import read_primary_last_alive
 from postdock_supervisor.observe.peers import fetch_reports
 from postdock_supervisor.programs.lease_keeper import asker
 
 logger = logging.getLogger(__name__)
 
 PAUSE_S = 0.2
+RERUN_WITHIN_S = 60.0  # an election rerun continues the failover recorded before
 
 
 def patience(lease_s: float) -> float:
@@ -66,11 +71,24 @@ def main(settings: Settings) -> int:
     if pg.is_cascade:
         print(f"{pg.network_name} is a cascaded standby (not in PARTNER_NODES): never promoted", flush=True)
         return 1
+    record = detection(pg, time.time(), healing.read_failover())
+    healing.write_failover(record)
     if not pg.uses_lease:
+        healing.write_failover(replace(record, approved_at=time.time()))
         print("no lease (LEASE_TIMEOUT=0 or no partners): repmgrd's timing decides", flush=True)
         return 0
     approved, verdict = await_approval(
         pg, settings.common.status_port, lambda line: print(line, file=sys.stderr, flush=True)
     )
     print(verdict, flush=True)  # the one line repmgrd reads
+    if approved:
+        healing.write_failover(replace(record, approved_at=time.time()))
     return 0 if approved else 1
+
+
+def detection(pg: PostgresSettings, now: float, last: FailoverRecord | None) -> FailoverRecord:
+    """The flight record of this failover: a rerun election continues the one still unfinished."""
+    if last is not None and not last.writable_at and now - last.detected_at < RERUN_WITHIN_S:
+        return last
+    lost = read_primary_last_alive(pg, now)
+    return FailoverRecord(lost_at=lost if lost is not None else now, detected_at=now)

@@ -141,6 +141,7 @@ class LeaseKeeper:
                 act.set_standby_names(self.pg, act.HOLD_NAME)
             else:
                 act.set_standby_names(self.pg, wanted_standby_names(self.pg))
+                healing.record_released(time.time())
         except psycopg.Error as exc:
             # postgres went away; the next round decides again on what is there then.
             logger.warning("could not %s the commits: %s", action.value, exc)
@@ -156,9 +157,12 @@ def main(settings: Settings) -> None:
 def acquire(pg: PostgresSettings, status_port: int) -> bool:
     """One round right after a promotion: ask for a lease and, if a majority grants it, let the held
     commits through at once instead of at the keeper's next round."""
-    primary, others = LocalReader(pg).read()
+    reader = LocalReader(pg)
+    primary, others = reader.read()
     if not primary:
         return False
+    if reader.setting("synchronous_standby_names") != act.HOLD_NAME:
+        return True  # the lease keeper's round was first
     members = tuple(sorted({*others, pg.network_name}))
     asked_at = time.monotonic()
     answers = asker(pg, status_port).ask("lease-grant", pg.network_name, members, secrets.token_hex(4))
@@ -169,6 +173,7 @@ def acquire(pg: PostgresSettings, status_port: int) -> bool:
         )
         return False
     act.set_standby_names(pg, wanted_standby_names(pg))
+    healing.record_released(time.time())
     logger.info("lease granted by %s: taking writes", ",".join(sorted(granted)))
     return True
 

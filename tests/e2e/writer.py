@@ -15,6 +15,7 @@ from tests.e2e.harness import APP
 class Write:
     id: int
     at: float
+    host: str = ""  # the address of the node that acknowledged it
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Writer:
                 if conn is None:
                     conn = self._connect()
                 conn.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (n,))
-                self.acked.append(Write(n, time.monotonic()))
+                self.acked.append(Write(n, time.monotonic(), conn.info.host))
             except (psycopg.Error, AssertionError):
                 self.errors.append(time.monotonic())
                 if conn is not None:

@@ -8,6 +8,7 @@ from postdock_supervisor import healing, metrics
 from postdock_supervisor.decide.fence import FenceAct, decide_fence, has_majority
 from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.health import postgres_health
+from postdock_supervisor.model.failover import FailoverRecord
 from postdock_supervisor.model.fence import FenceSnapshot
 from postdock_supervisor.programs.fence_keeper import still_counts
 from postdock_supervisor.render.repmgr import repmgr_conf
@@ -134,7 +135,10 @@ def test_healing_decisions_are_counted_per_program_and_exported(tmp_path: Path) 
     healing.record("fence_keeper", "fence", "no majority", now=10.0, directory=tmp_path)
     healing.record("fence_keeper", "fence", "no majority", now=20.0, directory=tmp_path)
     healing.record("crash_guard", "rerun-bootstrap", "postgres exited", now=30.0, directory=tmp_path)
-    healing.record_failover(100.0, 112.5, directory=tmp_path)
+    healing.write_failover(FailoverRecord(100.0, 110.0, approved_at=111.0, promoted_at=113.0), directory=tmp_path)
+    healing.record_released(100.0, directory=tmp_path)  # an earlier hold let through: not this failover's
+    assert healing.read_failover(tmp_path) == FailoverRecord(100.0, 110.0, 111.0, 0.0, 113.0)
+    healing.record_released(112.5, directory=tmp_path)
     found = healing.read_all(tmp_path)
     assert found["fence_keeper"]["counts"] == {"fence": 2}
     assert found["fence_keeper"]["last"] == {"action": "fence", "reason": "no majority", "time": 20.0}
@@ -145,3 +149,5 @@ def test_healing_decisions_are_counted_per_program_and_exported(tmp_path: Path) 
     assert samples[("postdock_healing_decisions_total", key)] == 2.0
     assert samples[("postdock_last_failover_timestamp_seconds", (("node", "node1"),))] == 112.5
     assert samples[("postdock_last_failover_duration_seconds", (("node", "node1"),))] == 12.5
+    phase = {dict(k)["phase"]: v for (name, k), v in samples.items() if name == "postdock_last_failover_phase_seconds"}
+    assert phase == {"detect": 10.0, "lease": 1.0, "promote": 1.5}

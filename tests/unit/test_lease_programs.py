@@ -184,6 +184,7 @@ def test_the_candidate_promotes_once_enough_approve_and_never_while_a_primary_ru
 
     monkeypatch.setattr(approve, "asker", lambda pg, port: Approving(set()))
     monkeypatch.setattr(approve, "fetch_reports", lambda hosts, port, timeout: dict.fromkeys(hosts))
+    monkeypatch.setattr(approve, "read_primary_last_alive", lambda pg, now: None)
     settings = make_settings(NODE_NAME="node2", CLUSTER_NODE_NETWORK_NAME="pgslave1")
     assert approve.main(settings) == 0
     # repmgrd reads one line of standard output and closes the pipe: a second line would kill the

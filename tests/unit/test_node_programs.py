@@ -3,6 +3,7 @@ repmgr's promote command and the entrypoint's refusal. supervisord, repmgr and t
 answers are stand-ins; the checks each step makes before acting are the real ones."""
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from postdock_supervisor.act import node
 from postdock_supervisor.control import ControlError
 from postdock_supervisor.decide.role import RoleAct
 from postdock_supervisor.events.model import ProcessStateEvent, TickEvent
+from postdock_supervisor.model.failover import FailoverRecord, summary
 from postdock_supervisor.model.node import DataState, NodeReport, PostgresState
 from postdock_supervisor.proc import Completed
 from postdock_supervisor.programs import entrypoint, node_control, promote, role_check
@@ -125,15 +127,21 @@ def test_promote_command_sets_the_synchronous_set_and_records_the_failover(
     monkeypatch: pytest.MonkeyPatch, recorded: Any, tmp_path: Path
 ) -> None:
     kept: list[str] = []
-    failover: list[tuple[float, float]] = []
+    monkeypatch.setattr(healing.paths, "RUN", tmp_path)
     monkeypatch.setattr(node, "repmgr", lambda *args, **kw: Completed(args, 0, ""))
-    monkeypatch.setattr(promote, "read_upstream_last_seen", lambda pg: 4)
     monkeypatch.setattr(promote.sync_keeper, "keep", lambda pg: kept.append(pg.node_name))
-    monkeypatch.setattr(healing, "record_failover", lambda lost, promoted: failover.append((lost, promoted)))
+    # What approve-promotion and the lease keeper wrote before: detected, approved, commits let through.
+    now = time.time()
+    healing.write_failover(FailoverRecord(lost_at=now - 3.0, detected_at=now - 2.5, approved_at=now - 1.0), tmp_path)
+    healing.record_released(now - 0.6, tmp_path)
     assert promote.main(make_settings()) == 0
     assert kept == ["node1"] and recorded == ["promote"]
-    [(lost, promoted)] = failover
-    assert 3.0 <= promoted - lost < 60
+    record = healing.read_failover(tmp_path)
+    assert record is not None and record.promoted_at >= now
+    assert record.total == pytest.approx(2.4)
+    assert summary(record).endswith(
+        "writable 2.40s after the old primary was last seen (detect 0.50s, lease 1.50s, promote 0.40s)"
+    )
 
 
 def test_entrypoint_refuses_bad_input_with_one_line_each_and_writes_nothing(

@@ -1,0 +1,63 @@
+"""The failover flight recorder's record: when each phase of this node's last promotion by repmgrd
+ended, on the wall clock (the same clock an external writer reads). Pure: no I/O."""
+
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+# phase name, the moment it starts, the moment it ends
+PHASES = (
+    ("detect", "lost_at", "detected_at"),  # the old primary gone until repmgrd elected this node
+    ("lease", "detected_at", "approved_at"),  # until a majority said no lease is live
+    ("promote", "approved_at", "writable_at"),  # until this node took writes under its own lease
+)
+
+
+@dataclass(frozen=True)
+class FailoverRecord:
+    lost_at: float  # the old primary last known alive: a lower bound (its last replayed commit, repmgrd's last check)
+    detected_at: float  # repmgrd elected this node and it asked for approvals
+    approved_at: float = 0.0
+    writable_at: float = 0.0  # its first lease after the promotion let the held commits through
+    promoted_at: float = 0.0  # `repmgr standby promote` returned (it polls: often after writable_at)
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "FailoverRecord | None":
+        try:
+            values = {f.name: float(raw[f.name]) for f in fields(cls) if f.name in raw}
+            return cls(**values)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def to_json(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def with_writable(self, released_at: float) -> "FailoverRecord":
+        """The first release of held commits at or after the approval is when writes came back."""
+        if self.approved_at and released_at >= self.approved_at and not self.writable_at:
+            return replace(self, writable_at=released_at)
+        return self
+
+    @property
+    def total(self) -> float | None:
+        return self.writable_at - self.lost_at if self.writable_at else None
+
+
+def phases(record: FailoverRecord) -> list[tuple[str, float]]:
+    """Seconds each phase took, for the phases whose end is known."""
+    out = []
+    for name, start, end in PHASES:
+        began, ended = getattr(record, start), getattr(record, end)
+        if began and ended:
+            out.append((name, max(0.0, ended - began)))
+    return out
+
+
+def summary(record: FailoverRecord) -> str:
+    """One line for logs and `postdock status`."""
+    when = datetime.fromtimestamp(record.detected_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    steps = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in phases(record))
+    total = record.total
+    if total is None:
+        return f"failover at {when} UTC not finished: {steps or 'detected'}"
+    return f"failover at {when} UTC: writable {total:.2f}s after the old primary was last seen ({steps})"

@@ -1,0 +1,67 @@
+"""The failover flight recorder: each promotion's phases on the wall clock, summed to what a writer sees."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from postdock_supervisor import healing, status
+from postdock_supervisor.model.failover import FailoverRecord, phases, summary
+from postdock_supervisor.programs import approve
+from tests.builders import make_settings, running_primary
+
+
+def test_the_phases_run_from_the_old_primary_last_seen_to_the_first_write_and_add_up() -> None:
+    record = FailoverRecord(lost_at=1000.0, detected_at=1000.4, approved_at=1001.9, writable_at=1002.3)
+    assert [(name, round(seconds, 6)) for name, seconds in phases(record)] == [
+        ("detect", 0.4),
+        ("lease", 1.5),
+        ("promote", 0.4),
+    ]
+    assert sum(seconds for _, seconds in phases(record)) == pytest.approx(record.total)
+    assert summary(record) == (
+        "failover at 1970-01-01 00:16:40 UTC: writable 2.30s after the old primary was last seen "
+        "(detect 0.40s, lease 1.50s, promote 0.40s)"
+    )
+    waiting = FailoverRecord(lost_at=1000.0, detected_at=1000.4)
+    assert summary(waiting) == "failover at 1970-01-01 00:16:40 UTC not finished: detect 0.40s"
+
+
+def test_writes_came_back_at_the_first_release_after_the_approval_never_an_older_one() -> None:
+    approved = FailoverRecord(lost_at=10.0, detected_at=11.0, approved_at=12.0)
+    assert approved.with_writable(9.0).writable_at == 0.0  # the hold of an earlier term
+    assert approved.with_writable(12.5).writable_at == 12.5
+    assert approved.with_writable(12.5).with_writable(40.0).writable_at == 12.5  # a later blip is not this failover
+    assert FailoverRecord(10.0, 11.0).with_writable(12.5).writable_at == 0.0  # not approved yet
+
+
+def test_a_damaged_record_is_no_record() -> None:
+    assert FailoverRecord.from_json({"lost_at": "x", "detected_at": 1}) is None
+    assert FailoverRecord.from_json([]) is None
+    assert FailoverRecord.from_json({"lost_at": 1, "detected_at": 2}) == FailoverRecord(1.0, 2.0)
+
+
+def test_an_election_rerun_continues_the_unfinished_record_and_a_new_failover_starts_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(approve, "read_primary_last_alive", lambda pg, now: now - 0.7)
+    pg = make_settings().postgres
+    assert pg is not None
+    first = approve.detection(pg, 500.0, None)
+    assert (round(first.lost_at, 6), first.detected_at) == (499.3, 500.0)
+    assert approve.detection(pg, 503.0, first) is first  # refused once, elected again 3 s later
+    done = FailoverRecord(499.3, 500.0, 501.0, 501.4)
+    assert approve.detection(pg, 503.0, done).detected_at == 503.0
+    assert approve.detection(pg, 600.0, first).detected_at == 600.0
+
+
+def test_status_shows_each_promoted_nodes_last_failover_under_the_table(tmp_path: Path) -> None:
+    healing.write_failover(FailoverRecord(1000.0, 1000.4, 1001.9), tmp_path)
+    healing.record_released(1002.3, tmp_path)
+    record = healing.read_failover(tmp_path)
+    assert record is not None and record.total == pytest.approx(2.3)
+    report = running_primary("pgslave3", 2)
+    rows = status.rows({"pgslave3": replace(report, last_failover=summary(record)), "pgmaster": None})
+    lines = status.table(rows).splitlines()
+    assert lines[-1] == f"{report.name}: {summary(record)}"
+    assert len(lines) == 4  # header, two nodes, one failover line
