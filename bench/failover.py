@@ -111,7 +111,7 @@ def run_and_report(name: str, one_run: Callable[[], dict[str, float]], doc: str)
     """--runs fresh runs: print each, write bench/results/<name>.json, print the summary as a table."""
     parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # a bench may take options of its own
     runs = []
     for index in range(args.runs):
         runs.append(one_run())

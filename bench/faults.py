@@ -11,12 +11,15 @@ For each: the write gap (longest time between two acknowledged writes of a write
 100 ms; direct through a libpq multi-host string, through pgpool for the freeze) and acknowledged
 writes lost.
 
-Run: .venv/bin/python -m bench.faults --runs 3   (the image must be built: scripts/build-image.sh)
+Run: .venv/bin/python -m bench.faults --runs 3 [--faults drop,stop]   (the image must be built:
+scripts/build-image.sh)
 Figures are printed and written to bench/results/faults.json; nothing here asserts a time."""
 
+import argparse
 import time
 
-from bench.failover import run_and_report
+from bench.failover import flight_record, run_and_report
+from postdock_supervisor.model.failover import phases
 from tests.e2e.harness import Compose, addresses, primaries, sql, streaming_children, wait_until
 from tests.e2e.writer import Writer
 
@@ -65,12 +68,29 @@ def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
             compose.undrop("pgmaster")
     primary = wait_until("one primary", lambda: (p := primaries(compose, NODES)) and len(p) == 1 and p[0])
     stored = {r[0] for r in sql(compose, str(primary), f"SELECT id FROM {table}")}
-    return {f"{fault}_write_gap_s": gap(writer), f"{fault}_lost_acked_writes": float(len(writer.ids() - stored))}
+    figures = {f"{fault}_write_gap_s": gap(writer), f"{fault}_lost_acked_writes": float(len(writer.ids() - stored))}
+    if fault in ("drop", "freeze"):  # a standby was promoted: its flight record, phase by phase
+        record = wait_until("the flight record", lambda: flight_record(compose, str(primary)), timeout=60)
+        figures.update({f"{fault}_recorded_{name}_s": seconds for name, seconds in phases(record)})
+    return figures
+
+
+FAULTS = ("kill9", "stop", "drop", "freeze")
+
+
+def chosen_faults() -> list[str]:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--faults", default=",".join(FAULTS), help="a comma list of " + ", ".join(FAULTS))
+    names = parser.parse_known_args()[0].faults.split(",")
+    unknown = sorted(set(names) - set(FAULTS))
+    if unknown:
+        parser.error(f"--faults: found {unknown}; expected some of {', '.join(FAULTS)}")
+    return names
 
 
 def one_run() -> dict[str, float]:
     figures: dict[str, float] = {}
-    for fault in ("kill9", "stop", "drop", "freeze"):
+    for fault in chosen_faults():
         services = [*NODES, "pgpool"] if fault == "freeze" else NODES
         env = {"POSTDOCK_CONSISTENCY_MODE": "partial"} if fault == "freeze" else None
         compose = Compose(env=env) if env else Compose()
@@ -84,7 +104,9 @@ def one_run() -> dict[str, float]:
 
 
 def main() -> None:
-    run_and_report("faults", one_run, __doc__ or "")
+    names = chosen_faults()
+    # A subset gets its own results file: the full table stays whole.
+    run_and_report("faults" if names == list(FAULTS) else "faults-" + "-".join(names), one_run, __doc__ or "")
 
 
 if __name__ == "__main__":

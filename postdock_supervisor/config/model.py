@@ -162,11 +162,12 @@ class PostgresSettings:
     )
     reconnect_attempts: int = env(
         "RECONNECT_ATTEMPTS",
-        "repmgrd: checks of an unreachable upstream before an election. The lease, not this count, keeps "
-        "a standby from being promoted while the primary may still take writes; with LEASE_TIMEOUT=0, "
-        "(this - 1) x RECONNECT_INTERVAL must be at least FENCE_TIMEOUT + 5 s.",
+        "repmgrd: checks of an unreachable upstream, after the failed one, before an election. With the lease "
+        "0 is safe (a live primary keeps renewing its lease, so no majority approves a candidate) and saves "
+        "a CONNECT_TIMEOUT when packets are dropped; with LEASE_TIMEOUT=0, (this - 1) x RECONNECT_INTERVAL "
+        "must be at least FENCE_TIMEOUT + 5 s.",
         p.parse_count,
-        "1",
+        "0",
     )
     reconnect_interval: int = env("RECONNECT_INTERVAL", "repmgrd: seconds between those checks.", p.parse_seconds, "1")
     monitor_interval: int = env(

@@ -32,6 +32,7 @@ PROGRAM = "lease_keeper"
 T = TypeVar("T")
 ROUNDS_PER_LEASE = 4
 RELOAD_S = 0.1  # from ALTER SYSTEM to every session's next commit waiting
+PROMOTED_POLL_S = 0.05
 
 
 def round_s(lease_s: float) -> float:
@@ -189,6 +190,21 @@ def _renew_approvals(pg: PostgresSettings, status_port: int, stop: threading.Eve
         stop.wait(round_s(pg.lease_timeout))
 
 
+def _acquire_once_promoted(pg: PostgresSettings, status_port: int, stop: threading.Event) -> None:
+    """Ask for the first lease as soon as postgres has left recovery: `repmgr standby promote` itself
+    returns only at its next once-a-second check, and the keeper's next round may be half a lease away."""
+    reader = LocalReader(pg)
+    while not stop.is_set():
+        primary, _ = reader.read()
+        if primary:
+            try:
+                acquire(pg, status_port)
+            except psycopg.Error as exc:
+                logger.warning("no lease round right after the promotion: %s", exc)
+            return
+        stop.wait(PROMOTED_POLL_S)
+
+
 def promote_held(pg: PostgresSettings, status_port: int, promote: Callable[[], T], approved: bool = False) -> T:
     """Promote with every commit held until the new primary holds a lease (decide/lease.py). After
     approvals (a failover), renew them meanwhile; a switchover has none to renew: the old primary
@@ -200,19 +216,22 @@ def promote_held(pg: PostgresSettings, status_port: int, promote: Callable[[], T
     except psycopg.Error as exc:
         logger.warning("could not hold commits before the promotion: %s", exc)
     stop = threading.Event()
-    renewer = threading.Thread(target=_renew_approvals, args=(pg, status_port, stop), name="lease-renew", daemon=True)
+    helpers = [threading.Thread(target=_acquire_once_promoted, args=(pg, status_port, stop), name="lease-first")]
     if approved:
-        renewer.start()
+        helpers.append(threading.Thread(target=_renew_approvals, args=(pg, status_port, stop), name="lease-renew"))
+    for helper in helpers:
+        helper.daemon = True
+        helper.start()
     try:
         done = promote()
         try:
-            acquire(pg, status_port)  # a grant to this node ends its approvals
+            acquire(pg, status_port)  # a grant to this node ends its approvals; nothing if already taken
         except psycopg.Error as exc:
             logger.warning("no lease round after the promotion: %s", exc)
     finally:
         stop.set()
-        if approved:
-            renewer.join(timeout=round_s(pg.lease_timeout) + 1)
+        for helper in helpers:
+            helper.join(timeout=round_s(pg.lease_timeout) + 1)
     return done
 
 

@@ -81,7 +81,7 @@ def test_with_the_lease_repmgrd_detects_in_seconds_and_the_validation_command_wa
     settings = make_settings()
     pg = settings.postgres
     assert pg is not None
-    assert (pg.lease_timeout, pg.reconnect_attempts, pg.reconnect_interval) == (2.0, 1, 1)
+    assert (pg.lease_timeout, pg.reconnect_attempts, pg.reconnect_interval) == (2.0, 0, 1)
     conf = repmgr_conf(settings)
     assert "failover_validation_command='/usr/local/bin/postdock node approve-promotion'" in conf
     assert "lease_keeper" in [p.name for p in programs_for(settings)]
@@ -91,7 +91,7 @@ def test_without_the_lease_repmgr_timings_that_could_promote_before_the_fence_ar
     with pytest.raises(ConfigError) as raised:
         make_settings(LEASE_TIMEOUT="0")
     assert str(raised.value) == (
-        "RECONNECT_ATTEMPTS: found 1 (x RECONNECT_INTERVAL 1s: a promotion after 0s); expected "
+        "RECONNECT_ATTEMPTS: found 0 (x RECONNECT_INTERVAL 1s: a promotion after 0s); expected "
         "(RECONNECT_ATTEMPTS - 1) x RECONNECT_INTERVAL of at least FENCE_TIMEOUT 5s + 5s, so no standby "
         "is promoted before an isolated primary has fenced itself (LEASE_TIMEOUT=0: no lease)"
     )

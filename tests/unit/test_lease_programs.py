@@ -355,3 +355,25 @@ def test_a_reported_lease_runs_out_by_the_wall_clock_even_while_its_node_is_froz
     assert read_lease_left(1012.0) == 0.0  # written just before a 12 s freeze
     paths.LEASE_STATE.write_text(json.dumps({"held": True, "left_s": 0.9, "time": 1000.0}))
     assert read_lease_left(1000.1) == 0.0  # commits held: no lease to speak of
+
+
+def test_the_new_primary_asks_for_its_first_lease_as_soon_as_it_left_recovery_not_when_repmgr_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """repmgr standby promote checks the promotion once a second: writes came back up to 1 s late."""
+    reader = Reader(False, ("pgslave1", "pgslave3"))
+    monkeypatch.setattr(lease_keeper, "LocalReader", lambda pg: reader)
+    monkeypatch.setattr(lease_keeper, "asker", lambda pg, port: Granting(set()))
+    monkeypatch.setattr(act, "set_standby_names", lambda pg, value: None)
+    acquired = threading.Event()
+    monkeypatch.setattr(lease_keeper, "acquire", lambda pg, port: acquired.set() or True)
+    pg = make_settings().postgres
+    assert pg is not None
+
+    def promote() -> str:
+        reader.answer = (True, ("pgslave1", "pgslave3"))  # postgres left recovery...
+        # ...and repmgr is still polling: the lease must be asked for meanwhile.
+        return "promoted" if acquired.wait(timeout=10) else "no lease asked before repmgr returned"
+
+    assert lease_keeper.promote_held(pg, 8008, promote) == "promoted"
+    assert "lease-first" not in [t.name for t in threading.enumerate()]
