@@ -16,6 +16,7 @@ REPMGR_CONF = ETC / "repmgr.conf"
 PGPASS = Path("/var/lib/postgresql/.pgpass")
 PG_SOCKET_DIR = Path("/var/run/postgresql")
 BOOTSTRAP_STATE = RUN / "bootstrap.json"
+PROMOTE_ALIASES = RUN / "promote-hostaliases"  # nodes repmgr's promotion need not wait for
 LEASE_STATE = RUN / "lease.json"  # the lease keeper's last round, for status and metrics
 SUPERVISORCTL = "/usr/bin/supervisorctl"
 SSHD_CONF = ETC / "sshd_config"

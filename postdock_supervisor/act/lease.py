@@ -5,7 +5,7 @@ commits through synchronous_standby_names."""
 import logging
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,12 @@ class Asker:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lease")
         self._running: dict[str, Future[tuple[bool, str]]] = {}
 
-    def ask(self, action: str, node: str, hosts: Iterable[str], epoch: str = "") -> dict[str, tuple[bool, str]]:
-        """host -> (ok, reason) for the hosts that answered in time."""
+    def ask(
+        self, action: str, node: str, hosts: Iterable[str], epoch: str = "", enough: int = 0
+    ) -> dict[str, tuple[bool, str]]:
+        """host -> (ok, reason) for the hosts that answered in time. With `enough`, returns as soon as
+        that many said yes: a host that does not answer (a partition) no longer costs the whole
+        timeout once the others have decided. Each answer belongs to this round's request only."""
         round_ = {}
         for host in hosts:
             earlier = self._running.get(host)
@@ -56,9 +60,20 @@ class Asker:
                 continue
             future = self._pool.submit(_post, host, self.port, self.key, action, node, epoch, self.timeout)
             round_[host] = self._running[host] = future
-        if round_:
-            wait(round_.values(), timeout=self.timeout + 0.1)
+        deadline = time.monotonic() + self.timeout + 0.1
+        pending = set(round_.values())
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            _, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+            if enough and sum(1 for f in round_.values() if _said_yes(f)) >= enough:
+                break
         return {h: f.result() for h, f in round_.items() if f.done() and not f.exception()}
+
+
+def _said_yes(future: Future[tuple[bool, str]]) -> bool:
+    return future.done() and not future.exception() and future.result()[0]
 
 
 def set_standby_names(pg: PostgresSettings, value: str) -> None:

@@ -3,17 +3,19 @@
 import logging
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from postdock_supervisor import db, paths, proc
+from postdock_supervisor import db, files, paths, proc
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.errors import ActionError
 from postdock_supervisor.model.node import format_lsn
 from postdock_supervisor.observe.local import read_data_state, read_postgres_state
+from postdock_supervisor.render.repmgr import host_aliases
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,20 @@ def repmgr(*args: str, timeout: float = 300) -> proc.Completed:
     return proc.run(
         [str(paths.PG_BIN / "repmgr"), "-f", str(paths.REPMGR_CONF), *args], timeout=timeout, env=LOCAL_COMMIT
     )
+
+
+def promote_standby(unreachable: Iterable[str] = ()) -> proc.Completed:
+    """`repmgr standby promote`. Before promoting it looks for a running primary among every registered
+    node, waiting CONNECT_TIMEOUT (2 s at least) for each one that drops packets; the approvals already
+    proved that none of them holds a lease, so the names of nodes that did not answer a quick probe are
+    made to fail resolution at once (glibc's HOSTALIASES, names without a dot only)."""
+    aliases = host_aliases(unreachable)
+    if not aliases:
+        return repmgr("standby", "promote")
+    files.write_atomic(paths.PROMOTE_ALIASES, aliases, 0o644)
+    logger.info("repmgr's promotion skips unreachable %s", ", ".join(sorted(set(unreachable))))
+    argv = [str(paths.PG_BIN / "repmgr"), "-f", str(paths.REPMGR_CONF), "standby", "promote"]
+    return proc.run(argv, timeout=300, env={**LOCAL_COMMIT, "HOSTALIASES": str(paths.PROMOTE_ALIASES)})
 
 
 def wait_ready(pg: PostgresSettings, timeout: float = 120) -> None:

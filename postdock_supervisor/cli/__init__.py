@@ -1,6 +1,7 @@
 """The `postdock` command."""
 
 import json
+import os
 import socket
 import sys
 
@@ -160,7 +161,12 @@ def approve_promotion() -> None:
 
     settings = load()
     logs.setup(settings.common.log_level, "approve")
-    sys.exit(approve.main(settings))
+    code = approve.main(settings)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # repmgrd waits for this process to end, and a normal exit would first wait out the requests
+    # still pending to a node that drops packets (up to their timeout): the verdict is already out.
+    os._exit(code)
 
 
 @node.command()

@@ -12,20 +12,22 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from postdock_supervisor import healing
+from postdock_supervisor.act.lease import Asker
 from postdock_supervisor.config import PostgresSettings, Settings
-from postdock_supervisor.decide.lease import Vote, decide_promotion
+from postdock_supervisor.decide.lease import Vote, approvals_needed, decide_promotion
 from postdock_supervisor.model.failover import FailoverRecord
 from postdock_supervisor.observe.fence import LocalReader
 from postdock_supervisor.observe.local import read_primary_last_alive
 from postdock_supervisor.observe.peers import fetch_reports
-from postdock_supervisor.programs.lease_keeper import asker
 
 logger = logging.getLogger(__name__)
 
 PAUSE_S = 0.2
+REPORT_TIMEOUT_S = 0.5
 RERUN_WITHIN_S = 60.0  # an election rerun continues the failover recorded before
 
 
@@ -35,34 +37,42 @@ def patience(lease_s: float) -> float:
     return 2 * lease_s + 2
 
 
+def approval_asker(pg: PostgresSettings, status_port: int) -> Asker:
+    """Approving takes longer than granting (the standby first moves its WAL receiver): half a lease."""
+    return Asker(status_port, pg.replication_password.reveal(), pg.lease_timeout / 2)
+
+
 def await_approval(pg: PostgresSettings, status_port: int, out: Callable[[str], None] = print) -> tuple[bool, str]:
     """Ask until enough nodes approve this node's promotion (True), or it is refused (False); with
     the reason. `out` gets the progress (the reason each time it changes, and who refused)."""
     me = pg.network_name
     _, others = LocalReader(pg).read()
     cluster = tuple(sorted({*others, me}))
-    ask = asker(pg, status_port)
+    ask = approval_asker(pg, status_port)
     began = time.monotonic()
     last = ""
-    while True:
-        answers = ask.ask("lease-approve", me, cluster)
-        approved = [host for host, (ok, _) in answers.items() if ok]
-        reports = fetch_reports([h for h in cluster if h != me], status_port, timeout=0.5)
-        running = [h for h, r in reports.items() if r is not None and r.postgres.running and r.postgres.is_primary]
-        decision = decide_promotion(
-            me, approved, cluster, ",".join(running), time.monotonic() - began, patience(pg.lease_timeout)
-        )
-        if decision.reason != last:
-            out(decision.reason)
-            last = decision.reason
-        if decision.vote is Vote.PROMOTE:
-            return True, decision.reason
-        if decision.vote is Vote.REFUSE:
-            for host, (ok, why) in sorted(answers.items()):
-                if not ok:
-                    out(f"  {host}: {why}")
-            return False, decision.reason
-        time.sleep(PAUSE_S)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reports") as pool:
+        while True:
+            # Who runs as primary is asked meanwhile: an unreachable old primary costs one timeout, not two.
+            asking = pool.submit(fetch_reports, [h for h in cluster if h != me], status_port, REPORT_TIMEOUT_S)
+            answers = ask.ask("lease-approve", me, cluster, enough=approvals_needed(cluster))
+            reports = asking.result()
+            approved = [host for host, (ok, _) in answers.items() if ok]
+            running = [h for h, r in reports.items() if r is not None and r.postgres.running and r.postgres.is_primary]
+            decision = decide_promotion(
+                me, approved, cluster, ",".join(running), time.monotonic() - began, patience(pg.lease_timeout)
+            )
+            if decision.reason != last:
+                out(decision.reason)
+                last = decision.reason
+            if decision.vote is Vote.PROMOTE:
+                return True, decision.reason
+            if decision.vote is Vote.REFUSE:
+                for host, (ok, why) in sorted(answers.items()):
+                    if not ok:
+                        out(f"  {host}: {why}")
+                return False, decision.reason
+            time.sleep(PAUSE_S)
 
 
 def main(settings: Settings) -> int:

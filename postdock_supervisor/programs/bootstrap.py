@@ -22,6 +22,7 @@ from postdock_supervisor.errors import ActionError, PostdockError
 from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.observe.local import read_crashed_at, read_postgres_state
 from postdock_supervisor.observe.node import observe
+from postdock_supervisor.observe.peers import unreachable_nodes
 from postdock_supervisor.programs import approve, lease_keeper
 from postdock_supervisor.programs import sync_keeper as sync
 
@@ -65,7 +66,8 @@ def promote(pg: PostgresSettings, d: StartDecision, sv: Supervisor, status_port:
     approved, verdict = approve.await_approval(pg, status_port, lambda line: logger.info("promotion: %s", line))
     if not approved:
         raise ActionError(f"the promotion was not approved: {verdict}")
-    if not lease_keeper.promote_held(pg, status_port, lambda: node.repmgr("standby", "promote"), approved=True).ok:
+    gone = unreachable_nodes(pg)
+    if not lease_keeper.promote_held(pg, status_port, lambda: node.promote_standby(gone), approved=True).ok:
         raise ActionError("repmgr standby promote failed")
 
 

@@ -18,7 +18,14 @@ import psycopg
 from postdock_supervisor import files, healing, paths
 from postdock_supervisor.act import lease as act
 from postdock_supervisor.config import PostgresSettings, Settings
-from postdock_supervisor.decide.lease import Hold, HoldDecision, decide_hold, in_place_window, lease_until
+from postdock_supervisor.decide.lease import (
+    Hold,
+    HoldDecision,
+    decide_hold,
+    in_place_window,
+    lease_until,
+    majority,
+)
 from postdock_supervisor.decide.sync import standby_names
 from postdock_supervisor.model.lease import LeaseSnapshot
 from postdock_supervisor.observe.fence import LocalReader
@@ -108,7 +115,8 @@ class LeaseKeeper:
                 # postgres is down: the cluster it had as a primary, or every partner (never fewer).
                 members = self.last_members or tuple(sorted({*self.pg.partner_nodes, self.pg.network_name}))
             self.epoch = self.epoch or secrets.token_hex(4)
-            answers = self.asker.ask("lease-grant", self.pg.network_name, members, self.epoch)
+            # A majority is all a lease needs: a partner cut off no longer delays the round by the timeout.
+            answers = self.asker.ask("lease-grant", self.pg.network_name, members, self.epoch, majority(members))
             granted = frozenset(host for host, (ok, _) in answers.items() if ok)
         else:
             self.epoch = ""
@@ -166,7 +174,9 @@ def acquire(pg: PostgresSettings, status_port: int) -> bool:
         return True  # the lease keeper's round was first
     members = tuple(sorted({*others, pg.network_name}))
     asked_at = time.monotonic()
-    answers = asker(pg, status_port).ask("lease-grant", pg.network_name, members, secrets.token_hex(4))
+    answers = asker(pg, status_port).ask(
+        "lease-grant", pg.network_name, members, secrets.token_hex(4), majority(members)
+    )
     granted = {host for host, (ok, _) in answers.items() if ok}
     if lease_until(asked_at, granted, members, pg.lease_timeout) - time.monotonic() <= margin_s(pg.lease_timeout):
         logger.warning(

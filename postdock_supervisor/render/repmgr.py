@@ -1,5 +1,7 @@
 """repmgr.conf (repmgr 5.3 keys). Passwords come from the passfile, never a command line."""
 
+from collections.abc import Iterable
+
 from psycopg.conninfo import make_conninfo
 
 from postdock_supervisor import paths
@@ -77,3 +79,12 @@ def repmgr_conf(settings: Settings) -> str:
         ("ssh_options", "'-q -o BatchMode=yes -o ConnectTimeout=5'"),
     ]
     return "# Rendered by postdock at every container start.\n" + "".join(f"{key}={value}\n" for key, value in values)
+
+
+UNRESOLVABLE = "unreachable.invalid"  # RFC 6761: never resolves, and the resolver says so at once
+
+
+def host_aliases(hosts: Iterable[str]) -> str:
+    """A HOSTALIASES file (glibc: aliases for names without a dot) that makes these names fail to
+    resolve at once. A dotted name cannot be aliased and is left out."""
+    return "".join(f"{host} {UNRESOLVABLE}\n" for host in sorted(set(hosts)) if host and "." not in host)

@@ -104,6 +104,29 @@ def test_an_agent_that_does_not_answer_counts_as_no_grant_within_the_timeout() -
     assert answers["127.0.0.1"][0] is False
 
 
+def test_a_round_that_has_its_majority_does_not_wait_for_a_partner_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dropped packets: the cut-off node answers nothing until the timeout; with `enough` the round ends
+    as soon as the others said yes (its request is left running, never counted later)."""
+    released = threading.Event()
+
+    def post(host: str, *args: Any) -> tuple[bool, str]:
+        if host == "pgmaster":
+            released.wait(timeout=30)
+            return True, "too late"
+        return True, "granted"
+
+    monkeypatch.setattr(act, "_post", post)
+    asker = act.Asker(8008, "repl-secret", 30.0)
+    answers = asker.ask("lease-approve", "pgslave3", ["pgmaster", "pgslave1", "pgslave3"], enough=2)
+    try:
+        assert answers == {"pgslave1": (True, "granted"), "pgslave3": (True, "granted")}
+        assert not asker._running["pgmaster"].done()  # returned without waiting for it
+        again = asker.ask("lease-approve", "pgslave3", ["pgmaster", "pgslave1", "pgslave3"], enough=2)
+        assert "pgmaster" not in again  # still running: not asked twice, and its late answer not counted
+    finally:
+        released.set()
+
+
 class Reader:
     def __init__(self, primary: bool, members: tuple[str, ...], written: list[str] | None = None) -> None:
         self.answer = (primary, members)
@@ -121,7 +144,7 @@ class Granting:
         self.granted = granted
         self.asked: list[tuple[str, str, tuple[str, ...]]] = []
 
-    def ask(self, action: str, node: str, hosts: Any, epoch: str = "") -> dict[str, tuple[bool, str]]:
+    def ask(self, action: str, node: str, hosts: Any, epoch: str = "", enough: int = 0) -> dict[str, tuple[bool, str]]:
         self.asked.append((action, node, tuple(hosts)))
         return {h: (h in self.granted, "") for h in hosts}
 
@@ -174,15 +197,16 @@ def test_the_candidate_promotes_once_enough_approve_and_never_while_a_primary_ru
     monkeypatch.setattr(approve, "LocalReader", lambda pg: Reader(False, ("pgmaster", "pgslave3")))
     monkeypatch.setattr(approve, "PAUSE_S", 0.0)
     rounds = iter([set(), {"pgslave1"}, {"pgslave1", "pgslave3"}])
-    monkeypatch.setattr(approve, "asker", lambda pg, port: Granting(set()))
     answers: list[set[str]] = []
 
     class Approving(Granting):
-        def ask(self, action: str, node: str, hosts: Any, epoch: str = "") -> dict[str, tuple[bool, str]]:
+        def ask(
+            self, action: str, node: str, hosts: Any, epoch: str = "", enough: int = 0
+        ) -> dict[str, tuple[bool, str]]:
             answers.append(next(rounds))
             return {h: (h in answers[-1], "pgmaster may still hold a lease") for h in hosts}
 
-    monkeypatch.setattr(approve, "asker", lambda pg, port: Approving(set()))
+    monkeypatch.setattr(approve, "approval_asker", lambda pg, port: Approving(set()))
     monkeypatch.setattr(approve, "fetch_reports", lambda hosts, port, timeout: dict.fromkeys(hosts))
     monkeypatch.setattr(approve, "read_primary_last_alive", lambda pg, now: None)
     settings = make_settings(NODE_NAME="node2", CLUSTER_NODE_NETWORK_NAME="pgslave1")
@@ -247,6 +271,7 @@ def test_the_start_up_promotion_needs_the_same_approvals_as_repmgrds(monkeypatch
     monkeypatch.setattr(bootstrap.node, "start_postgres", lambda sv, pg: ran.append("start"))
     monkeypatch.setattr(bootstrap.node, "repmgr", lambda *a: ran.append(" ".join(a)) or proc.Completed(a, 0, ""))
     monkeypatch.setattr(bootstrap.lease_keeper, "promote_held", lambda pg, port, promote, approved=False: promote())
+    monkeypatch.setattr(bootstrap, "unreachable_nodes", lambda pg: [])
     pg = make_settings().postgres
     assert pg is not None
     decision = StartDecision(Start.PROMOTE, "no primary running")

@@ -128,7 +128,10 @@ def test_promote_command_sets_the_synchronous_set_and_records_the_failover(
 ) -> None:
     kept: list[str] = []
     monkeypatch.setattr(healing.paths, "RUN", tmp_path)
-    monkeypatch.setattr(node, "repmgr", lambda *args, **kw: Completed(args, 0, ""))
+    monkeypatch.setattr(node.paths, "PROMOTE_ALIASES", tmp_path / "aliases")
+    ran: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr(node.proc, "run", lambda argv, timeout, env: ran.append((argv, env)) or Completed(argv, 0, ""))
+    monkeypatch.setattr(promote, "unreachable_nodes", lambda pg: ["pgmaster"])
     monkeypatch.setattr(promote.sync_keeper, "keep", lambda pg: kept.append(pg.node_name))
     # What approve-promotion and the lease keeper wrote before: detected, approved, commits let through.
     now = time.time()
@@ -136,12 +139,25 @@ def test_promote_command_sets_the_synchronous_set_and_records_the_failover(
     healing.record_released(now - 0.6, tmp_path)
     assert promote.main(make_settings()) == 0
     assert kept == ["node1"] and recorded == ["promote"]
+    # repmgr would wait CONNECT_TIMEOUT for the cut-off old primary before promoting: its name fails at once.
+    [(argv, env)] = ran
+    assert argv[-2:] == ["standby", "promote"] and env["HOSTALIASES"] == str(tmp_path / "aliases")
+    assert (tmp_path / "aliases").read_text() == "pgmaster unreachable.invalid\n"
     record = healing.read_failover(tmp_path)
     assert record is not None and record.promoted_at >= now
     assert record.total == pytest.approx(2.4)
     assert summary(record).endswith(
         "writable 2.40s after the old primary was last seen (detect 0.50s, lease 1.50s, promote 0.40s)"
     )
+
+
+def test_only_names_without_a_dot_can_be_made_unresolvable_for_repmgrs_promotion() -> None:
+    from postdock_supervisor.render.repmgr import host_aliases
+
+    assert host_aliases(["pgslave2", "pgmaster", "pg-0.pg.default.svc", "pgmaster"]) == (
+        "pgmaster unreachable.invalid\npgslave2 unreachable.invalid\n"
+    )
+    assert host_aliases([]) == ""
 
 
 def test_entrypoint_refuses_bad_input_with_one_line_each_and_writes_nothing(
