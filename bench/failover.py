@@ -18,9 +18,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from postdock_supervisor import healing, paths
-from postdock_supervisor.model.failover import FailoverRecord, phases
-from tests.e2e.harness import Compose, addresses, is_primary, sh, sql, streaming_children, try_sql, wait_until
+from postdock_supervisor.model.failover import phases
+from tests.e2e.harness import (
+    Compose,
+    addresses,
+    flight_record,
+    is_primary,
+    sh,
+    sql,
+    streaming_children,
+    try_sql,
+    wait_until,
+)
 from tests.e2e.writer import Writer
 
 NODES = ["pgmaster", "pgslave1", "pgslave2", "pgslave3", "pgslave4"]
@@ -30,18 +39,6 @@ FIRST_LEVEL = ["pgmaster", "pgslave1", "pgslave3"]
 def moved(writer: Writer, old_address: str) -> int:
     """Writes acknowledged by another node than the killed primary (one in flight may still be its)."""
     return sum(1 for w in writer.acked if w.host != old_address)
-
-
-def flight_record(compose: Compose, node: str) -> FailoverRecord | None:
-    """The promoted node's record once writes came back (paths as the image has them)."""
-    found = {}
-    for name in (healing.FAILOVER, healing.RELEASED):
-        text = compose.exec(node, "cat", str(paths.RUN / name), check=False)
-        found[name] = json.loads(text) if text.strip() else {}
-    record = FailoverRecord.from_json(found[healing.FAILOVER])
-    if record is not None and "at" in found[healing.RELEASED]:
-        record = record.with_writable(float(found[healing.RELEASED]["at"]))
-    return record if record is not None and record.total is not None else None
 
 
 def one_run() -> dict[str, float]:

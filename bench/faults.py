@@ -18,9 +18,9 @@ Figures are printed and written to bench/results/faults.json; nothing here asser
 import argparse
 import time
 
-from bench.failover import flight_record, run_and_report
+from bench.failover import run_and_report
 from postdock_supervisor.model.failover import phases
-from tests.e2e.harness import Compose, addresses, primaries, sql, streaming_children, wait_until
+from tests.e2e.harness import Compose, addresses, flight_record, primaries, sql, streaming_children, wait_until
 from tests.e2e.writer import Writer
 
 NODES = ["pgmaster", "pgslave1", "pgslave3"]

@@ -2,6 +2,8 @@
 
 import json
 import logging
+import socket
+import struct
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -9,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.model.node import NodeReport
-from postdock_supervisor.observe.fence import answers
 from postdock_supervisor.observe.local import repmgr_hosts
 
 logger = logging.getLogger(__name__)
@@ -33,15 +34,28 @@ def fetch_reports(hosts: Iterable[str], port: int, timeout: float = 2.0) -> dict
         return dict(zip(hosts, results, strict=True))
 
 
-PROBE_S = 0.3  # a node on the same network answers a TCP connect in milliseconds
+PROBE_S = 0.3  # a postgres on the same network answers in milliseconds
+SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # the protocol's SSLRequest: any postgres answers one byte
+
+
+def postgres_answers(host: str, port: int, timeout: float = PROBE_S) -> bool:
+    """Whether a postgres process answers there now. A TCP connect alone is not enough: the kernel of a
+    frozen container (a stalled VM, `docker pause`) still completes the handshake."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            conn.sendall(SSL_REQUEST)
+            return conn.recv(1) in (b"S", b"N")
+    except OSError:
+        return False
 
 
 def unreachable_nodes(pg: PostgresSettings) -> list[str]:
-    """Registered nodes (partners and repmgr's records) whose postgres port takes no TCP connection
-    within PROBE_S now, probed in parallel: cut off, or down."""
+    """Registered nodes (partners and repmgr's records) whose postgres does not answer within PROBE_S
+    now, probed in parallel: cut off, frozen or down."""
     hosts = sorted({*pg.partner_nodes, *repmgr_hosts(pg)} - {pg.network_name})
     if not hosts:
         return []
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        reached = list(pool.map(lambda host: answers(host, (pg.port,), PROBE_S), hosts))
+        reached = list(pool.map(lambda host: postgres_answers(host, pg.port), hosts))
     return [host for host, ok in zip(hosts, reached, strict=True) if not ok]

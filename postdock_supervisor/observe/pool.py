@@ -12,6 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 from postdock_supervisor import db, paths, proc
 from postdock_supervisor.config import Backend, PgpoolSettings
 from postdock_supervisor.model.pool import BackendProbe, PoolNode, PoolSnapshot
+from postdock_supervisor.observe.peers import postgres_answers
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,14 @@ SELECT pg_is_in_recovery(),
 """
 
 
+QUICK_S = 1.0  # a frozen backend is given up after this, not after libpq's 2 s connect timeout
+
+
 def probe(pool: PgpoolSettings, backend: Backend) -> BackendProbe:
     num = backend.num
+    if not postgres_answers(backend.host, backend.port, QUICK_S):
+        logger.debug("backend %d (%s) does not answer the protocol within %ss", num, backend.host, QUICK_S)
+        return BackendProbe(num, answers=False)
     try:
         with db.connect(
             host=backend.host, port=backend.port, user=pool.check_user, password=pool.check_password.reveal(), timeout=2
@@ -91,17 +98,15 @@ def probe(pool: PgpoolSettings, backend: Backend) -> BackendProbe:
 
 def snapshot(pool: PgpoolSettings) -> PoolSnapshot:
     """pgpool's view and every backend's own answer, asked in parallel: pgpool no longer checks its
-    backends' health itself, so the keeper's probes are what notices a dead standby or a new primary
-    (a silent backend costs its 2 s connect timeout, once per round, not once per backend)."""
-    try:
-        nodes = pool_nodes(pool)
-    except psycopg.Error:
-        found = pool_nodes_pcp(pool)
-        if found is None:
-            raise
-        nodes = found
+    backends' health itself, so the keeper's probes are what notices a dead standby or a new primary.
+    pgpool's view comes through PCP first: a session through pgpool waits for a frozen primary (a
+    round took 5 s while one was paused, and pgpool followed the new primary that much later)."""
     with ThreadPoolExecutor(max_workers=len(pool.backends)) as workers:
-        probes = tuple(workers.map(lambda backend: probe(pool, backend), pool.backends))
+        probing = [workers.submit(probe, pool, backend) for backend in pool.backends]
+        nodes = pool_nodes_pcp(pool)
+        if not nodes:
+            nodes = pool_nodes(pool)  # raises when pgpool does not answer at all
+        probes = tuple(future.result() for future in probing)
     return PoolSnapshot(nodes, probes)
 
 

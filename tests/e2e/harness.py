@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import psycopg
 import yaml
 
-from postdock_supervisor import paths
+from postdock_supervisor import healing, paths
+from postdock_supervisor.model.failover import FailoverRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("POSTDOCK_IMAGE", "postdock/postdock:latest")
@@ -238,3 +239,15 @@ def repmgr_upstreams(compose: Compose, service: str) -> dict[str, str]:
         if len(cells) > 4 and cells[0].isdigit():
             out[cells[1]] = cells[4]
     return out
+
+
+def flight_record(compose: Compose, node: str) -> FailoverRecord | None:
+    """The promoted node's record once writes came back (paths as the image has them)."""
+    found = {}
+    for name in (healing.FAILOVER, healing.RELEASED):
+        text = compose.exec(node, "cat", str(paths.RUN / name), check=False)
+        found[name] = json.loads(text) if text.strip() else {}
+    record = FailoverRecord.from_json(found[healing.FAILOVER])
+    if record is not None and "at" in found[healing.RELEASED]:
+        record = record.with_writable(float(found[healing.RELEASED]["at"]))
+    return record if record is not None and record.total is not None else None

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from postdock_supervisor.model.failover import phases, summary
 from tests.e2e.conftest import started
 from tests.e2e.harness import (
     IMAGE,
     Compose,
     addresses,
+    flight_record,
     is_primary,
     local_sql,
     make_key_pair,
@@ -184,6 +186,7 @@ def test_killed_primary_fails_over_to_a_first_level_standby_without_losing_ackno
     writer = Writer(lambda: addresses(cluster, FIRST_LEVEL)).start()
     try:
         wait_until("20 acknowledged writes before the fault", lambda: len(writer.acked) >= 20)
+        old_address = cluster.ip("pgmaster")
         cluster("kill", "pgmaster")
         killed_at = time.monotonic()
         new = wait_until("a first-level standby promoted", lambda: primaries(cluster, candidates), timeout=90)
@@ -197,6 +200,15 @@ def test_killed_primary_fails_over_to_a_first_level_standby_without_losing_ackno
     assert primaries(cluster, candidates) == [winner]
     stored = {row[0] for row in sql(cluster, winner, "SELECT id FROM acked")}
     assert writer.ids() - stored == set(), "acknowledged writes missing on the new primary"
+    # The flight recorder never claims a shorter outage than clients saw: from the old primary last
+    # known alive to the new one taking writes lies within the writer's gap (clock reads aside).
+    record = wait_until("the winner's flight record", lambda: flight_record(cluster, winner), timeout=60)
+    last_old = max(w.at for w in writer.acked if w.host == old_address)
+    first_new = min(w.at for w in writer.acked if w.host != old_address)
+    assert [name for name, _ in phases(record)] == ["detect", "lease", "promote"]
+    assert record.total is not None and 0 < record.total <= first_new - last_old + 0.5
+    shown = json.loads(cluster.exec(winner, "postdock", "status", "--json", user="postgres"))
+    assert [row["last_failover"] for row in shown if row["host"] == winner] == [summary(record)]
     [other] = [n for n in candidates if n != winner]
     wait_until(
         f"{other} following {winner}", lambda: NAME[other] in (streaming_children(cluster, winner) or ()), timeout=120

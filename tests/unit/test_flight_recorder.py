@@ -1,5 +1,7 @@
 """The failover flight recorder: each promotion's phases on the wall clock, summed to what a writer sees."""
 
+import socket
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -7,6 +9,7 @@ import pytest
 
 from postdock_supervisor import healing, status
 from postdock_supervisor.model.failover import FailoverRecord, phases, summary
+from postdock_supervisor.observe.peers import SSL_REQUEST, postgres_answers
 from postdock_supervisor.programs import approve
 from tests.builders import make_settings, running_primary
 
@@ -65,3 +68,26 @@ def test_status_shows_each_promoted_nodes_last_failover_under_the_table(tmp_path
     lines = status.table(rows).splitlines()
     assert lines[-1] == f"{report.name}: {summary(record)}"
     assert len(lines) == 4  # header, two nodes, one failover line
+
+
+def test_a_postgres_that_answers_nothing_is_unreachable_even_when_its_kernel_accepts_the_connection() -> None:
+    """A frozen container's kernel completes the TCP handshake: only the protocol's answer counts."""
+
+    def serve(listener: socket.socket, answer: bytes) -> None:
+        conn, _ = listener.accept()
+        with conn:
+            if conn.recv(8) == SSL_REQUEST and answer:
+                conn.sendall(answer)
+            conn.recv(1)  # hold the connection open until the client gives up
+
+    results = {}
+    for name, answer in (("answering", b"N"), ("frozen", b"")):
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            thread = threading.Thread(target=serve, args=(listener, answer), daemon=True)
+            thread.start()
+            results[name] = postgres_answers("127.0.0.1", listener.getsockname()[1], timeout=0.2)
+            thread.join(timeout=5)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        closed_port = listener.getsockname()[1]
+    results["down"] = postgres_answers("127.0.0.1", closed_port, timeout=0.2)
+    assert results == {"answering": True, "frozen": False, "down": False}
