@@ -24,7 +24,7 @@ def pool_nodes(pool: PgpoolSettings) -> tuple[PoolNode, ...]:
         port=paths.PGPOOL_PORT,
         user=pool.check_user,
         password=pool.check_password.reveal(),
-        timeout=3,
+        timeout=2,  # libpq's least: a session waiting for a frozen primary costs no more than that
     ) as conn:
         cursor = conn.execute("SHOW pool_nodes")
         names = [column.name for column in cursor.description or ()]
@@ -97,15 +97,20 @@ def probe(pool: PgpoolSettings, backend: Backend) -> BackendProbe:
 
 
 def snapshot(pool: PgpoolSettings) -> PoolSnapshot:
-    """pgpool's view and every backend's own answer, asked in parallel: pgpool no longer checks its
-    backends' health itself, so the keeper's probes are what notices a dead standby or a new primary.
-    pgpool's view comes through PCP first: a session through pgpool waits for a frozen primary (a
-    round took 5 s while one was paused, and pgpool followed the new primary that much later)."""
+    """pgpool's view and every backend's own answer, asked at the same time: pgpool no longer checks
+    its backends' health itself, so the keeper's probes are what notices a dead standby or a new
+    primary. A session through pgpool waits for a frozen primary until its connect timeout (a round
+    took 5 s while one was paused, and pgpool followed the new primary that much later); PCP, which
+    answers then, is asked only when SQL does not (each PCP call is three lines in pgpool's log)."""
     with ThreadPoolExecutor(max_workers=len(pool.backends)) as workers:
         probing = [workers.submit(probe, pool, backend) for backend in pool.backends]
-        nodes = pool_nodes_pcp(pool)
-        if not nodes:
-            nodes = pool_nodes(pool)  # raises when pgpool does not answer at all
+        try:
+            nodes = pool_nodes(pool)
+        except psycopg.Error:
+            found = pool_nodes_pcp(pool)
+            if not found:
+                raise
+            nodes = found
         probes = tuple(future.result() for future in probing)
     return PoolSnapshot(nodes, probes)
 
