@@ -28,9 +28,11 @@ LOCAL_COMMIT = {
 }
 
 
-def repmgr(*args: str, timeout: float = 300) -> proc.Completed:
+def repmgr(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> proc.Completed:
     return proc.run(
-        [str(paths.PG_BIN / "repmgr"), "-f", str(paths.REPMGR_CONF), *args], timeout=timeout, env=LOCAL_COMMIT
+        [str(paths.PG_BIN / "repmgr"), "-f", str(paths.REPMGR_CONF), *args],
+        timeout=timeout,
+        env={**LOCAL_COMMIT, **(env or {})},
     )
 
 
@@ -44,8 +46,7 @@ def promote_standby(unreachable: Iterable[str] = ()) -> proc.Completed:
         return repmgr("standby", "promote")
     files.write_atomic(paths.PROMOTE_ALIASES, aliases, 0o644)
     logger.info("repmgr's promotion skips unreachable %s", ", ".join(sorted(set(unreachable))))
-    argv = [str(paths.PG_BIN / "repmgr"), "-f", str(paths.REPMGR_CONF), "standby", "promote"]
-    return proc.run(argv, timeout=300, env={**LOCAL_COMMIT, "HOSTALIASES": str(paths.PROMOTE_ALIASES)})
+    return repmgr("standby", "promote", env={"HOSTALIASES": str(paths.PROMOTE_ALIASES)})
 
 
 def wait_ready(pg: PostgresSettings, timeout: float = 120) -> None:

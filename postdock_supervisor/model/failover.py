@@ -5,6 +5,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
+RERUN_WITHIN_S = 60.0  # an election rerun this soon continues the failover recorded before
+
 # phase name, the moment it starts, the moment it ends
 PHASES = (
     ("detect", "lost_at", "detected_at"),  # the old primary gone until repmgrd elected this node
@@ -37,6 +39,10 @@ class FailoverRecord:
         if self.approved_at and released_at >= self.approved_at and not self.writable_at:
             return replace(self, writable_at=released_at)
         return self
+
+    def continued_at(self, now: float) -> bool:
+        """Whether an election starting now is a rerun of this failover (not finished, and recent)."""
+        return not self.writable_at and now - self.detected_at < RERUN_WITHIN_S
 
     @property
     def total(self) -> float | None:

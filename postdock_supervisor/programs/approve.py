@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 PAUSE_S = 0.2
 REPORT_TIMEOUT_S = 0.5
-RERUN_WITHIN_S = 60.0  # an election rerun continues the failover recorded before
 
 
 def patience(lease_s: float) -> float:
@@ -98,7 +97,7 @@ def main(settings: Settings) -> int:
 
 def detection(pg: PostgresSettings, now: float, last: FailoverRecord | None) -> FailoverRecord:
     """The flight record of this failover: a rerun election continues the one still unfinished."""
-    if last is not None and not last.writable_at and now - last.detected_at < RERUN_WITHIN_S:
+    if last is not None and last.continued_at(now):
         return last
     lost = read_primary_last_alive(pg, now)
     return FailoverRecord(lost_at=lost if lost is not None else now, detected_at=now)
