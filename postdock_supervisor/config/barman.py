@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from postdock_supervisor.config import parse as p
-from postdock_supervisor.config.fields import Secret, env
+from postdock_supervisor.config.fields import Secret, env, parse_secret
 from postdock_supervisor.config.modes import BARMAN_RECEIVER
 
 # The application name barman's pg_receivewal connects with; a primary in RPO=0 mode lists it
@@ -17,7 +17,7 @@ class BarmanSettings:
         "REPLICATION_HOST",
         "Comma list of the postgres nodes barman may back up from (PostDock took one host). "
         "Barman streams from and backs up whichever of them is the writable primary, and follows a failover.",
-        p.parse_host_list,
+        p.parse_host_list_nonempty,
     )
     port: int = env("REPLICATION_PORT", "PostgreSQL port of those nodes.", p.parse_port, "5432")
     replication_user: str = env(
@@ -27,13 +27,15 @@ class BarmanSettings:
         p.parse_identifier,
         "replication_user",
     )
-    replication_password: Secret = env("REPLICATION_PASSWORD", "Password of REPLICATION_USER.", Secret, secret=True)
+    replication_password: Secret = env(
+        "REPLICATION_PASSWORD", "Password of REPLICATION_USER.", parse_secret, secret=True
+    )
     postgres_user: str = env(
         "POSTGRES_USER", "Superuser of barman's `conninfo` (base backups, checks).", p.parse_identifier, "postgres"
     )
-    postgres_password: Secret = env("POSTGRES_PASSWORD", "Password of POSTGRES_USER.", Secret, secret=True)
+    postgres_password: Secret = env("POSTGRES_PASSWORD", "Password of POSTGRES_USER.", parse_secret, secret=True)
     postgres_db: str = env(
-        "POSTGRES_DB", "Database of barman's `conninfo` (empty: the name of POSTGRES_USER).", p.parse_str, ""
+        "POSTGRES_DB", "Database of barman's `conninfo` (empty: the name of POSTGRES_USER).", p.parse_optional_name, ""
     )
     connect_timeout: int = env(
         "POSTGRES_CONNECTION_TIMEOUT", "connect_timeout (s) of barman's connections.", p.parse_seconds, "10"

@@ -30,6 +30,10 @@ class Secret:
         return hash(self._value)
 
 
+def parse_secret(raw: str) -> Secret:
+    return Secret(p.parse_secret_text(raw))
+
+
 @dataclass(frozen=True)
 class EnvVar:
     name: str
@@ -40,6 +44,6 @@ class EnvVar:
 
 
 def env(
-    name: str, doc: str, parse: Callable[[str], Any] = p.parse_str, default: str | None = None, secret: bool = False
+    name: str, doc: str, parse: Callable[[str], Any] = p.parse_text, default: str | None = None, secret: bool = False
 ) -> Any:
     return field(metadata={"env": EnvVar(name, doc, parse, default, secret)})

@@ -53,6 +53,9 @@ def _read_raw(var: EnvVar, env: Mapping[str, str], problems: list[str]) -> str:
             f"{var.name}_FILE: found {file_name!r} ({exc.strerror or exc}); expected a readable file holding the secret"
         )
         raise _Reported from None
+    except UnicodeDecodeError:
+        problems.append(f"{var.name}_FILE: found {file_name!r}, which is not UTF-8 text; expected a UTF-8 text file")
+        raise _Reported from None
 
 
 def _parse_section(cls: type, env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
@@ -84,11 +87,11 @@ def _derive_postgres(values: dict[str, Any], hostname: str, problems: list[str])
     name = values.get("node_name")
     if values.get("node_id_raw") is None and name is not None and "node_id_offset" in values:
         number = p.trailing_number(name)
-        if number is None or number + values["node_id_offset"] < 1:
+        if number is None or not 1 <= number + values["node_id_offset"] <= p.MAX_NODE_ID:
             problems.append(
                 f"NODE_ID: found nothing, and NODE_NAME {name!r} has no usable trailing number; "
-                "expected NODE_ID (1 and up) or a NODE_NAME ending in a number "
-                "(plus NODE_ID_OFFSET at least 1)"
+                f"expected NODE_ID (1 to {p.MAX_NODE_ID}) or a NODE_NAME ending in a number "
+                f"(plus NODE_ID_OFFSET from 1 to {p.MAX_NODE_ID})"
             )
         else:
             values["node_id_raw"] = number + values["node_id_offset"]
@@ -171,6 +174,10 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_
             )
         except ValueError as exc:
             problems.append(f"CONFIGS: found {common_values['configs_raw']!r}; expected {exc}")
+        if role is Role.PGPOOL:
+            for key, value in configs:
+                if why := p.pgpool_conf_value_problem(value):
+                    problems.append(f"CONFIGS: found {key}={value!r}; expected {why}")
     ssh_key = (
         _ssh_key(common_values["ssh_key_dir"], problems)
         if read_ssh_key and common_values.get("ssh_enable") and "ssh_key_dir" in common_values

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from postdock_supervisor.config import parse as p
 from postdock_supervisor.config.barman import BarmanSettings
-from postdock_supervisor.config.fields import EnvVar, Secret, env
+from postdock_supervisor.config.fields import EnvVar, Secret, env, parse_secret
 from postdock_supervisor.config.modes import Mode
 
 __all__ = ["EnvVar", "Secret", "env"]
@@ -41,14 +41,14 @@ class CommonSettings:
         "SSH_KEY_DIR",
         "Where the user mounts the cluster's key pair (`id_ed25519`, "
         "`id_ecdsa` or `id_rsa` with its `.pub`); read only when SSH_ENABLE=1.",
-        p.parse_nonempty,
+        p.parse_path,
         "/etc/postdock/ssh",
     )
     ssh_host_key_dir: str = env(
         "SSH_HOST_KEY_DIR",
         "Where this container keeps the host key it generates "
         "at its first start (mount a volume here to keep it across re-creation).",
-        p.parse_nonempty,
+        p.parse_path,
         "/etc/ssh/host-keys",
     )
     configs_raw: str = env(
@@ -56,7 +56,7 @@ class CommonSettings:
         "Extra settings for the role's main program (postgresql.conf for "
         "postgres), as `key:value,key:value`. Keys match exactly; a key given here "
         "replaces the image's default for that key only.",
-        p.parse_str,
+        p.parse_text,
         "",
     )
     configs_delimiter: str = env("CONFIGS_DELIMITER_SYMBOL", "Separator between CONFIGS pairs.", p.parse_symbol, ",")
@@ -92,7 +92,11 @@ class PostgresSettings:
         p.parse_count,
         "0",
     )
-    node_name: str = env("NODE_NAME", "repmgr node name, unique in the cluster.", p.parse_nonempty)
+    node_name: str = env(
+        "NODE_NAME",
+        "repmgr node name, unique in the cluster: letters, digits, '.', '-', '_' (at most 63).",
+        p.parse_name,
+    )
     network_name: str = env(
         "CLUSTER_NODE_NETWORK_NAME",
         "Host name the other nodes reach this node by. Empty: the container's host name.",
@@ -125,7 +129,7 @@ class PostgresSettings:
     cluster_name: str = env(
         "CLUSTER_NAME",
         "Name of the cluster, shown by `postdock status` (repmgr 5 has no cluster name of its own).",
-        p.parse_nonempty,
+        p.parse_name,
         "pg_cluster",
     )
     replication_db: str = env(
@@ -137,15 +141,17 @@ class PostgresSettings:
         p.parse_identifier,
         "replication_user",
     )
-    replication_password: Secret = env("REPLICATION_PASSWORD", "Password of REPLICATION_USER.", Secret, secret=True)
+    replication_password: Secret = env(
+        "REPLICATION_PASSWORD", "Password of REPLICATION_USER.", parse_secret, secret=True
+    )
     postgres_user: str = env(
         "POSTGRES_USER", "Application superuser created on a fresh primary.", p.parse_identifier, "postgres"
     )
-    postgres_password: Secret = env("POSTGRES_PASSWORD", "Password of POSTGRES_USER.", Secret, secret=True)
+    postgres_password: Secret = env("POSTGRES_PASSWORD", "Password of POSTGRES_USER.", parse_secret, secret=True)
     postgres_db: str = env(
         "POSTGRES_DB",
         "Application database created on a fresh primary (empty: the name of POSTGRES_USER).",
-        p.parse_str,
+        p.parse_optional_name,
         "",
     )
     use_slots: bool = env(
@@ -215,7 +221,7 @@ class PostgresSettings:
         "POSTGRES_CONF_DIR",
         "Directory of extra `*.conf` files for postgres, included last "
         "(after CONFIGS). Mount it; a change there is applied by reload, without a restart.",
-        p.parse_nonempty,
+        p.parse_path,
         "/etc/postdock/conf.d",
     )
     postgres_exporter: bool = env(
@@ -237,7 +243,7 @@ class PostgresSettings:
         p.parse_bool,
         "0",
     )
-    pgdata: str = env("PGDATA", "Data directory (the volume).", p.parse_nonempty, "/var/lib/postgresql/data")
+    pgdata: str = env("PGDATA", "Data directory (the volume).", p.parse_path, "/var/lib/postgresql/data")
     partner_wait: int = env(
         "PARTNER_WAIT_TIMEOUT",
         "Seconds a node with data waits at start for every partner to report before electing among a majority.",
@@ -308,12 +314,12 @@ class PgpoolSettings:
         p.parse_identifier,
         "replication_user",
     )
-    check_password: Secret = env("CHECK_PASSWORD", "Password of CHECK_USER.", Secret, secret=True)
+    check_password: Secret = env("CHECK_PASSWORD", "Password of CHECK_USER.", parse_secret, secret=True)
     control_password: Secret = env(
         "REPLICATION_PASSWORD",
         "Optional on pgpool: the nodes' REPLICATION_PASSWORD, only so `postdock switchover` can run from this "
         "container (it signs the request a node then carries out).",
-        Secret,
+        parse_secret,
         "",
         secret=True,
     )
@@ -323,7 +329,7 @@ class PgpoolSettings:
     pcp_password: Secret = env(
         "PCP_PASSWORD",
         "Password of PCP_USER. Empty: a random one made at each start, so PCP is usable only inside the container.",
-        Secret,
+        parse_secret,
         "",
         secret=True,
     )

@@ -1,21 +1,42 @@
 """Small named coercions from environment strings; each raises ValueError with what it expected."""
 
+import math
 import re
 
 # Docker service names may hold "_" and its DNS resolves them, so it is accepted here.
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-]*[A-Za-z0-9])?$")
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONF_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+# A name that goes into configuration files, conninfo strings and SQL as it is (repmgr's node_name
+# holds 63 bytes, like a PostgreSQL identifier).
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,62}$")
+# A new line would start a new setting in a rendered file; no variable needs any control character.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+NO_CONTROL = "text without control characters (new lines, tabs)"
 
 
-def parse_str(raw: str) -> str:
+def parse_text(raw: str) -> str:
+    if _CONTROL_RE.search(raw):
+        raise ValueError(NO_CONTROL)
     return raw
 
 
-def parse_nonempty(raw: str) -> str:
-    if not raw.strip():
-        raise ValueError("a non-empty value")
-    return raw.strip()
+def parse_secret_text(raw: str) -> str:
+    """A password: anything printable, spaces included (the passfiles escape ':' and '\\')."""
+    if _CONTROL_RE.search(raw):
+        raise ValueError("a password without control characters (new lines, tabs)")
+    return raw
+
+
+def parse_name(raw: str) -> str:
+    value = raw.strip()
+    if not _NAME_RE.match(value):
+        raise ValueError("a name of letters, digits, '.', '-', '_' (at most 63, not starting with '.' or '-')")
+    return value
+
+
+def parse_optional_name(raw: str) -> str:
+    return parse_name(raw) if raw.strip() else ""
 
 
 def parse_bool(raw: str) -> bool:
@@ -77,10 +98,13 @@ def parse_priority(raw: str) -> int:
     return _int_between(raw, 0, 1_000_000)
 
 
+MAX_NODE_ID = 2_147_483_647  # repmgr's node_id is a PostgreSQL integer
+
+
 def parse_node_id(raw: str) -> int | None:
     if not raw.strip():
         return None
-    return _int_between(raw, 1, 2_147_483_647)
+    return _int_between(raw, 1, MAX_NODE_ID)
 
 
 def parse_host(raw: str) -> str:
@@ -92,6 +116,13 @@ def parse_host(raw: str) -> str:
 
 def parse_optional_host(raw: str) -> str:
     return parse_host(raw) if raw.strip() else ""
+
+
+def parse_host_list_nonempty(raw: str) -> tuple[str, ...]:
+    hosts = parse_host_list(raw)
+    if not hosts:
+        raise ValueError("a comma-separated list of at least one host name")
+    return hosts
 
 
 def parse_host_list(raw: str) -> tuple[str, ...]:
@@ -142,15 +173,23 @@ def split_configs(raw: str, delimiter: str, assignment: str) -> tuple[tuple[str,
             continue
         if assignment not in chunk:
             raise ValueError(
-                f"key{assignment}value pairs separated by '{delimiter}'; "
-                f"pair {position} '{chunk}' has no '{assignment}'"
+                f"key{assignment}value pairs separated by {delimiter!r}; "
+                f"pair {position} {chunk!r} has no {assignment!r}"
             )
         key, value = chunk.split(assignment, 1)
         key = key.strip()
         if not _CONF_KEY_RE.match(key):
-            raise ValueError(f"a setting name in pair {position}, found '{key}'")
+            raise ValueError(f"a setting name in pair {position}, found {key!r}")
         pairs[key] = value.strip()
     return tuple(pairs.items())
+
+
+def pgpool_conf_value_problem(value: str) -> str | None:
+    """Why a CONFIGS value cannot go into pgpool.conf (its lexer has no escapes), or None."""
+    inner = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == "'" else value
+    if "'" in inner or "\\" in inner:
+        return "no quote or backslash inside a value (pgpool.conf has no escapes)"
+    return None
 
 
 def trailing_number(name: str) -> int | None:
@@ -171,7 +210,7 @@ def parse_backends(raw: str) -> tuple[tuple[int, str, int, float, str, str], ...
             continue
         fields = chunk.split(":")
         if len(fields) > 6:
-            raise ValueError(f"entries {BACKEND_FORMAT}; entry {position} '{chunk}' has {len(fields)} fields")
+            raise ValueError(f"entries {BACKEND_FORMAT}; entry {position} {chunk!r} has {len(fields)} fields")
         fields += [""] * (6 - len(fields))
         num, host, port, weight, data_dir, flag = (f.strip() for f in fields)
         try:
@@ -179,16 +218,17 @@ def parse_backends(raw: str) -> tuple[tuple[int, str, int, float, str, str], ...
             name = parse_host(host)
             port_number = parse_port(port or "5432")
             weight_value = float(weight or "1")
-            if weight_value < 0 or weight_value != weight_value:
+            if weight_value < 0 or not math.isfinite(weight_value):
                 raise ValueError
+            data_dir = parse_path(data_dir) if data_dir else data_dir
         except ValueError:
             raise ValueError(
-                f"entries {BACKEND_FORMAT} (num 0-127, a host, a port, a weight >= 0); "
-                f"entry {position} '{chunk}' is not"
+                f"entries {BACKEND_FORMAT} (num 0-127, a host, a port, a finite weight >= 0, an absolute path); "
+                f"entry {position} {chunk!r} is not"
             ) from None
         flag = (flag or "ALLOW_TO_FAILOVER").upper()
         if flag not in BACKEND_FLAGS:
-            raise ValueError(f"a flag among {', '.join(BACKEND_FLAGS)}; entry {position} '{chunk}' has '{flag}'")
+            raise ValueError(f"a flag among {', '.join(BACKEND_FLAGS)}; entry {position} {chunk!r} has {flag!r}")
         entries.append((number, name, port_number, weight_value, data_dir or "/var/lib/postgresql/data", flag))
     if not entries:
         raise ValueError(f"at least one entry {BACKEND_FORMAT}")
@@ -206,9 +246,10 @@ def parse_user_pairs(raw: str) -> tuple[tuple[str, str], ...]:
             continue
         user, sep, password = chunk.partition(":")
         shown = f"{user}:***" if sep else chunk[:1] + "***"
-        if not sep or not password or not _IDENT_RE.match(user.strip()):
+        if not sep or not password or not _IDENT_RE.match(user.strip()) or _CONTROL_RE.search(password):
             raise ValueError(
-                f"user:password pairs (a user name, ':', a non-empty password); pair {position} '{shown}' is not"
+                f"user:password pairs (a user name, ':', a non-empty password without control characters); "
+                f"pair {position} {shown!r} is not"
             )
         pairs[user.strip()] = password
     return tuple(pairs.items())
@@ -243,6 +284,6 @@ def parse_days(raw: str) -> int:
 
 def parse_path(raw: str) -> str:
     value = raw.strip()
-    if not value.startswith("/") or any(c.isspace() for c in value):
-        raise ValueError("an absolute path without spaces")
+    if not value.startswith("/") or any(c.isspace() or c in "'\"\\" or c < " " for c in value):
+        raise ValueError("an absolute path without spaces, quotes or backslashes")
     return value.rstrip("/") or "/"

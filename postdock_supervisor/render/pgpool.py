@@ -10,7 +10,20 @@ from collections.abc import Mapping
 from postdock_supervisor import paths
 from postdock_supervisor.config import Backend, PgpoolSettings, Settings
 from postdock_supervisor.config.modes import Mode
-from postdock_supervisor.render.postgres import conf_value, quote_conf
+from postdock_supervisor.render.postgres import BARE_CONF_VALUE
+
+
+def quote_conf(value: str) -> str:
+    """A quoted literal for pgpool.conf, whose lexer keeps a backslash and cannot hold a quote:
+    configuration refuses both in the values that reach this file (config/loader.py)."""
+    if "'" in value or "\\" in value or "\n" in value:
+        raise ValueError(f"pgpool.conf cannot hold {value!r}")
+    return f"'{value}'"
+
+
+def conf_value(value: str) -> str:
+    """A CONFIGS value: numbers, bare words and a whole quoted text stay as given; anything else is quoted."""
+    return value if BARE_CONF_VALUE.match(value) else quote_conf(value)
 
 
 def default_parameters(pool: PgpoolSettings) -> dict[str, str]:

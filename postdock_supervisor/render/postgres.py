@@ -6,17 +6,20 @@ from postdock_supervisor import paths
 from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.sync import synchronous_commit
 
-_BARE = re.compile(r"^(-?[0-9.]+[A-Za-z]*|[A-Za-z_][A-Za-z0-9_$]*|'.*')$")
+# A number with its unit, a bare word, or one whole quoted literal as postgres's lexer reads it.
+BARE_CONF_VALUE = re.compile(r"^(-?[0-9.]+[A-Za-z]*|[A-Za-z_][A-Za-z0-9_$]*|'(?:[^'\\\n]|\\.|'')*')\Z")
 
 
 def quote_conf(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    """A quoted literal for postgresql.conf, repmgr.conf and pgpool.conf: their lexers (the same one)
+    take a backslash as an escape, so it is doubled, and a quote is doubled."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def conf_value(value: str) -> str:
     """A CONFIGS value as postgresql.conf syntax: numbers, bare words and quoted text stay as
     given; anything else (spaces, commas, colons...) is quoted."""
-    return value if _BARE.match(value) else quote_conf(value)
+    return value if BARE_CONF_VALUE.match(value) else quote_conf(value)
 
 
 def default_parameters(pg: PostgresSettings) -> dict[str, str]:

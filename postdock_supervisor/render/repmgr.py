@@ -6,6 +6,7 @@ from psycopg.conninfo import make_conninfo
 
 from postdock_supervisor import paths
 from postdock_supervisor.config import PostgresSettings, Settings
+from postdock_supervisor.render.postgres import quote_conf
 
 
 def node_conninfo(pg: PostgresSettings, host: str) -> str:
@@ -27,10 +28,6 @@ def node_conninfo(pg: PostgresSettings, host: str) -> str:
     )
 
 
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "\\'") + "'"
-
-
 def repmgr_conf(settings: Settings) -> str:
     pg = settings.postgres
     assert pg is not None
@@ -38,30 +35,30 @@ def repmgr_conf(settings: Settings) -> str:
     ctl = f"{paths.SUPERVISORCTL} -c {paths.SUPERVISOR_CONF}"
     values: list[tuple[str, str]] = [
         ("node_id", str(pg.node_id)),
-        ("node_name", _q(pg.node_name)),
-        ("conninfo", _q(node_conninfo(pg, pg.network_name))),
-        ("data_directory", _q(pg.pgdata)),
-        ("pg_bindir", _q(str(paths.PG_BIN))),
-        ("passfile", _q(str(paths.PGPASS))),
+        ("node_name", quote_conf(pg.node_name)),
+        ("conninfo", quote_conf(node_conninfo(pg, pg.network_name))),
+        ("data_directory", quote_conf(pg.pgdata)),
+        ("pg_bindir", quote_conf(str(paths.PG_BIN))),
+        ("passfile", quote_conf(str(paths.PGPASS))),
         ("use_replication_slots", "yes" if pg.use_slots else "no"),
-        ("log_level", _q(settings.common.log_level)),
+        ("log_level", quote_conf(settings.common.log_level)),
         ("failover", "automatic"),
         # A cascaded standby is never promoted, even when repmgr has moved it under the primary (its
         # upstream was down): it holds no lease and is no member of the cluster.
         ("priority", "0" if pg.is_cascade else str(pg.priority)),
         # Promotes, then sets the synchronous standbys before anything else can commit unprotected.
-        ("promote_command", _q("/usr/local/bin/postdock node promote")),
-        ("follow_command", _q(f"{repmgr} standby follow --upstream-node-id=%n")),
+        ("promote_command", quote_conf("/usr/local/bin/postdock node promote")),
+        ("follow_command", quote_conf(f"{repmgr} standby follow --upstream-node-id=%n")),
         # supervisord owns the postmaster; repmgr asks it instead of calling pg_ctl.
-        ("service_start_command", _q(f"{ctl} start postgres")),
-        ("service_stop_command", _q(f"{ctl} stop postgres")),
-        ("service_restart_command", _q(f"{ctl} restart postgres")),
-        ("service_reload_command", _q(f"{ctl} signal HUP postgres")),
+        ("service_start_command", quote_conf(f"{ctl} start postgres")),
+        ("service_stop_command", quote_conf(f"{ctl} stop postgres")),
+        ("service_restart_command", quote_conf(f"{ctl} restart postgres")),
+        ("service_reload_command", quote_conf(f"{ctl} signal HUP postgres")),
         # The candidate repmgrd elected waits for a majority saying no lease is live (programs/approve.py);
         # a refusal reruns the election soon, and the others wait for its outcome no longer than that.
         *(
             [
-                ("failover_validation_command", _q("/usr/local/bin/postdock node approve-promotion")),
+                ("failover_validation_command", quote_conf("/usr/local/bin/postdock node approve-promotion")),
                 ("election_rerun_interval", "2"),
                 ("primary_notification_timeout", "20"),
             ]

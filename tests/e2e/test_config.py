@@ -172,6 +172,11 @@ BAD_INPUTS = [
         "SSH_KEY_DIR: found '/no/keys/here' without id_ed25519, id_ecdsa, id_rsa; expected a mounted key pair "
         "(SSH_ENABLE=1)",
     ),
+    (
+        {"SSH_HOST_KEY_DIR": "/k\nPermitRootLogin yes"},  # would add a line to sshd_config
+        "SSH_HOST_KEY_DIR: found '/k\\nPermitRootLogin yes'; expected an absolute path without spaces, quotes "
+        "or backslashes",
+    ),
 ]
 
 
@@ -206,7 +211,7 @@ def volume() -> Iterator[str]:
 
 
 @pytest.mark.parametrize(
-    ("override", "line"), BAD_INPUTS, ids=["node-id", "configs", "role", "password", "partners", "ssh-key"]
+    ("override", "line"), BAD_INPUTS, ids=["node-id", "configs", "role", "password", "partners", "ssh-key", "new-line"]
 )
 def test_bad_input_stops_the_container_with_one_line_and_touches_no_data(
     volume: str, override: dict[str, str], line: str

@@ -53,8 +53,8 @@ def test_db_users_errors_mask_every_password() -> None:
     [line] = pool_problems(DB_USERS="alice:topsecret,bob")
     assert "topsecret" not in line
     assert line == (
-        "DB_USERS: found '***'; expected user:password pairs (a user name, ':', a non-empty password); "
-        "pair 2 'b***' is not"
+        "DB_USERS: found '***'; expected user:password pairs (a user name, ':', a non-empty password "
+        "without control characters); pair 2 'b***' is not"
     )
 
 
