@@ -1,86 +1,132 @@
 """The authenticated control channel between postdock commands and the nodes' agents.
 
-A request is a JSON body signed with HMAC-SHA256 keyed by REPLICATION_PASSWORD, which every postgres
-node already holds: no SSH, no new secret. The body carries its time and a random nonce, so a
-captured request is refused once it is older than MAX_AGE_S or replayed. The password never travels."""
+A request is a JSON body signed with HMAC-SHA256 under a key derived from REPLICATION_PASSWORD, which
+every postgres node already holds: no SSH, no new secret. The key is the password stretched with
+PBKDF2 under this channel's own label, so a captured request costs a password guesser as much as
+postgres's SCRAM verifier does, and the key is of no use anywhere else. The body names the method, the
+path and the node it is meant for, its time and a random nonce: it is refused by any other node, once
+it is older than MAX_AGE_S or more than MAX_SKEW_S ahead, and when replayed. The password never travels."""
 
+import functools
 import hashlib
 import hmac
+import ipaddress
 import json
+import math
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Iterable
 from typing import Any
+
+from postdock_supervisor import wire
 
 HEADER = "X-Postdock-Signature"
 MAX_AGE_S = 30.0
+MAX_SKEW_S = 5.0  # how far ahead of the agent's clock a request may be (clocks of other hosts)
+PATH = "/control"
+_LABEL = b"postdock control channel v1"
+_ITERATIONS = 4096  # as postgres's scram_iterations default
 
 
 class ControlError(Exception):
     """A control call that failed: refused by the node, unreachable, or a failed action."""
 
 
-def sign(key: str, body: bytes) -> str:
-    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+@functools.lru_cache(maxsize=4)
+def channel_key(password: str) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), _LABEL, _ITERATIONS)
 
 
-def request_body(action: str, args: dict[str, Any], now: float | None = None) -> bytes:
+def sign(password: str, body: bytes) -> str:
+    return hmac.new(channel_key(password), body, hashlib.sha256).hexdigest()
+
+
+def request_body(action: str, args: dict[str, Any], target: str, now: float | None = None) -> bytes:
     at = time.time() if now is None else now
-    return json.dumps({"action": action, "args": args, "at": at, "nonce": secrets.token_hex(16)}).encode()
+    request = {"method": "POST", "path": PATH, "target": target, "action": action, "args": args, "at": at}
+    return json.dumps({**request, "nonce": secrets.token_hex(16)}).encode()
+
+
+def _name_matches(target: str, names: Iterable[str]) -> bool:
+    """The name a caller used reaches this node: one of its names, or the same name with more or fewer
+    domain labels (a Kubernetes pod is reached as pod.service or pod.service.namespace.svc...)."""
+
+    def same(a: str, b: str) -> bool:
+        if a == b:
+            return True
+        if _is_address(a) or _is_address(b):
+            return False
+        return a.startswith(b + ".") or b.startswith(a + ".")
+
+    return any(same(target, name) for name in names if name)
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 class Verifier:
-    """The agent's side: the signature, the age, and nonces seen within MAX_AGE_S."""
+    """The agent's side: the signature, the target, the time, and every nonce until its request expires."""
 
-    def __init__(self, key: str) -> None:
-        self._key = key
-        self._seen: dict[str, float] = {}
+    def __init__(self, password: str, names: Iterable[str]) -> None:
+        self._password = password
+        self._names = tuple(names)
+        self._seen: dict[str, float] = {}  # nonce -> when its request expires
         self._lock = threading.Lock()
 
-    def verify(self, body: bytes, signature: str, now: float | None = None) -> dict[str, Any]:
+    def verify(self, body: bytes, signature: str, method: str = "POST", path: str = PATH,
+               now: float | None = None) -> dict[str, Any]:  # fmt: skip
         """The request, or ControlError with why it is refused."""
-        if not hmac.compare_digest(sign(self._key, body), signature or ""):
+        if not hmac.compare_digest(sign(self._password, body), signature or ""):
             raise ControlError("bad signature")
         try:
             request = json.loads(body)
             at, nonce, action = float(request["at"]), str(request["nonce"]), str(request["action"])
-        except (ValueError, KeyError, TypeError):
+            bound = (str(request["method"]), str(request["path"]), str(request["target"]))
+            args = request.get("args") or {}
+            if not isinstance(args, dict):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise ControlError("malformed request") from None
+        if bound[:2] != (method, path) or not _name_matches(bound[2], self._names):
+            raise ControlError(f"request meant for {bound[0]} {bound[1]} on {bound[2]!r}, not this node")
         now = time.time() if now is None else now
-        if abs(now - at) > MAX_AGE_S:
-            raise ControlError(f"request is {now - at:.0f}s old (clocks apart?)")
+        if not math.isfinite(at) or at > now + MAX_SKEW_S or now - at > MAX_AGE_S:
+            raise ControlError(f"request time {at} is outside [now - {MAX_AGE_S:g}s, now + {MAX_SKEW_S:g}s]")
         with self._lock:
-            self._seen = {n: t for n, t in self._seen.items() if now - t <= MAX_AGE_S}
+            self._seen = {n: expiry for n, expiry in self._seen.items() if expiry >= now}
             if nonce in self._seen:
                 raise ControlError("replayed request")
-            self._seen[nonce] = now
-        return {"action": action, "args": dict(request.get("args") or {})}
+            self._seen[nonce] = at + MAX_AGE_S
+        return {"action": action, "args": dict(args)}
 
 
-def post(host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float) -> Any:
-    """POST a signed action to a node's agent; its JSON answer, or ControlError when none came."""
-    body = request_body(action, args)
-    req = urllib.request.Request(
-        f"http://{host}:{port}/control",
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", HEADER: sign(key, body)},
-    )
+def post(host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float,
+         target: str | None = None) -> Any:  # fmt: skip
+    """POST a signed action to a node's agent; its JSON answer, or ControlError when none came.
+    timeout bounds the whole exchange, the action included; target: the node's name when host is
+    another way to reach it (the request is signed for that name)."""
+    body = request_body(action, args, target or host)
+    headers = {"Content-Type": "application/json", HEADER: sign(key, body)}
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            return json.loads(response.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", errors="replace").strip()
-        raise ControlError(f"{host} refused {action}: {detail or exc.reason}") from None
+        status, answer = wire.exchange(host, port, "POST", PATH, body, headers, timeout=timeout)
+        text = answer.decode("utf-8", errors="replace")
+        if status != 200:
+            raise ControlError(f"{host} refused {action}: {text.strip() or status}")
+        return json.loads(text)
     except (OSError, ValueError) as exc:
         raise ControlError(f"{host} did not answer {action}: {exc}") from None
 
 
-def call(host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+def call(host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float = 120,
+         target: str | None = None) -> dict[str, Any]:  # fmt: skip
     """A signed action that must succeed: its JSON answer, or ControlError."""
-    answer = post(host, port, key, action, args, timeout)
+    answer = post(host, port, key, action, args, timeout, target)
     if not isinstance(answer, dict) or not answer.get("ok"):
         raise ControlError(f"{host}: {action} failed: {answer.get('error') if isinstance(answer, dict) else answer}")
     return answer

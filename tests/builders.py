@@ -22,6 +22,12 @@ def make_settings(**overrides: str) -> Settings:
     return load_settings({k: v for k, v in env.items() if v is not None}, "container-host")
 
 
+def loopback_settings(**overrides: str) -> Settings:
+    """A node whose name is 127.0.0.1: its agent, served on loopback, accepts requests signed for it."""
+    loop = {"CLUSTER_NODE_NETWORK_NAME": "127.0.0.1", "REPLICATION_PRIMARY_HOST": "127.0.0.1"}
+    return make_settings(**{**loop, "PARTNER_NODES": "127.0.0.1,pgslave1,pgslave3", **overrides})
+
+
 def make_pg(**overrides: str) -> PostgresSettings:
     pg = make_settings(**overrides).postgres
     assert pg is not None

@@ -1,6 +1,7 @@
 """Snapshots of a node: its data directory, its running postgres, and the report partners read."""
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,12 +99,40 @@ class NodeReport:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> "NodeReport":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in raw.items() if k in fields}
-        values["data"] = DataState(**raw.get("data", {}))
-        values["postgres"] = PostgresState(**raw.get("postgres", {}))
-        return cls(**values)
+    def from_json(cls, raw: object) -> "NodeReport":
+        """A report as a peer sent it, every field of the right type; ValueError otherwise (a forged or
+        broken answer must never reach a decision, nor raise anything else)."""
+        report = _typed(cls, raw, "report")
+        assert isinstance(report, NodeReport)
+        return report
+
+
+def _typed(cls: type, raw: object, where: str) -> object:
+    """An instance of the dataclass cls from JSON: unknown keys ignored, missing ones defaulted,
+    a missing required one or a value of another type refused."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected an object, found {type(raw).__name__}")
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in raw:
+            if field.default is dataclasses.MISSING:
+                raise ValueError(f"{where}.{field.name}: missing")
+            continue
+        value, kind = raw[field.name], field.type
+        if dataclasses.is_dataclass(kind):
+            values[field.name] = _typed(kind, value, f"{where}.{field.name}")  # type: ignore[arg-type]
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = (
+            (kind is bool and isinstance(value, bool))
+            or (kind is int and number and isinstance(value, int))
+            or (kind is float and number and math.isfinite(value))
+            or (kind is str and isinstance(value, str))
+        )
+        if not ok:
+            raise ValueError(f"{where}.{field.name}: expected {getattr(kind, '__name__', kind)}, found {value!r:.40}")
+        values[field.name] = float(value) if kind is float else value
+    return cls(**values)
 
 
 @dataclass(frozen=True)

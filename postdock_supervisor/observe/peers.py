@@ -4,11 +4,10 @@ import json
 import logging
 import socket
 import struct
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from postdock_supervisor import wire
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.observe.local import repmgr_hosts
@@ -17,11 +16,19 @@ logger = logging.getLogger(__name__)
 
 
 def fetch_report(host: str, port: int, timeout: float = 2.0) -> NodeReport | None:
+    """The partner's report, or None when it does not answer in time or answers something that is
+    not a well-formed report (then it counts as unreachable, and the refusal is logged)."""
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/status", timeout=timeout) as response:
-            return NodeReport.from_json(json.loads(response.read().decode("utf-8")))
-    except (OSError, ValueError, TypeError, urllib.error.URLError) as exc:
+        status, body = wire.exchange(host, port, "GET", "/status", timeout=timeout)
+    except OSError as exc:
         logger.debug("no report from %s: %s", host, exc)
+        return None
+    try:
+        if status != 200:
+            raise ValueError(f"HTTP status {status}")
+        return NodeReport.from_json(json.loads(body.decode("utf-8")))
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        logger.warning("refused the report of %s: %s", host, exc)
         return None
 
 

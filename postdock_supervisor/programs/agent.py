@@ -2,8 +2,10 @@
 requests on POST /control run the steps of a switchover (control.py, node_control.py) and grant,
 approve or release the quorum lease (lease_desk.py)."""
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +40,70 @@ class _Cache:
             return self._body
 
 
+MAX_BODY = 65536
+MAX_CONNECTIONS = 32  # partners ask a few times a second each; more than this is a misbehaving client
+REQUEST_DEADLINE_S = 5.0  # to send a whole request (the action it asks for may take longer)
+
+
+class _Deadlines:
+    """Ends connections whose request is not complete by its deadline: a socket timeout bounds each
+    read, so a client sending one byte a second would otherwise hold its thread for ever."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: dict[socket.socket, float] = {}
+        threading.Thread(target=self._reap, name="agent-deadlines", daemon=True).start()
+
+    def watch(self, conn: socket.socket, seconds: float) -> None:
+        with self._lock:
+            self._due[conn] = time.monotonic() + seconds
+
+    def forget(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._due.pop(conn, None)
+
+    def _reap(self) -> None:
+        while True:
+            time.sleep(0.2)
+            now = time.monotonic()
+            with self._lock:
+                late = [conn for conn, due in self._due.items() if due < now]
+                for conn in late:
+                    del self._due[conn]
+            for conn in late:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)  # the handler's read returns at once, empty
+
+
+class _Server(ThreadingHTTPServer):
+    """At most MAX_CONNECTIONS at once (the next is closed unanswered), each with a request deadline."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.deadlines = _Deadlines()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        self.deadlines.watch(request, REQUEST_DEADLINE_S)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.deadlines.forget(request)
+            self._slots.release()
+
+
 def make_server(
     settings: Settings, control: NodeControl, port: int, desk: LeaseDesk | None = None
 ) -> ThreadingHTTPServer:
@@ -48,9 +114,11 @@ def make_server(
     lease_desk = desk or LeaseDesk(
         pg.lease_timeout or 1.0, pg.network_name, lambda host: lease_act.stream_from(pg, host)
     )
-    verifier = Verifier(settings.postgres.replication_password.reveal())
+    verifier = Verifier(pg.replication_password.reveal(), (pg.network_name, pg.node_name))
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = REQUEST_DEADLINE_S  # each read and write; _Deadlines bounds the whole request
+
         def _answer(self, code: int, payload: dict[str, Any]) -> None:
             body = json.dumps(payload).encode()
             self.send_response(code)
@@ -63,10 +131,15 @@ def make_server(
             if self.path != "/control":
                 self.send_error(404)
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(min(length, 65536))
+            declared = (self.headers.get("Content-Length") or "").strip()
+            if not declared.isdigit() or int(declared) > MAX_BODY:
+                self._answer(413, {"ok": False, "error": f"a body of 0 to {MAX_BODY} bytes, with its Content-Length"})
+                return
+            body = self.rfile.read(int(declared))
+            assert isinstance(self.server, _Server)
+            self.server.deadlines.forget(self.connection)  # the request is in; the action may take long
             try:
-                request = verifier.verify(body, self.headers.get(HEADER, ""))
+                request = verifier.verify(body, self.headers.get(HEADER, ""), "POST", self.path)
             except ControlError as exc:
                 logger.warning("control request refused: %s", exc)
                 self._answer(403, {"ok": False, "error": str(exc)})
@@ -94,9 +167,7 @@ def make_server(
         def log_message(self, format: str, *args: Any) -> None:
             logger.debug(format, *args)
 
-    server = ThreadingHTTPServer(("", port), Handler)
-    server.daemon_threads = True
-    return server
+    return _Server(("", port), Handler)
 
 
 def serve(settings: Settings) -> None:

@@ -1,8 +1,12 @@
 """The status agent over real HTTP on loopback: /status serves the node's report, /control runs a
 signed request and refuses an unsigned or replayed one. The node's probes and steps are stand-ins."""
 
+import contextlib
 import json
+import socket
+import socketserver
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -10,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from postdock_supervisor import control
+from postdock_supervisor import control, wire
+from postdock_supervisor.observe import peers
 from postdock_supervisor.programs import agent
-from tests.builders import make_settings, running_primary
+from tests.builders import loopback_settings, running_primary
 
 
 class Steps:
@@ -30,7 +35,7 @@ class Steps:
 def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, Steps]]:
     monkeypatch.setattr(agent, "local_report", lambda settings: running_primary("pgmaster", 1))
     steps = Steps()
-    server = agent.make_server(make_settings(), steps, 0)  # type: ignore[arg-type]
+    server = agent.make_server(loopback_settings(), steps, 0)  # type: ignore[arg-type]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address[1], steps
@@ -61,8 +66,153 @@ def test_a_request_signed_with_another_key_is_refused_and_runs_nothing(served: t
     port, steps = served
     with pytest.raises(control.ControlError, match="refused stop"):
         control.call("127.0.0.1", port, "wrong-key", "stop", {}, timeout=5)
-    body = control.request_body("stop", {})
+    body = control.request_body("stop", {}, "127.0.0.1")
     request = urllib.request.Request(f"http://127.0.0.1:{port}/control", data=body, method="POST")
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=5)
     assert caught.value.code == 403 and steps.asked == []
+
+
+def raw_request(port: int, data: bytes) -> bytes:
+    """Send data as it is and read until the agent closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+@pytest.mark.parametrize("length", ["-1", "65537", "1e3", ""])
+def test_a_body_of_a_negative_huge_or_unknown_length_is_refused_unread(served: tuple[int, Steps], length: str) -> None:
+    port, steps = served
+    header = f"Content-Length: {length}\r\n" if length else ""
+    answer = raw_request(port, f"POST /control HTTP/1.0\r\n{header}\r\n".encode() + b"x" * 100)
+    assert answer.startswith(b"HTTP/1.0 413") and b"a body of 0 to 65536 bytes" in answer
+    assert steps.asked == []
+
+
+def test_a_client_that_drips_its_request_is_cut_off_at_the_request_deadline(
+    served: tuple[int, Steps], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One byte every 0.3 s never trips a per-read timeout; the whole-request deadline ends it."""
+    monkeypatch.setattr(agent, "REQUEST_DEADLINE_S", 1.0)
+    port, _ = served
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sent = 0
+        try:
+            for byte in b"GET /status HTTP/1.0\r\nX-Slow: " + b"x" * 200:
+                sock.sendall(bytes([byte]))
+                sent += 1
+                time.sleep(0.3)
+                if sent > 60:
+                    break
+        except OSError:
+            pass  # the agent closed it: a reset on the next send
+        assert sent < 60, "the agent kept reading a request that never ended"
+
+
+def test_connections_beyond_the_cap_are_closed_and_the_agent_still_answers_after(
+    served: tuple[int, Steps], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent, "REQUEST_DEADLINE_S", 1.0)
+    port, _ = served
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(agent.MAX_CONNECTIONS)]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+            assert extra.recv(1) == b""  # closed unanswered: every slot is taken
+        # The idle ones reach their deadline and free their slots.
+        status = wait_for(lambda: wire.exchange("127.0.0.1", port, "GET", "/status", timeout=2)[0], timeout=15)
+        assert status == 200
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def wait_for(probe: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return probe()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_a_request_signed_for_another_node_or_dated_ahead_is_refused(served: tuple[int, Steps]) -> None:
+    port, steps = served
+    with pytest.raises(control.ControlError, match="not this node"):
+        control.call("127.0.0.1", port, "repl-secret", "stop", {}, timeout=5, target="pgslave1")
+    ahead = control.request_body("stop", {}, "127.0.0.1", now=time.time() + 60)
+    signed = {"Content-Type": "application/json", control.HEADER: control.sign("repl-secret", ahead)}
+    status, answer = wire.exchange("127.0.0.1", port, "POST", "/control", ahead, signed, timeout=5)
+    assert status == 403 and b"outside" in answer
+    nan = ahead.replace(str(json.loads(ahead)["at"]).encode(), b"NaN")
+    signed = {"Content-Type": "application/json", control.HEADER: control.sign("repl-secret", nan)}
+    status, answer = wire.exchange("127.0.0.1", port, "POST", "/control", nan, signed, timeout=5)
+    assert status == 403 and b"outside" in answer
+    assert steps.asked == []
+
+
+class Dripping(socketserver.BaseRequestHandler):
+    """A peer that answers one byte at a time, slowly."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        with contextlib.suppress(OSError):
+            for byte in b"HTTP/1.0 200 OK\r\n\r\n" + b"{}" * 100:
+                self.request.sendall(bytes([byte]))
+                time.sleep(0.2)
+
+
+class Answering(socketserver.BaseRequestHandler):
+    body = b"null"
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.request.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + self.body)
+
+
+def peer(handler: type[socketserver.BaseRequestHandler]) -> socketserver.ThreadingTCPServer:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_dripping_peer_costs_the_client_its_deadline_not_more() -> None:
+    server = peer(Dripping)
+    try:
+        started = time.monotonic()
+        assert peers.fetch_report("127.0.0.1", server.server_address[1], timeout=1.0) is None
+        assert time.monotonic() - started < 10  # the drip would last 40 s
+        with pytest.raises(wire.WireError, match="no complete answer"):
+            wire.exchange("127.0.0.1", server.server_address[1], "GET", "/status", timeout=1.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"null", b"[]", b'"x"', b"{}", b'{"name": 1, "host": "h", "node_id": 1, "priority": 1}',
+     b'{"name": "n", "host": "h", "node_id": true, "priority": 1}',
+     b'{"name": "n", "host": "h", "node_id": 1, "priority": 1, "data": []}',
+     b'{"name": "n", "host": "h", "node_id": 1, "priority": 1, "lease_left": NaN}',
+     b'{"name": "n", "host": "h", "node_id": 1, "priority": 1, "postgres": {"running": "yes"}}', b"\xff"],
+)  # fmt: skip
+def test_a_malformed_or_forged_report_counts_as_no_report(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Answering, "body", body)
+    server = peer(Answering)
+    try:
+        assert peers.fetch_report("127.0.0.1", server.server_address[1], timeout=5) is None
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_well_formed_report_reads_back_as_sent(served: tuple[int, Steps]) -> None:
+    port, _ = served
+    report = peers.fetch_report("127.0.0.1", port, timeout=5)
+    assert report == running_primary("pgmaster", 1)

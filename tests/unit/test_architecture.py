@@ -16,7 +16,17 @@ PACKAGE = Path(__file__).resolve().parents[2] / "postdock_supervisor"
 NAME = PACKAGE.name
 
 # Libraries a pure module may use; anything else outside the package is I/O until shown otherwise.
-PURE_LIBRARIES = {"enum", "dataclasses", "datetime", "typing", "collections", "json", "croniter", "psycopg.conninfo"}
+PURE_LIBRARIES = {
+    "enum",
+    "math",
+    "dataclasses",
+    "datetime",
+    "typing",
+    "collections",
+    "json",
+    "croniter",
+    "psycopg.conninfo",
+}
 PURE_PARTS = ("model", "decide", "config.modes", "events.model")
 READERS = ("observe", "metrics", "metrics_barman", "health", "status")
 

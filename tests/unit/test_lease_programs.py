@@ -14,7 +14,7 @@ from postdock_supervisor.decide.lease import Hold
 from postdock_supervisor.programs import agent, approve, lease_keeper
 from postdock_supervisor.programs.contract import step
 from postdock_supervisor.programs.lease_desk import LeaseDesk
-from tests.builders import make_settings, running_primary
+from tests.builders import loopback_settings, make_settings, running_primary
 
 
 class Clock:
@@ -33,7 +33,7 @@ def desks(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, int], Clo
     servers = []
     ports = {}
     for name in ("pgmaster", "pgslave1", "pgslave3"):
-        server = agent.make_server(make_settings(), None, 0, LeaseDesk(2.0, clock=clock))  # type: ignore[arg-type]
+        server = agent.make_server(loopback_settings(), None, 0, LeaseDesk(2.0, clock=clock))  # type: ignore[arg-type]
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         ports[name] = server.server_address[1]
