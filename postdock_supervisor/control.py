@@ -42,6 +42,11 @@ def sign(password: str, body: bytes) -> str:
     return hmac.new(channel_key(password), body, hashlib.sha256).hexdigest()
 
 
+def _legacy_sign(password: str, body: bytes) -> str:
+    """0.1.0's signature, keyed by the bare password (CONTROL_ACCEPT_LEGACY during an upgrade only)."""
+    return hmac.new(password.encode(), body, hashlib.sha256).hexdigest()
+
+
 def request_body(action: str, args: dict[str, Any], target: str, now: float | None = None) -> bytes:
     at = time.time() if now is None else now
     request = {"method": "POST", "path": PATH, "target": target, "action": action, "args": args, "at": at}
@@ -73,20 +78,26 @@ def _is_address(name: str) -> bool:
 class Verifier:
     """The agent's side: the signature, the target, the time, and every nonce until its request expires."""
 
-    def __init__(self, password: str, names: Iterable[str]) -> None:
+    def __init__(self, password: str, names: Iterable[str], accept_legacy: bool = False) -> None:
         self._password = password
         self._names = tuple(names)
+        self._accept_legacy = accept_legacy
         self._seen: dict[str, float] = {}  # nonce -> when its request expires
         self._lock = threading.Lock()
 
     def verify(self, body: bytes, signature: str, method: str = "POST", path: str = PATH,
                now: float | None = None) -> dict[str, Any]:  # fmt: skip
         """The request, or ControlError with why it is refused."""
+        legacy = False
         if not hmac.compare_digest(sign(self._password, body), signature or ""):
-            raise ControlError("bad signature")
+            legacy = self._accept_legacy and hmac.compare_digest(_legacy_sign(self._password, body), signature or "")
+            if not legacy:
+                raise ControlError("bad signature")
         try:
             request = json.loads(body)
             at, nonce, action = float(request["at"]), str(request["nonce"]), str(request["action"])
+            if legacy:  # 0.1.0 bound nothing: taken as meant for this node
+                request = {**request, "method": method, "path": path, "target": self._names[0]}
             bound = (str(request["method"]), str(request["path"]), str(request["target"]))
             args = request.get("args") or {}
             if not isinstance(args, dict):

@@ -194,6 +194,14 @@ class PostgresSettings:
         p.parse_lease_timeout,
         "2",
     )
+    control_accept_legacy: bool = env(
+        "CONTROL_ACCEPT_LEGACY",
+        "1: the agent also accepts control requests signed the 0.1.0 way (keyed by the bare password, not "
+        "bound to a node), so that nodes of that version keep their leases and hand-overs during a rolling "
+        "upgrade. Set it on upgraded nodes for the upgrade only, then remove it.",
+        p.parse_bool,
+        "0",
+    )
     fence_timeout: int = env(
         "FENCE_TIMEOUT",
         "Seconds a primary that cannot reach a majority of the registered PARTNER_NODES keeps taking writes at "

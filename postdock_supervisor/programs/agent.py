@@ -114,7 +114,7 @@ def make_server(
     lease_desk = desk or LeaseDesk(
         pg.lease_timeout or 1.0, pg.network_name, lambda host: lease_act.stream_from(pg, host)
     )
-    verifier = Verifier(pg.replication_password.reveal(), (pg.network_name, pg.node_name))
+    verifier = Verifier(pg.replication_password.reveal(), (pg.network_name, pg.node_name), pg.control_accept_legacy)
 
     class Handler(BaseHTTPRequestHandler):
         timeout = REQUEST_DEADLINE_S  # each read and write; _Deadlines bounds the whole request

@@ -1,5 +1,9 @@
 """Switchover: when it is refused (pure), and the signed control channel's checks."""
 
+import hashlib
+import hmac
+import json
+
 import pytest
 
 from postdock_supervisor.control import ControlError, Verifier, request_body, sign
@@ -88,3 +92,30 @@ def test_a_signed_request_is_accepted_once_and_a_wrong_key_old_or_replayed_one_n
     with pytest.raises(ControlError, match=r"request time 1000.0 is outside \[now - 30s, now \+ 5s\]"):
         verifier.verify(other, sign("repl-secret", other), now=1031.0)
     assert b"repl-secret" not in body
+
+
+def test_a_request_signed_the_old_way_is_accepted_only_while_legacy_is_allowed() -> None:
+    body = json.dumps({"action": "hold", "args": {}, "at": 1000.0, "nonce": "n1"}).encode()
+    old_signature = hmac.new(b"repl-secret", body, hashlib.sha256).hexdigest()
+    with pytest.raises(ControlError, match="bad signature"):
+        Verifier("repl-secret", ["pgslave1"]).verify(body, old_signature, now=1000.0)
+    upgrading = Verifier("repl-secret", ["pgslave1"], accept_legacy=True)
+    assert upgrading.verify(body, old_signature, now=1000.0) == {"action": "hold", "args": {}}
+    with pytest.raises(ControlError, match="replayed request"):
+        upgrading.verify(body, old_signature, now=1001.0)
+
+
+def test_a_request_is_bound_to_its_node_and_its_nonce_outlives_any_valid_replay() -> None:
+    verifier = Verifier("repl-secret", ["pgslave1.pg.default.svc", "node2"])
+    for_other = request_body("hold", {}, "pgslave3", now=1000.0)
+    with pytest.raises(ControlError, match="not this node"):
+        verifier.verify(for_other, sign("repl-secret", for_other), now=1000.0)
+    short_name = request_body("hold", {}, "pgslave1", now=1000.0)  # pod.service reaches the pod too
+    assert verifier.verify(short_name, sign("repl-secret", short_name), now=1000.0)["action"] == "hold"
+    ahead = request_body("hold", {}, "node2", now=1004.0)  # 4 s ahead: within the skew
+    assert verifier.verify(ahead, sign("repl-secret", ahead), now=1000.0)["action"] == "hold"
+    with pytest.raises(ControlError, match="replayed request"):  # 33.9 s after it was first seen
+        verifier.verify(ahead, sign("repl-secret", ahead), now=1033.9)
+    nan = request_body("hold", {}, "node2", now=float("nan"))
+    with pytest.raises(ControlError, match="outside"):
+        verifier.verify(nan, sign("repl-secret", nan), now=1000.0)
