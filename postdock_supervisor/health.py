@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from postdock_supervisor import roles
 from postdock_supervisor.config import Settings
 from postdock_supervisor.config.modes import Mode
 from postdock_supervisor.decide.role import decide_role
@@ -18,8 +19,21 @@ class Health:
     reason: str
 
 
-def postgres_health(programs: dict[str, str], phase: str, phase_reason: str) -> Health:
-    """Pure: supervisor program states and the bootstrap phase -> healthy or not, and why."""
+UP = ("RUNNING", "STARTING")  # a listener restarted a moment ago is STARTING for a second
+
+
+def _safety_down(programs: dict[str, str], safety: tuple[str, ...]) -> Health | None:
+    down = [name for name in safety if programs.get(name) not in UP]
+    if not down:
+        return None
+    states = ", ".join(f"{name} ({programs.get(name, 'absent')})" for name in down)
+    return Health(False, f"safety programs not running: {states}")
+
+
+def postgres_health(programs: dict[str, str], phase: str, phase_reason: str, safety: tuple[str, ...] = ()) -> Health:
+    """Pure: supervisor program states and the bootstrap phase -> healthy or not, and why. safety: the
+    role's programs that fence, lease, hand over or heal; without one of them the node is not ready,
+    whatever postgres says (fencing could be off unnoticed)."""
     if not programs:
         return Health(False, "supervisord does not answer")
     if phase in ("failing", "gave-up", "fenced"):
@@ -29,7 +43,7 @@ def postgres_health(programs: dict[str, str], phase: str, phase_reason: str) -> 
     down = [name for name in ("postgres", "repmgrd") if programs.get(name) != "RUNNING"]
     if down:
         return Health(False, "not running: " + ", ".join(f"{n} ({programs.get(n, 'absent')})" for n in down))
-    return Health(True, "postgres and repmgrd running")
+    return _safety_down(programs, safety) or Health(True, "postgres and repmgrd running")
 
 
 def pool_health(
@@ -38,10 +52,14 @@ def pool_health(
     min_backends: int,
     strict: bool,
     keeper: dict[str, object],
+    safety: tuple[str, ...] = (),
 ) -> Health:
-    """Pure: pgpool is healthy when it answers, enough backends are up and one takes writes."""
+    """Pure: pgpool is healthy when it answers, enough backends are up and one takes writes, and the
+    pool keeper (safety) runs to move it to a new primary."""
     if programs.get("pgpool") != "RUNNING":
         return Health(False, f"pgpool not running ({programs.get('pgpool', 'supervisord does not answer')})")
+    if (down := _safety_down(programs, safety)) is not None:
+        return down
     if nodes is None:
         return Health(False, "pgpool does not answer SQL (no primary found yet?)")
     up = [n for n in nodes if n.status == "up"]
@@ -65,6 +83,7 @@ def _check_pool(settings: Settings) -> Health:
         pool.require_min_backends,
         pool.consistency_mode is Mode.STRICT,
         read_keeper_state(),
+        roles.safety_programs(settings),
     )
 
 
@@ -113,7 +132,7 @@ def check(settings: Settings) -> Health:
     if settings.barman is not None:
         return _check_barman(settings)
     phase, reason = read_bootstrap_state()
-    health = postgres_health(read_states(), phase, reason)
+    health = postgres_health(read_states(), phase, reason, roles.safety_programs(settings))
     pg = settings.postgres
     if not health.ok or pg is None or pg.is_cascade:
         return health

@@ -23,9 +23,11 @@ class ProgramSpec:
     events: tuple[str, ...] = ()  # set: an [eventlistener:x] subscribed to these
     capture: bool = False  # stdout in capture mode (a watcher that raises events)
     enabled: Callable[[Settings], bool] = lambda settings: True
+    # Guards safety (fencing, the lease, hand-over, healing, following): readiness fails without it.
+    safety: bool = False
 
 
-AGENT = ProgramSpec("agent", "postdock agent", user="postgres", priority=10, autorestart="true")
+AGENT = ProgramSpec("agent", "postdock agent", user="postgres", priority=10, autorestart="true", safety=True)
 SSHD = ProgramSpec(
     "sshd",
     f"/usr/sbin/sshd -D -e -f {paths.SSHD_CONF}",
@@ -70,6 +72,7 @@ CRASH_GUARD = ProgramSpec(
     priority=1,
     autorestart="true",
     events=("PROCESS_STATE_EXITED", "PROCESS_STATE_FATAL", "TICK_5"),
+    safety=True,
 )
 
 SYNC_KEEPER = ProgramSpec(
@@ -80,6 +83,7 @@ SYNC_KEEPER = ProgramSpec(
     autorestart="true",
     events=("TICK_5",),
     enabled=lambda settings: settings.postgres is not None,
+    safety=True,
 )
 
 FENCE_KEEPER = ProgramSpec(
@@ -94,6 +98,7 @@ FENCE_KEEPER = ProgramSpec(
         and settings.postgres.fence_timeout > 0
         and len(settings.postgres.partner_nodes) > 1
     ),
+    safety=True,
 )
 
 LEASE_KEEPER = ProgramSpec(
@@ -104,6 +109,7 @@ LEASE_KEEPER = ProgramSpec(
     autorestart="true",
     startretries=100,
     enabled=lambda settings: settings.postgres is not None and settings.postgres.uses_lease,
+    safety=True,
 )
 
 # The highest priority number: supervisord stops it first, and waits for it, while postgres, repmgrd
@@ -118,10 +124,17 @@ HANDOVER = ProgramSpec(
     enabled=lambda settings: (
         settings.postgres is not None and not settings.postgres.is_cascade and len(settings.postgres.partner_nodes) > 1
     ),
+    safety=True,
 )
 
 ROLE_CHECK = ProgramSpec(
-    "role_check", "postdock listen role-check", user="postgres", priority=1, autorestart="true", events=("TICK_5",)
+    "role_check",
+    "postdock listen role-check",
+    user="postgres",
+    priority=1,
+    autorestart="true",
+    events=("TICK_5",),
+    safety=True,
 )
 # Capture mode: what it prints between supervisor's markers becomes PROCESS_COMMUNICATION_STDOUT.
 CONF_WATCH = ProgramSpec(
@@ -149,7 +162,13 @@ PGPOOL = ProgramSpec(
     stopwaitsecs=30,
 )
 POOL_KEEPER = ProgramSpec(
-    "pool_keeper", "postdock pool keeper", user="postgres", priority=40, autorestart="true", startretries=100
+    "pool_keeper",
+    "postdock pool keeper",
+    user="postgres",
+    priority=40,
+    autorestart="true",
+    startretries=100,
+    safety=True,  # moves pgpool to the new primary: pgpool takes no failover decision of its own
 )
 
 # barman commands run as postgres (barman_user); the keeper runs `barman cron` itself.
@@ -193,3 +212,7 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
 
 def programs_for(settings: Settings) -> tuple[ProgramSpec, ...]:
     return tuple(spec for spec in ROLE_PROGRAMS[settings.role] if spec.enabled(settings))
+
+
+def safety_programs(settings: Settings) -> tuple[str, ...]:
+    return tuple(spec.name for spec in programs_for(settings) if spec.safety)

@@ -168,3 +168,15 @@ def test_a_primary_cut_off_by_dropped_packets_holds_its_commits_before_another_i
     print(f"{old} acknowledging until +{last_old - cut_at:.2f}s; {new} from +{first_new - cut_at:.2f}s")
     assert first_new > last_old
     assert primaries(cluster, NODES) == [new]
+
+
+def test_a_stopped_safety_program_makes_the_node_unready_until_it_runs_again(cluster: Compose) -> None:
+    standby = next(n for n in NODES if primaries(cluster, NODES) != [n])
+    ctl = ["supervisorctl", "-c", "/etc/supervisor/supervisord.conf"]
+    wait_until(f"{standby} healthy", lambda: health(cluster, standby).startswith("postgres and repmgrd running"))
+    cluster.exec(standby, *ctl, "stop", "role_check")
+    try:
+        assert health(cluster, standby) == "safety programs not running: role_check (STOPPED)"
+    finally:
+        cluster.exec(standby, *ctl, "start", "role_check")
+    wait_until(f"{standby} healthy again", lambda: health(cluster, standby).startswith("postgres and repmgrd running"))

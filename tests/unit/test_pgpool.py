@@ -216,6 +216,9 @@ def test_pool_health() -> None:
     assert pool_health(running, nodes, 1, True, {"weights_applied": True}).ok
     assert not pool_health({"pgpool": "BACKOFF"}, nodes, 1, False, {}).ok
     assert pool_health(running, None, 1, False, {}).reason.startswith("pgpool does not answer")
+    keeper_down = pool_health({**running, "pool_keeper": "FATAL"}, nodes, 1, False, {}, ("pool_keeper",))
+    assert keeper_down.reason == "safety programs not running: pool_keeper (FATAL)"
+    assert pool_health({**running, "pool_keeper": "RUNNING"}, nodes, 1, False, {}, ("pool_keeper",)).ok
 
 
 def test_the_pgpool_role_runs_pgpool_its_keeper_and_the_exporter() -> None:

@@ -1,8 +1,9 @@
 """Pure parts of `postdock status` and `postdock health`."""
 
+from postdock_supervisor import roles
 from postdock_supervisor.health import postgres_health
 from postdock_supervisor.status import rows, table
-from tests.builders import running_primary, running_standby
+from tests.builders import make_settings, running_primary, running_standby
 
 
 def test_status_rows_put_the_primary_first_and_compute_lag() -> None:
@@ -38,6 +39,20 @@ def test_health_fails_while_starting_and_when_a_program_is_down() -> None:
     assert postgres_health({}, "done", "").reason == "supervisord does not answer"
     gave_up = postgres_health(running, "gave-up", "postgres exited 6 times within 300s")
     assert (gave_up.ok, gave_up.reason) == (False, "gave-up: postgres exited 6 times within 300s")
+
+
+def test_readiness_fails_while_a_safety_program_of_the_role_is_not_running() -> None:
+    safety = roles.safety_programs(make_settings())
+    assert {"agent", "crash_guard", "role_check", "lease_keeper", "handover", "sync_keeper"} <= set(safety)
+    running = {name: "RUNNING" for name in ("postgres", "repmgrd", *safety)}
+    assert postgres_health(running, "done", "", safety).ok
+    assert postgres_health({**running, "crash_guard": "STARTING"}, "done", "", safety).ok  # restarted just now
+    down = postgres_health({**running, "lease_keeper": "FATAL", "agent": "BACKOFF"}, "done", "", safety)
+    assert (down.ok, down.reason) == (False, "safety programs not running: agent (BACKOFF), lease_keeper (FATAL)")
+    gone = postgres_health({k: v for k, v in running.items() if k != "role_check"}, "done", "", safety)
+    assert gone.reason == "safety programs not running: role_check (absent)"
+    cascade = roles.safety_programs(make_settings(PARTNER_NODES="", REPLICATION_PRIMARY_HOST="pgslave1"))
+    assert "lease_keeper" not in cascade and "handover" not in cascade and "agent" in cascade
 
 
 def test_liveness_tolerates_a_node_that_is_busy_and_fails_one_that_gave_up() -> None:
