@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 
 def child_environment(env: Mapping[str, str], role: Role) -> dict[str, str]:
-    """Secrets leave the environment every program inherits; they are passed as NAME_FILE."""
+    """Secrets leave the environment every program inherits: this role's are passed as NAME_FILE,
+    any other role's (a shared env file sets them all) are dropped."""
     child = dict(env)
     for name in secret_names(role):
         value = child.pop(name, "")
@@ -32,6 +33,10 @@ def child_environment(env: Mapping[str, str], role: Role) -> dict[str, str]:
             path = paths.SECRETS / name
             files.write_atomic(path, value, 0o640, "root", "postgres")
             child[f"{name}_FILE"] = str(path)
+    for other in Role:
+        for name in secret_names(other):
+            if name not in secret_names(role):
+                child.pop(name, None)
     return child
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from postdock_supervisor import healing, paths
 from postdock_supervisor.act import node
+from postdock_supervisor.config import Role
 from postdock_supervisor.control import ControlError
 from postdock_supervisor.decide.role import RoleAct
 from postdock_supervisor.events.model import ProcessStateEvent, TickEvent
@@ -174,9 +175,16 @@ def test_entrypoint_refuses_bad_input_with_one_line_each_and_writes_nothing(
 def test_secrets_leave_the_child_environment_as_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(paths, "SECRETS", tmp_path)
     monkeypatch.setattr(entrypoint.files, "write_atomic", lambda path, text, mode, *owner: Path(path).write_text(text))
-    child = entrypoint.child_environment(BASE_ENV, make_settings().role)
+    shared = {**BASE_ENV, "CHECK_PASSWORD": "check-secret", "DB_USERS": "app:app-secret", "PCP_PASSWORD": "pcp"}
+    child = entrypoint.child_environment(shared, make_settings().role)
     assert "POSTGRES_PASSWORD" not in child and "REPLICATION_PASSWORD" not in child
     assert Path(child["REPLICATION_PASSWORD_FILE"]).read_text() == "repl-secret"
+    # Another role's secrets from a shared env file are dropped, not kept and not written.
+    assert not {"CHECK_PASSWORD", "DB_USERS", "PCP_PASSWORD"} & child.keys()
+    assert not (tmp_path / "CHECK_PASSWORD").exists()
+    pool_child = entrypoint.child_environment({**shared, "ROLE": "pgpool"}, Role.PGPOOL)
+    assert "POSTGRES_PASSWORD" not in pool_child and "REPLICATION_PASSWORD" not in pool_child
+    assert Path(pool_child["CHECK_PASSWORD_FILE"]).read_text() == "check-secret"
 
 
 def test_restore_hold_stops_the_start_up_decision_repmgrd_and_postgres_and_wipes_only_the_target(
