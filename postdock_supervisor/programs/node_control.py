@@ -34,6 +34,10 @@ class NodeControl:
         self.status_port = status_port
         self.supervisor = supervisor or Supervisor()
         self._lock = threading.Lock()  # one step at a time on a node
+        # The switchover that holds this node (its id, why) and the timer that ends that hold alone:
+        # a timer left by an earlier switchover must not release a later one's hold.
+        self._hold: tuple[str, str] | None = None
+        self._timer: threading.Timer | None = None
         self.actions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "hold": self.hold,
             "stop": self.stop,
@@ -58,31 +62,54 @@ class NodeControl:
             what = "the primary" if primary else "a running standby"
             raise ControlError(f"this node is not {what} (phase {phase}, postgres running: {state.running})")
 
-    def _expire_later(self, reason: str) -> None:
-        def release() -> None:
-            phase, _ = read_bootstrap_state()
-            if phase in HELD:
-                logger.warning("switchover hold expired after %.0fs: running the start-up decision", HOLD_EXPIRY_S)
-                rerun_bootstrap(self.supervisor, f"switchover hold expired ({reason})")
+    def _check_free(self, args: dict[str, Any], refusal: str) -> None:
+        """A node held by another switchover still under way refuses this one's steps, so two
+        switchovers never interleave on a node."""
+        if self._hold is not None and self._hold[0] != str(args.get("id", "")) and read_bootstrap_state()[0] in HELD:
+            raise ControlError(f"held by another switchover ({self._hold[1]}){refusal}")
 
-        timer = threading.Timer(HOLD_EXPIRY_S, release)
-        timer.daemon = True
-        timer.start()
+    def _claim(self, args: dict[str, Any], reason: str) -> None:
+        """This node is held by the switchover that asks (args["id"]), until its own timer at most."""
+        self._end_hold()
+        self._hold = (str(args.get("id", "")), reason)
+        self._expire_later(self._hold[0], reason)
+
+    def _end_hold(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._hold, self._timer = None, None
+
+    def _expire_later(self, switchover_id: str, reason: str) -> None:
+        def release() -> None:
+            with self._lock:
+                if self._hold is None or self._hold[0] != switchover_id:
+                    return  # this hold ended already; another may have begun
+                self._hold, self._timer = None, None
+                if read_bootstrap_state()[0] in HELD:
+                    logger.warning("switchover hold expired after %.0fs: running the start-up decision", HOLD_EXPIRY_S)
+                    rerun_bootstrap(self.supervisor, f"switchover hold expired ({reason})")
+
+        self._timer = threading.Timer(HOLD_EXPIRY_S, release)
+        self._timer.daemon = True
+        self._timer.start()
 
     def hold(self, args: dict[str, Any]) -> dict[str, Any]:
         """A standby stops repmgrd, so the planned stop of the primary starts no election."""
+        self._check_free(args, "; try again once it ends")
         self._expect(primary=False)
         reason = f"held for a switchover to {args.get('target', '?')}"
+        self._claim(args, reason)
         set_phase("held-for-switchover", reason)
         self.supervisor.stop("repmgrd")
-        self._expire_later(reason)
         return {"ok": True}
 
     def stop(self, args: dict[str, Any]) -> dict[str, Any]:
         """The primary stops cleanly: a fast shutdown sends every WAL record, the shutdown checkpoint
         last, to the connected standbys before it ends."""
+        self._check_free(args, "; try again once it ends")
         self._expect(primary=True)
         reason = f"stopped for a switchover to {args.get('target', '?')}"
+        self._claim(args, reason)
         set_phase("switchover", reason)
         self.supervisor.stop("repmgrd")
         if not self.supervisor.stop("postgres"):
@@ -91,7 +118,6 @@ class NodeControl:
         if not data.clean:
             raise ControlError(f"postgres stopped but its data says '{data.cluster_state}'")
         lease_keeper.release(self.pg, self.status_port)  # it takes no more writes
-        self._expire_later(reason)
         return {"ok": True, "lsn": format_lsn(data.checkpoint_lsn), "timeline": data.timeline}
 
     def promote(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +140,7 @@ class NodeControl:
         healing.record("switchover", "promote", "promoted by a switchover")
         self.supervisor.start("repmgrd")
         set_phase("done", "promoted by a switchover")
+        self._end_hold()
         return {"ok": True}
 
     def switchover(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +165,8 @@ class NodeControl:
     def rejoin(self, args: dict[str, Any]) -> dict[str, Any]:
         """The old primary and the other standbys: the start-up decision follows the new primary."""
         reason = f"switchover to {args.get('target', '?')}: following it"
+        self._check_free(args, ": not released by this one")
+        self._end_hold()
         healing.record("switchover", "rejoin", reason)
         rerun_bootstrap(self.supervisor, reason)
         return {"ok": True}

@@ -6,6 +6,7 @@ old primary's last record, then the old primary and the other standbys follow th
 that fails before the promotion puts everything back as it was; no acknowledged commit is lost in
 either case, because nothing is promoted that lacks the old primary's last record."""
 
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,10 +48,12 @@ def run(
     """stop_primary: the primary's own clean stop, when this runs on the primary as it shuts down (a
     hand-over): it is then not asked to follow, and nobody is waited for."""
 
+    switchover_id = secrets.token_hex(8)  # the nodes it holds answer only its own steps
+
     def step(host: str, action: str, **args: Any) -> dict[str, Any]:
         if action == "stop" and stop_primary is not None:
             return stop_primary(str(args.get("target", "")))
-        return control.call(host, port, key, action, args, timeout=STEP_TIMEOUT_S)
+        return control.call(host, port, key, action, {**args, "id": switchover_id}, timeout=STEP_TIMEOUT_S)
 
     def release(hosts: list[str], why: str) -> None:
         for host in hosts:

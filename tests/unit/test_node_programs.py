@@ -42,7 +42,7 @@ def control_of(monkeypatch: pytest.MonkeyPatch, postgres: PostgresState, data: D
     monkeypatch.setattr(node_control, "read_data_state", lambda pgdata: data or DataState())
     supervisor = FakeSupervisor()
     made = node_control.NodeControl(make_pg(), 8008, supervisor)  # type: ignore[arg-type]
-    monkeypatch.setattr(made, "_expire_later", lambda reason: supervisor.calls.append(("expires", reason)))
+    monkeypatch.setattr(made, "_expire_later", lambda _id, reason: supervisor.calls.append(("expires", reason)))
     return made, supervisor
 
 
@@ -53,8 +53,44 @@ PRIMARY = PostgresState(running=True, in_recovery=False, lsn=0x5000000)
 def test_hold_stops_repmgrd_on_a_standby_and_expires_by_itself(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
     control, supervisor = control_of(monkeypatch, STANDBY)
     assert control.handle("hold", {"target": "pgslave3"}) == {"ok": True}
-    assert supervisor.calls == [("stop", "repmgrd"), ("expires", "held for a switchover to pgslave3")]
+    assert supervisor.calls == [("expires", "held for a switchover to pgslave3"), ("stop", "repmgrd")]
     assert phase() == "held-for-switchover"
+
+
+def test_a_node_held_by_one_switchover_refuses_another_and_only_its_own_timer_releases_it(
+    monkeypatch: pytest.MonkeyPatch, recorded: Any
+) -> None:
+    monkeypatch.setattr(node_control, "read_postgres_state", lambda port: STANDBY)
+    supervisor = FakeSupervisor()
+    control = node_control.NodeControl(make_pg(), 8008, supervisor)  # type: ignore[arg-type]
+    monkeypatch.setattr(node_control, "HOLD_EXPIRY_S", 0.3)
+    control.handle("hold", {"target": "pgslave3", "id": "first"})
+    with pytest.raises(ControlError, match=r"held by another switchover \(held for a switchover to pgslave3\)"):
+        control.handle("hold", {"target": "pgslave1", "id": "second"})
+    with pytest.raises(ControlError, match="not released by this one"):
+        control.handle("rejoin", {"target": "pgslave1", "id": "second"})
+    control.handle("rejoin", {"target": "pgslave3", "id": "first"})  # the first one ends normally
+    monkeypatch.setattr(node_control, "HOLD_EXPIRY_S", 60.0)
+    paths.BOOTSTRAP_STATE.write_text(json.dumps({"phase": "done", "reason": ""}))
+    control.handle("hold", {"target": "pgslave1", "id": "second"})
+    time.sleep(0.6)  # past the first hold's expiry: its timer was cancelled with it
+    assert phase() == "held-for-switchover"
+    assert supervisor.calls.count(("start", "bootstrap")) == 1  # the first rejoin only
+    control._end_hold()
+
+
+def test_a_hold_left_by_a_switchover_that_died_is_released_by_its_timer(
+    monkeypatch: pytest.MonkeyPatch, recorded: Any
+) -> None:
+    monkeypatch.setattr(node_control, "read_postgres_state", lambda port: STANDBY)
+    monkeypatch.setattr(node_control, "HOLD_EXPIRY_S", 0.2)
+    supervisor = FakeSupervisor()
+    control = node_control.NodeControl(make_pg(), 8008, supervisor)  # type: ignore[arg-type]
+    control.handle("hold", {"target": "pgslave3", "id": "gone"})
+    deadline = time.monotonic() + 10
+    while ("start", "bootstrap") not in supervisor.calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ("start", "bootstrap") in supervisor.calls and phase() == "restarting"
 
 
 def test_a_step_refuses_a_node_that_is_not_what_it_expects(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
@@ -70,7 +106,11 @@ def test_stop_returns_the_clean_shutdown_position(monkeypatch: pytest.MonkeyPatc
     clean = DataState(initialized=True, cluster_state="shut down", timeline=3, checkpoint_lsn=0x7000028)
     control, supervisor = control_of(monkeypatch, PRIMARY, clean)
     assert control.handle("stop", {"target": "pgslave1"}) == {"ok": True, "lsn": "0/7000028", "timeline": 3}
-    assert supervisor.calls[:2] == [("stop", "repmgrd"), ("stop", "postgres")]
+    assert supervisor.calls[:3] == [
+        ("expires", "stopped for a switchover to pgslave1"),
+        ("stop", "repmgrd"),
+        ("stop", "postgres"),
+    ]
     paths.BOOTSTRAP_STATE.write_text(json.dumps({"phase": "done", "reason": ""}))
     unclean = DataState(initialized=True, cluster_state="in production")
     control, _ = control_of(monkeypatch, PRIMARY, unclean)
