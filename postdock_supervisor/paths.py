@@ -6,9 +6,12 @@ PG_MAJOR = 17  # the PostgreSQL major version this image runs (PG_VERSION of a d
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 ETC = Path("/etc/postdock")
 SECRETS = ETC / "secrets"
-RUN = Path("/run/postdock")
+RUN = Path("/run/postdock")  # owned by postgres: its programs' state
+# Root's own files (supervisord's pid file and socket, sshd's pid file): a directory postgres may read
+# but not write, so no planted symlink can make root overwrite a file.
+ROOT_RUN = Path("/run/postdock-root")
 SUPERVISOR_CONF = Path("/etc/supervisor/supervisord.conf")
-SUPERVISOR_SOCKET = RUN / "supervisor.sock"
+SUPERVISOR_SOCKET = ROOT_RUN / "supervisor.sock"
 POSTGRESQL_CONF = ETC / "postgresql.conf"
 PG_HBA = ETC / "pg_hba.conf"
 PG_IDENT = ETC / "pg_ident.conf"

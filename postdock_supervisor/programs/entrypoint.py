@@ -2,6 +2,7 @@
 
 Nothing is written before the configuration has validated."""
 
+import grp
 import json
 import logging
 import os
@@ -40,6 +41,14 @@ def child_environment(env: Mapping[str, str], role: Role) -> dict[str, str]:
     return child
 
 
+def root_directory(path: Path) -> None:
+    """Root's own directory, readable by the postgres group (supervisord's socket is reached through
+    it), writable by root alone. /run belongs to root, so postgres cannot have planted it."""
+    path.mkdir(mode=0o750, exist_ok=True)
+    os.chown(path, 0, grp.getgrnam("postgres").gr_gid, follow_symlinks=False)
+    path.chmod(0o750)
+
+
 def own_directory(path: Path, mode: int) -> None:
     """The directory exists and postgres owns it (a fresh volume comes owned by root)."""
     path.mkdir(parents=True, exist_ok=True)
@@ -66,6 +75,7 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
         files.write_atomic(rendered.path, rendered.content, rendered.mode, rendered.owner, rendered.group)
     paths.RUN.mkdir(parents=True, exist_ok=True)
     shutil.chown(paths.RUN, "postgres", "postgres")
+    root_directory(paths.ROOT_RUN)
     set_phase("starting", "container started", owner="postgres")
     if settings.postgres is not None:
         prepare_data_directory(settings.postgres.pgdata)

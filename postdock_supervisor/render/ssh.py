@@ -34,7 +34,7 @@ def sshd_config(settings: Settings) -> str:
                 "UsePAM no",
                 "X11Forwarding no",
                 "AllowTcpForwarding no",
-                f"PidFile {paths.RUN}/sshd.pid",
+                f"PidFile {paths.ROOT_RUN}/sshd.pid",
                 "LogLevel INFO",
             ]
         )

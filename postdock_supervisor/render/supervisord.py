@@ -16,7 +16,7 @@ nodaemon=true
 user=root
 logfile=/dev/null
 logfile_maxbytes=0
-pidfile={paths.RUN}/supervisord.pid
+pidfile={paths.ROOT_RUN}/supervisord.pid
 childlogdir=/tmp
 
 [rpcinterface:supervisor]

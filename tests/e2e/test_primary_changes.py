@@ -180,3 +180,8 @@ def test_a_stopped_safety_program_makes_the_node_unready_until_it_runs_again(clu
     finally:
         cluster.exec(standby, *ctl, "start", "role_check")
     wait_until(f"{standby} healthy again", lambda: health(cluster, standby).startswith("postgres and repmgrd running"))
+    # Programs reach supervisord as postgres, but postgres cannot plant a file where root writes its own.
+    assert "RUNNING" in cluster.exec(standby, *ctl, "status", "role_check", user="postgres")
+    plant = "ln -s /etc/shadow /run/postdock-root/x 2>&1; echo exit=$?"
+    planted = cluster.exec(standby, "sh", "-c", plant, user="postgres")
+    assert "Permission denied" in planted and "exit=1" in planted, planted
