@@ -77,6 +77,10 @@ class CommonSettings:
     )
 
 
+# RFC 1918, the shared address space (RFC 6598: some Kubernetes networks) and IPv6 unique local.
+PRIVATE_NETWORKS = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7"
+
+
 @dataclass(frozen=True)
 class PostgresSettings:
     node_id_raw: int | None = env(
@@ -193,6 +197,14 @@ class PostgresSettings:
         "and RECONNECT_ATTEMPTS alone).",
         p.parse_lease_timeout,
         "2",
+    )
+    allowed_networks: tuple[str, ...] = env(
+        "ALLOWED_NETWORKS",
+        "Networks postgres accepts TCP clients and replication from (scram-sha-256 always), as CIDRs or "
+        "`samenet` (the container's own subnets). The default, the private ranges, works on compose and "
+        "on Kubernetes, where pod addresses are /32 or per-node subnets that samenet does not cover.",
+        p.parse_networks,
+        PRIVATE_NETWORKS,
     )
     control_accept_legacy: bool = env(
         "CONTROL_ACCEPT_LEGACY",

@@ -287,3 +287,23 @@ def parse_path(raw: str) -> str:
     if not value.startswith("/") or any(c.isspace() or c in "'\"\\" or c < " " for c in value):
         raise ValueError("an absolute path without spaces, quotes or backslashes")
     return value.rstrip("/") or "/"
+
+
+def parse_networks(raw: str) -> tuple[str, ...]:
+    """ALLOWED_NETWORKS: CIDRs (normalised: host bits cleared) or postgres's samenet/samehost keywords."""
+    import ipaddress
+
+    found: list[str] = []
+    for item in (i.strip() for i in raw.split(",")):
+        if not item:
+            continue
+        if item in ("samenet", "samehost"):
+            found.append(item)
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"a comma-separated list of CIDRs (e.g. 10.0.0.0/8) or samenet; {item!r} is not") from None
+    if not found:
+        raise ValueError("at least one CIDR (e.g. 10.0.0.0/8) or samenet")
+    return tuple(dict.fromkeys(found))

@@ -97,22 +97,18 @@ def postgresql_conf(settings: Settings) -> str:
 def pg_hba_conf(settings: Settings) -> str:
     pg = settings.postgres
     assert pg is not None
-    # samenet: the networks this container is attached to (the cluster network), never 'all'.
-    return (
-        "\n".join(
-            [
-                "# Rendered by postdock. Password auth (scram-sha-256) on every TCP line; no trust over TCP.",
-                "# TYPE  DATABASE     USER                 ADDRESS        METHOD",
-                "local   all          postgres                            peer",
-                "local   all          all                                 scram-sha-256",
-                "host    all          all                  127.0.0.1/32   scram-sha-256",
-                "host    all          all                  ::1/128        scram-sha-256",
-                f"host    replication  {pg.replication_user:<20} samenet        scram-sha-256",
-                "host    all          all                  samenet        scram-sha-256",
-            ]
-        )
-        + "\n"
-    )
+    # ALLOWED_NETWORKS (the private ranges by default, or samenet), never 'all'.
+    lines = [
+        "# Rendered by postdock. Password auth (scram-sha-256) on every TCP line; no trust over TCP.",
+        "# TYPE  DATABASE     USER                 ADDRESS        METHOD",
+        "local   all          postgres                            peer",
+        "local   all          all                                 scram-sha-256",
+        "host    all          all                  127.0.0.1/32   scram-sha-256",
+        "host    all          all                  ::1/128        scram-sha-256",
+    ]
+    lines += [f"host    replication  {pg.replication_user:<20} {net:<14} scram-sha-256" for net in pg.allowed_networks]
+    lines += [f"host    all          all                  {net:<14} scram-sha-256" for net in pg.allowed_networks]
+    return "\n".join(lines) + "\n"
 
 
 def pg_ident_conf(settings: Settings) -> str:

@@ -2,8 +2,11 @@
 
 import re
 
+import pytest
+
 from postdock_supervisor import paths
 from postdock_supervisor.config import Settings, load_settings
+from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.render import render_all
 from postdock_supervisor.render.postgres import pg_hba_conf, pgpass, postgresql_conf
 from postdock_supervisor.render.repmgr import repmgr_conf
@@ -58,7 +61,26 @@ def test_pg_hba_uses_scram_on_every_tcp_line_and_never_trust() -> None:
     tcp = [line for line in lines if line[0].startswith("host")]
     assert tcp and all(line[-1] == "scram-sha-256" for line in tcp)
     assert not any("trust" in line for line in lines)
-    assert all(line[3] in ("samenet", "127.0.0.1/32", "::1/128") for line in tcp)
+    private = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+    assert {line[3] for line in tcp} == {"127.0.0.1/32", "::1/128", *private}
+
+
+def test_allowed_networks_replace_the_private_ranges_and_bad_ones_are_refused() -> None:
+    text = pg_hba_conf(make_settings(ALLOWED_NETWORKS="samenet, 10.244.1.7/16"))
+    remote = [line.split() for line in text.splitlines() if line.startswith("host") and "/32" not in line]
+    remote = [line for line in remote if line[3] != "::1/128"]
+    assert [(line[1], line[3]) for line in remote] == [
+        ("replication", "samenet"),
+        ("replication", "10.244.0.0/16"),  # host bits cleared: the network postgres compares with
+        ("all", "samenet"),
+        ("all", "10.244.0.0/16"),
+    ]
+    with pytest.raises(ConfigError) as caught:
+        make_settings(ALLOWED_NETWORKS="10.0.0.0/33")
+    assert caught.value.problems == [
+        "ALLOWED_NETWORKS: found '10.0.0.0/33'; expected a comma-separated list of CIDRs (e.g. 10.0.0.0/8) or "
+        "samenet; '10.0.0.0/33' is not"
+    ]
 
 
 def test_no_password_in_repmgr_conf_and_service_commands_use_supervisorctl() -> None:
