@@ -42,6 +42,16 @@ def sign(password: str, body: bytes) -> str:
     return hmac.new(channel_key(password), body, hashlib.sha256).hexdigest()
 
 
+def sign_status(password: str, nonce: str, body: bytes) -> str:
+    """An agent's signature of its /status answer to the reader's nonce: a forged or replayed report
+    (a "newer primary" that makes a primary step down or a node wipe its data) fails it."""
+    return hmac.new(channel_key(password), b"status\n" + nonce.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+
+
+def names_match(target: str, names: Iterable[str]) -> bool:
+    return _name_matches(target, names)
+
+
 def _legacy_sign(password: str, body: bytes) -> str:
     """0.1.0's signature, keyed by the bare password (CONTROL_ACCEPT_LEGACY during an upgrade only)."""
     return hmac.new(password.encode(), body, hashlib.sha256).hexdigest()

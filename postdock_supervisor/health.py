@@ -8,7 +8,7 @@ from postdock_supervisor.config.modes import Mode
 from postdock_supervisor.decide.role import decide_role
 from postdock_supervisor.model.pool import PoolNode
 from postdock_supervisor.observe.local import read_bootstrap_state
-from postdock_supervisor.observe.peers import fetch_reports
+from postdock_supervisor.observe.peers import verified_reports
 from postdock_supervisor.observe.pool import pool_nodes_or_none, read_keeper_state
 from postdock_supervisor.observe.supervisor import read_states
 
@@ -138,7 +138,7 @@ def check(settings: Settings) -> Health:
         return health
     # A false primary: it claims the role while the cluster has moved on (is_major_master, fixed:
     # an unreachable partner is no vote against it).
-    reports = fetch_reports([pg.network_name, *pg.partner_nodes], settings.common.status_port, timeout=2)
+    reports = verified_reports(pg, [pg.network_name, *pg.partner_nodes], settings.common.status_port, timeout=2)
     me = reports.pop(pg.network_name)
     if me is not None:
         verdict = decide_role(me, reports, pg)

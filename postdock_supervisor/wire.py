@@ -26,6 +26,21 @@ def exchange(
     limit: int = MAX_ANSWER,
 ) -> tuple[int, bytes]:
     """(status, body) of one request; WireError when the whole of it takes longer than timeout."""
+    status, answer, _ = exchange_with_headers(host, port, method, path, body, headers, timeout, limit)
+    return status, answer
+
+
+def exchange_with_headers(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    timeout: float = 2.0,
+    limit: int = MAX_ANSWER,
+) -> tuple[int, bytes, dict[str, str]]:
+    """(status, body, headers with lower-case names) of one request, bounded as exchange is."""
     deadline = time.monotonic() + timeout
 
     def left() -> float:
@@ -55,9 +70,15 @@ def exchange(
     return _parse(bytes(received), host)
 
 
-def _parse(raw: bytes, host: str) -> tuple[int, bytes]:
+def _parse(raw: bytes, host: str) -> tuple[int, bytes, dict[str, str]]:
     head, separator, body = raw.partition(b"\r\n\r\n")
-    status_line = head.split(b"\r\n", 1)[0].split()
-    if not separator or len(status_line) < 2 or not status_line[0].startswith(b"HTTP/") or not status_line[1].isdigit():
+    lines = head.decode("latin-1").split("\r\n")
+    status_line = lines[0].split()
+    if not separator or len(status_line) < 2 or not status_line[0].startswith("HTTP/") or not status_line[1].isdigit():
         raise WireError(f"{host} did not answer HTTP")
-    return int(status_line[1]), body
+    headers = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    return int(status_line[1]), body, headers

@@ -209,8 +209,9 @@ class PostgresSettings:
     control_accept_legacy: bool = env(
         "CONTROL_ACCEPT_LEGACY",
         "1: the agent also accepts control requests signed the 0.1.0 way (keyed by the bare password, not "
-        "bound to a node), so that nodes of that version keep their leases and hand-overs during a rolling "
-        "upgrade. Set it on upgraded nodes for the upgrade only, then remove it.",
+        "bound to a node), and the start-up and role decisions also read partners' unsigned status answers, "
+        "so that nodes of that version keep their leases, hand-overs and votes during a rolling upgrade. "
+        "Set it on upgraded nodes for the upgrade only, then remove it.",
         p.parse_bool,
         "0",
     )

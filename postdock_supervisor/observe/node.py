@@ -12,7 +12,7 @@ from postdock_supervisor.observe.local import (
     read_lease_left,
     read_postgres_state,
 )
-from postdock_supervisor.observe.peers import fetch_reports
+from postdock_supervisor.observe.peers import verified_reports
 
 
 def local_report(settings: Settings) -> NodeReport:
@@ -40,4 +40,4 @@ def observe(settings: Settings) -> tuple[NodeReport, dict[str, NodeReport | None
     hosts = [h for h in pg.partner_nodes if h != pg.network_name]
     if pg.is_cascade and pg.primary_host and pg.primary_host != pg.network_name:
         hosts.append(pg.primary_host)
-    return local_report(settings), fetch_reports(hosts, settings.common.status_port)
+    return local_report(settings), verified_reports(pg, hosts, settings.common.status_port)

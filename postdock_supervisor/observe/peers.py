@@ -1,13 +1,15 @@
 """Ask partners' status agents what they are; an unreachable partner is None."""
 
+import hmac
 import json
 import logging
+import secrets
 import socket
 import struct
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from postdock_supervisor import wire
+from postdock_supervisor import control, wire
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.observe.local import repmgr_hosts
@@ -15,30 +17,53 @@ from postdock_supervisor.observe.local import repmgr_hosts
 logger = logging.getLogger(__name__)
 
 
-def fetch_report(host: str, port: int, timeout: float = 2.0) -> NodeReport | None:
+def fetch_report(
+    host: str, port: int, timeout: float = 2.0, key: str | None = None, accept_unsigned: bool = False
+) -> NodeReport | None:
     """The partner's report, or None when it does not answer in time or answers something that is
-    not a well-formed report (then it counts as unreachable, and the refusal is logged)."""
+    not a well-formed report (then it counts as unreachable, and the refusal is logged). With key
+    (REPLICATION_PASSWORD), the answer must be signed for this request's nonce and describe host:
+    decisions act on nothing else. accept_unsigned: also take an answer without a signature (an agent
+    of 0.1.0 during a rolling upgrade, CONTROL_ACCEPT_LEGACY)."""
+    nonce = secrets.token_hex(16)
     try:
-        status, body = wire.exchange(host, port, "GET", "/status", timeout=timeout)
+        status, body, headers = wire.exchange_with_headers(host, port, "GET", f"/status?nonce={nonce}", timeout=timeout)
     except OSError as exc:
         logger.debug("no report from %s: %s", host, exc)
         return None
     try:
         if status != 200:
             raise ValueError(f"HTTP status {status}")
-        return NodeReport.from_json(json.loads(body.decode("utf-8")))
+        report = NodeReport.from_json(json.loads(body.decode("utf-8")))
+        if key is not None:
+            signature = headers.get(control.HEADER.lower(), "")
+            if signature or not accept_unsigned:
+                if not hmac.compare_digest(control.sign_status(key, nonce, body), signature):
+                    raise ValueError("not signed with the cluster's key for this request")
+                if not control.names_match(host, [report.host]):
+                    raise ValueError(f"it describes {report.host!r}")
+        return report
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         logger.warning("refused the report of %s: %s", host, exc)
         return None
 
 
-def fetch_reports(hosts: Iterable[str], port: int, timeout: float = 2.0) -> dict[str, NodeReport | None]:
+def fetch_reports(
+    hosts: Iterable[str], port: int, timeout: float = 2.0, key: str | None = None, accept_unsigned: bool = False
+) -> dict[str, NodeReport | None]:
     hosts = list(dict.fromkeys(hosts))
     if not hosts:
         return {}
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        results = pool.map(lambda host: fetch_report(host, port, timeout), hosts)
+        results = pool.map(lambda host: fetch_report(host, port, timeout, key, accept_unsigned), hosts)
         return dict(zip(hosts, results, strict=True))
+
+
+def verified_reports(
+    pg: PostgresSettings, hosts: Iterable[str], port: int, timeout: float = 2.0
+) -> dict[str, NodeReport | None]:
+    """Reports a decision may act on: signed by agents that hold this cluster's key."""
+    return fetch_reports(hosts, port, timeout, pg.replication_password.reveal(), pg.control_accept_legacy)
 
 
 PROBE_S = 0.3  # a postgres on the same network answers in milliseconds

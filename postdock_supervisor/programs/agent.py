@@ -13,7 +13,7 @@ from typing import Any
 
 from postdock_supervisor.act import lease as lease_act
 from postdock_supervisor.config import Settings
-from postdock_supervisor.control import HEADER, ControlError, Verifier
+from postdock_supervisor.control import HEADER, ControlError, Verifier, sign_status
 from postdock_supervisor.observe.node import local_report
 from postdock_supervisor.programs.lease_desk import ACTIONS as LEASE_ACTIONS
 from postdock_supervisor.programs.lease_desk import LeaseDesk
@@ -114,7 +114,8 @@ def make_server(
     lease_desk = desk or LeaseDesk(
         pg.lease_timeout or 1.0, pg.network_name, lambda host: lease_act.stream_from(pg, host)
     )
-    verifier = Verifier(pg.replication_password.reveal(), (pg.network_name, pg.node_name), pg.control_accept_legacy)
+    password = pg.replication_password.reveal()
+    verifier = Verifier(password, (pg.network_name, pg.node_name), pg.control_accept_legacy)
 
     class Handler(BaseHTTPRequestHandler):
         timeout = REQUEST_DEADLINE_S  # each read and write; _Deadlines bounds the whole request
@@ -154,13 +155,17 @@ def make_server(
                 self._answer(200, {"ok": False, "error": str(exc)})
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            if self.path.split("?")[0] != "/status":
+            path, _, query = self.path.partition("?")
+            if path != "/status":
                 self.send_error(404)
                 return
             body = cache.body()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            nonce = query.removeprefix("nonce=")
+            if query.startswith("nonce=") and 0 < len(nonce) <= 64 and nonce.isalnum():
+                self.send_header(HEADER, sign_status(password, nonce, body))
             self.end_headers()
             self.wfile.write(body)
 

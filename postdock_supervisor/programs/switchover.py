@@ -62,7 +62,7 @@ def run(
             except control.ControlError as exc:
                 out(f"  {host}: could not be released ({exc}); its hold expires by itself")
 
-    plan = decide_switchover(fetch_reports(partners, port), partners, target, MAX_LAG)
+    plan = decide_switchover(fetch_reports(partners, port, key=key), partners, target, MAX_LAG)
     if not plan.ok:
         out(f"switchover refused: {plan.reason}")
         return 1
@@ -98,7 +98,7 @@ def run(
         return 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        reports = fetch_reports(followers, port)
+        reports = fetch_reports(followers, port, key=key)
         lagging = [
             h
             for h, r in reports.items()

@@ -216,3 +216,43 @@ def test_a_well_formed_report_reads_back_as_sent(served: tuple[int, Steps]) -> N
     port, _ = served
     report = peers.fetch_report("127.0.0.1", port, timeout=5)
     assert report == running_primary("pgmaster", 1)
+
+
+GOOD = b'{"name": "node1", "host": "127.0.0.1", "node_id": 1, "priority": 100}'
+
+
+def test_a_report_a_decision_acts_on_is_signed_for_its_request_and_describes_the_asked_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(agent, "local_report", lambda settings: running_primary("127.0.0.1", 1))
+    server = agent.make_server(loopback_settings(), Steps(), 0)  # type: ignore[arg-type]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        signed = peers.fetch_report("127.0.0.1", port, timeout=5, key="repl-secret")
+        assert signed == running_primary("127.0.0.1", 1)
+        assert peers.fetch_report("127.0.0.1", port, timeout=5, key="another-cluster") is None
+        # A genuine answer of one node passed off as another's (a relay, a reused address) is refused.
+        monkeypatch.setattr(agent, "local_report", lambda settings: running_primary("pgslave1", 2))
+        deadline = time.monotonic() + 10  # the agent caches its report for 0.5 s
+        while (relayed := peers.fetch_report("127.0.0.1", port, timeout=5, key="repl-secret")) is not None:
+            assert relayed.host == "127.0.0.1" and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_unsigned_report_counts_only_without_a_key_or_while_legacy_agents_are_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Answering, "body", GOOD)
+    server = peer(Answering)  # answers well-formed JSON, signs nothing: an impostor or a 0.1.0 agent
+    port = server.server_address[1]
+    try:
+        assert peers.fetch_report("127.0.0.1", port, timeout=5, key="repl-secret") is None
+        assert peers.fetch_report("127.0.0.1", port, timeout=5, key="repl-secret", accept_unsigned=True) is not None
+        assert peers.fetch_report("127.0.0.1", port, timeout=5) is not None  # display only (pgpool's status)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -30,7 +30,7 @@ class Cluster:
             self.switched = True
         return {"ok": True, "lsn": "0/5000060"}
 
-    def reports(self, hosts: Any, port: int, timeout: float = 2.0) -> dict[str, NodeReport | None]:
+    def reports(self, hosts: Any, port: int, timeout: float = 2.0, key: str = "") -> dict[str, NodeReport | None]:
         if not self.switched:
             every = {
                 "pgmaster": running_primary("pgmaster", 1),
