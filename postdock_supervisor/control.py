@@ -135,7 +135,7 @@ def post(host: str, port: int, key: str, action: str, args: dict[str, Any], time
     body = request_body(action, args, target or host)
     headers = {"Content-Type": "application/json", HEADER: sign(key, body)}
     try:
-        status, answer = wire.exchange(host, port, "POST", PATH, body, headers, timeout=timeout)
+        status, answer, _ = wire.exchange(host, port, "POST", PATH, body, headers, timeout=timeout)
         text = answer.decode("utf-8", errors="replace")
         if status != 200:
             raise ControlError(f"{host} refused {action}: {text.strip() or status}")

@@ -24,23 +24,9 @@ def exchange(
     headers: dict[str, str] | None = None,
     timeout: float = 2.0,
     limit: int = MAX_ANSWER,
-) -> tuple[int, bytes]:
-    """(status, body) of one request; WireError when the whole of it takes longer than timeout."""
-    status, answer, _ = exchange_with_headers(host, port, method, path, body, headers, timeout, limit)
-    return status, answer
-
-
-def exchange_with_headers(
-    host: str,
-    port: int,
-    method: str,
-    path: str,
-    body: bytes = b"",
-    headers: dict[str, str] | None = None,
-    timeout: float = 2.0,
-    limit: int = MAX_ANSWER,
 ) -> tuple[int, bytes, dict[str, str]]:
-    """(status, body, headers with lower-case names) of one request, bounded as exchange is."""
+    """(status, body, headers with lower-case names) of one request; WireError when the whole of it
+    takes longer than timeout."""
     deadline = time.monotonic() + timeout
 
     def left() -> float:

@@ -27,7 +27,7 @@ def fetch_report(
     of 0.1.0 during a rolling upgrade, CONTROL_ACCEPT_LEGACY)."""
     nonce = secrets.token_hex(16)
     try:
-        status, body, headers = wire.exchange_with_headers(host, port, "GET", f"/status?nonce={nonce}", timeout=timeout)
+        status, body, headers = wire.exchange(host, port, "GET", f"/status?nonce={nonce}", timeout=timeout)
     except OSError as exc:
         logger.debug("no report from %s: %s", host, exc)
         return None

@@ -146,11 +146,11 @@ def test_a_request_signed_for_another_node_or_dated_ahead_is_refused(served: tup
         control.call("127.0.0.1", port, "repl-secret", "stop", {}, timeout=5, target="pgslave1")
     ahead = control.request_body("stop", {}, "127.0.0.1", now=time.time() + 60)
     signed = {"Content-Type": "application/json", control.HEADER: control.sign("repl-secret", ahead)}
-    status, answer = wire.exchange("127.0.0.1", port, "POST", "/control", ahead, signed, timeout=5)
+    status, answer, _ = wire.exchange("127.0.0.1", port, "POST", "/control", ahead, signed, timeout=5)
     assert status == 403 and b"outside" in answer
     nan = ahead.replace(str(json.loads(ahead)["at"]).encode(), b"NaN")
     signed = {"Content-Type": "application/json", control.HEADER: control.sign("repl-secret", nan)}
-    status, answer = wire.exchange("127.0.0.1", port, "POST", "/control", nan, signed, timeout=5)
+    status, answer, _ = wire.exchange("127.0.0.1", port, "POST", "/control", nan, signed, timeout=5)
     assert status == 403 and b"outside" in answer
     assert steps.asked == []
 
