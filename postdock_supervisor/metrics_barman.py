@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from postdock_supervisor.model.backup import BackupInfo
+from postdock_supervisor.model.wal import WalContinuity
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class BarmanSnapshot:
     disk_used: int
     wal_age: float | None  # seconds since the newest WAL barman received was written; None: none yet
     receiver_running: bool
+    wal: WalContinuity | None = None  # None: no DONE backup to start from
 
 
 def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
@@ -73,4 +75,18 @@ def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
                         float(newest[0].size),
                     )
                 )
+    if snap.wal is not None:
+        metrics += [
+            gauge(
+                "barman_wal_missing_segments",
+                "WAL segments missing from the archive between the oldest backup's start and the newest "
+                "archived segment, on every timeline (a restore past the hole is impossible).",
+                float(snap.wal.missing_segments),
+            ),
+            gauge(
+                "barman_wal_missing_history_files",
+                "Timelines after the oldest backup's without their .history file in the archive.",
+                float(len(snap.wal.missing_history)),
+            ),
+        ]
     return metrics

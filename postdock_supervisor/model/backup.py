@@ -34,6 +34,7 @@ class BackupInfo:
     total_seconds: float = 0.0
     end_lsn: str = ""
     parent_backup_id: str = ""  # set on a block-level incremental backup (barman 3.11+)
+    begin_wal: str = ""  # the first WAL segment a restore of it needs
 
     @property
     def incremental(self) -> bool:

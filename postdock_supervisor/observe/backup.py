@@ -117,6 +117,7 @@ def read_backup_info(path: Path) -> BackupInfo | None:
         size=number("size"),
         timeline=number("timeline"),
         parent_backup_id=_info_value(values.get("parent_backup_id", "")).replace("None", ""),
+        begin_wal=_info_value(values.get("begin_wal", "")).replace("None", ""),
     )
 
 
@@ -164,6 +165,22 @@ def newest_wal_mtime(bm: BarmanSettings) -> float | None:
         except OSError:
             continue
     return max(times) if times else None
+
+
+def wal_archive(bm: BarmanSettings) -> tuple[list[str], dict[int, str]]:
+    """The file names in barman's WAL archive (segments in hash directories, .history files beside
+    them) and each timeline's .history text."""
+    wals = Path(bm.backup_dir) / bm.server / "wals"
+    try:
+        names = [path.name for path in wals.rglob("*") if path.is_file()]
+        histories = {
+            int(n.split(".")[0], 16): (wals / n).read_text(encoding="utf-8", errors="replace")
+            for n in names
+            if n.endswith(".history") and len(n) == len("00000002.history")
+        }
+    except (OSError, ValueError):
+        return [], {}
+    return names, histories
 
 
 def check(bm: BarmanSettings, timeout: float) -> proc.Completed:

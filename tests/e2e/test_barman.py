@@ -161,6 +161,14 @@ def test_backups_and_wal_continue_from_the_new_primary_after_a_failover(cluster:
         timeout=START,
     )
     assert fresh
+    # The archive has no hole across the failover: every segment from the oldest backup's start on,
+    # on one timeline or the next, and the new timeline's history (counted by the exporter).
+    text = wait_until(
+        "the WAL continuity in the metrics",
+        lambda: (t := scrape(cluster, "backup")) and metric(t, "barman_wal_missing_segments") is not None and t,
+        timeout=90,
+    )
+    assert (metric(text, "barman_wal_missing_segments"), metric(text, "barman_wal_missing_history_files")) == (0, 0)
     cluster("start", "pgmaster")
 
 

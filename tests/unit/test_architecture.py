@@ -19,6 +19,7 @@ NAME = PACKAGE.name
 PURE_LIBRARIES = {
     "enum",
     "math",
+    "re",
     "dataclasses",
     "datetime",
     "typing",

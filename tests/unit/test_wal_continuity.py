@@ -1,0 +1,74 @@
+"""WAL continuity of barman's archive, from file names: holes and missing history files are found."""
+
+from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
+from postdock_supervisor.model.wal import Segment, continuity, parse_history, parse_segment
+
+
+def names(timeline: int, numbers: range) -> list[str]:
+    return [Segment(timeline, n).name for n in numbers]
+
+
+START = "000000010000000000000003"
+
+
+def test_segment_names_read_back_across_a_log_boundary() -> None:
+    assert parse_segment("0000000200000001000000FF") == Segment(2, 0x1FF)
+    assert Segment(2, 0x200).name == "000000020000000200000000"
+    assert parse_segment("000000010000000000000003.00000028.backup") is None
+    assert parse_segment("00000002.history") is None
+
+
+def test_a_whole_archive_on_one_timeline_is_continuous() -> None:
+    found = continuity(START, names(1, range(3, 12)))
+    assert found.ok and found.newest == "00000001000000000000000B"
+
+
+def test_a_failover_continues_the_numbers_on_the_next_timeline_with_its_history() -> None:
+    archive = [*names(1, range(3, 8)), *names(2, range(7, 10)), "00000002.history"]
+    assert continuity(START, archive).ok
+    without = continuity(START, [n for n in archive if not n.endswith(".history")])
+    assert (without.ok, without.missing_history, without.missing_segments) == (False, (2,), 0)
+
+
+def test_a_hole_is_counted_and_named_on_the_timeline_before_it() -> None:
+    archive = [*names(1, range(3, 6)), *names(2, range(9, 11)), "00000002.history"]
+    found = continuity(START, archive)
+    assert (found.missing_segments, found.first_missing) == (3, "000000010000000000000006")
+
+
+def test_segments_before_the_oldest_backup_and_other_files_do_not_count() -> None:
+    archive = [*names(1, range(0, 2)), *names(1, range(3, 5)), "000000010000000000000003.00000028.backup"]
+    assert continuity(START, archive).ok
+    assert continuity(START, []).newest == ""
+
+
+def test_the_gap_and_history_counts_are_exported() -> None:
+    archive = [*names(1, range(3, 5)), *names(2, range(6, 7))]
+    snap = BarmanSnapshot(True, (), 1, 1, None, True, continuity(START, archive))
+    values = {m.name: m.samples[0].value for m in barman_metrics("pg_cluster", snap)}
+    assert values["barman_wal_missing_segments"] == 1.0
+    assert values["barman_wal_missing_history_files"] == 1.0
+    none_yet = {m.name for m in barman_metrics("pg_cluster", BarmanSnapshot(True, (), 1, 1, None, True))}
+    assert "barman_wal_missing_segments" not in none_yet
+
+
+HISTORY_2 = "1\t0/7000060\tno recovery target specified\n"  # timeline 1 switched to 2 in segment 7
+
+
+def test_with_the_history_each_number_must_be_on_the_timeline_a_restore_reads() -> None:
+    assert parse_history(HISTORY_2 + "2\t1/10\tbefore 2026-12-03\n") == [(1, 0x7000060), (2, 0x100000010)]
+    archive = [*names(1, range(3, 8)), *names(2, range(7, 10)), "00000002.history"]
+    assert continuity(START, archive, {2: HISTORY_2}).ok
+    # barman got timeline 1 beyond the switch (asynchronous), then the receiver was reset past 7-8 of
+    # timeline 2: the abandoned branch's 8 and 9 fill no hole of timeline 2.
+    branched = [*names(1, range(3, 10)), *names(2, range(9, 11)), "00000002.history"]
+    found = continuity(START, branched, {2: HISTORY_2})
+    assert (found.missing_segments, found.first_missing) == (2, "000000020000000000000007")
+    assert found.newest == "00000002000000000000000A"
+    assert continuity(START, branched).missing_segments == 0  # without the history, any timeline counts
+
+
+def test_a_history_of_an_older_timeline_does_not_stand_for_the_newest() -> None:
+    archive = [*names(1, range(3, 8)), *names(2, range(7, 9)), *names(3, range(8, 10)), "00000002.history"]
+    found = continuity(START, archive, {2: HISTORY_2})
+    assert found.missing_history == (3,) and found.missing_segments == 0  # chain unknown: any timeline
