@@ -191,8 +191,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
     import shutil
 
     from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
-    from postdock_supervisor.model.wal import continuity
-    from postdock_supervisor.observe.backup import backups, newest_wal_mtime, receiver, wal_archive
+    from postdock_supervisor.observe.backup import backups, newest_wal_mtime, receiver, wal_continuity
     from postdock_supervisor.observe.backup import check as barman_check
 
     bm = settings.barman
@@ -207,8 +206,6 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
         usage = shutil.disk_usage(bm.backup_dir)
         wal_time = newest_wal_mtime(bm)
         catalogue = backups(bm)
-        starts = [b.begin_wal for b in catalogue if b.status == "DONE" and b.begin_wal]
-        names, histories = wal_archive(bm) if starts else ([], {})
         snap = BarmanSnapshot(
             check_ok=None if check["ok"] is None else bool(check["ok"]),
             backups=catalogue,
@@ -216,7 +213,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
             disk_used=usage.used,
             wal_age=None if wal_time is None else max(0.0, time.time() - wal_time),
             receiver_running=receiver(bm).running,
-            wal=continuity(starts[0], names, histories) if starts else None,
+            wal=wal_continuity(bm, catalogue),
         )
         return [*barman_metrics(bm.server, snap), *program_metrics("barman", read_states(), "")]
 

@@ -1,9 +1,12 @@
 """`postdock status`: the cluster as a table, from every node's status agent."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from postdock_supervisor.config.barman import BarmanSettings
+from postdock_supervisor.model.backup import BackupInfo
 from postdock_supervisor.model.node import NodeReport, format_lsn
+from postdock_supervisor.model.wal import WalContinuity
 
 COLUMNS = ("node", "id", "host", "role", "upstream", "state", "timeline", "lsn", "lag_bytes")
 
@@ -69,3 +72,31 @@ def table(items: Iterable[Mapping[str, Any]]) -> str:
     # The flight recorder: each promoted node's last failover, phase by phase.
     lines += [f"{i['node']}: {i['last_failover']}" for i in items if i.get("last_failover")]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def backup_summary(backups: Sequence[BackupInfo], wal: WalContinuity | None, now: float) -> dict[str, Any]:
+    """The barman container's `postdock status`: its backups and whether the WAL archive is whole."""
+    done = [b for b in backups if b.status == "DONE"]
+    summary: dict[str, Any] = {
+        "backups": len(done),
+        "incremental": sum(1 for b in done if b.incremental),
+        "failed": sum(1 for b in backups if b.status == "FAILED"),
+    }
+    if done:
+        summary["newest"] = f"{done[-1].backup_id} ({(now - done[-1].end_time) / 3600:.1f} h ago)"
+        summary["oldest"] = done[0].backup_id
+    if wal is not None:
+        summary["wal archive"] = (
+            f"continuous up to {wal.newest}"
+            if wal.ok
+            else f"{wal.missing_segments} segments missing from {wal.first_missing or '-'}, "
+            f"history missing for timelines {list(wal.missing_history) or '-'}"
+        )
+    return summary
+
+
+def barman_status(bm: BarmanSettings, now: float) -> dict[str, Any]:
+    from postdock_supervisor.observe.backup import backups, wal_continuity
+
+    catalogue = backups(bm)
+    return backup_summary(catalogue, wal_continuity(bm, catalogue), now)

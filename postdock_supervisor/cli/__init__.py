@@ -4,6 +4,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 import click
 
@@ -65,6 +66,11 @@ def status(as_json: bool) -> None:
     from postdock_supervisor.observe.peers import fetch_reports
 
     settings = load()
+    if settings.barman is not None:
+        # On barman: its backups and the WAL archive's continuity (the nodes are shown on any node).
+        summary = status_mod.barman_status(settings.barman, time.time())
+        click.echo(json.dumps(summary, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
+        return
     if settings.pgpool is not None:
         # On pgpool: every backend's agent, and pgpool's own view of it.
         from postdock_supervisor.observe.pool import pool_nodes_or_none

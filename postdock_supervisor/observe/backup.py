@@ -13,6 +13,7 @@ import psycopg
 from postdock_supervisor import db, proc
 from postdock_supervisor.config.barman import RECEIVER_NAME, BarmanSettings
 from postdock_supervisor.model.backup import BackupInfo, BackupSnapshot, NodeProbe, Receiver
+from postdock_supervisor.model.wal import WalContinuity, continuity
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +182,15 @@ def wal_archive(bm: BarmanSettings) -> tuple[list[str], dict[int, str]]:
     except (OSError, ValueError):
         return [], {}
     return names, histories
+
+
+def wal_continuity(bm: BarmanSettings, catalogue: tuple[BackupInfo, ...]) -> WalContinuity | None:
+    """The archive's continuity from the oldest DONE backup's first segment; None without one."""
+    starts = [b.begin_wal for b in catalogue if b.status == "DONE" and b.begin_wal]
+    if not starts:
+        return None
+    names, histories = wal_archive(bm)
+    return continuity(starts[0], names, histories)
 
 
 def check(bm: BarmanSettings, timeout: float) -> proc.Completed:

@@ -169,6 +169,8 @@ def test_backups_and_wal_continue_from_the_new_primary_after_a_failover(cluster:
         timeout=90,
     )
     assert (metric(text, "barman_wal_missing_segments"), metric(text, "barman_wal_missing_history_files")) == (0, 0)
+    shown = cluster.exec("backup", "postdock", "status", user="postgres")
+    assert "wal archive: continuous up to 00000002" in shown, shown
     cluster("start", "pgmaster")
 
 

@@ -72,3 +72,21 @@ def test_a_history_of_an_older_timeline_does_not_stand_for_the_newest() -> None:
     archive = [*names(1, range(3, 8)), *names(2, range(7, 9)), *names(3, range(8, 10)), "00000002.history"]
     found = continuity(START, archive, {2: HISTORY_2})
     assert found.missing_history == (3,) and found.missing_segments == 0  # chain unknown: any timeline
+
+
+def test_the_barman_status_names_the_hole_or_the_newest_segment() -> None:
+    from postdock_supervisor.model.backup import BackupInfo
+    from postdock_supervisor.status import backup_summary
+
+    done = BackupInfo("20261203T000000", "DONE", end_time=1000.0, begin_wal=START)
+    whole = backup_summary([done], continuity(START, names(1, range(3, 6))), now=1000.0 + 7200)
+    assert whole == {
+        "backups": 1,
+        "incremental": 0,
+        "failed": 0,
+        "newest": "20261203T000000 (2.0 h ago)",
+        "oldest": "20261203T000000",
+        "wal archive": "continuous up to 000000010000000000000005",
+    }
+    holed = backup_summary([done], continuity(START, [*names(1, range(3, 4)), *names(1, range(5, 6))]), 1000.0)
+    assert holed["wal archive"] == "1 segments missing from 000000010000000000000004, history missing for timelines -"
