@@ -273,6 +273,6 @@ def test_malformed_backends_stop_the_container_with_the_entry_named() -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "postdock: BACKENDS: found '0:pgmaster::::,1:pgslave1:notaport:::'; expected entries "
-        "num:host:port:weight:data_directory:flag (num 0-127, a host, a port, a weight >= 0); "
+        "num:host:port:weight:data_directory:flag (num 0-127, a host, a port, a finite weight >= 0, an absolute path); "
         "entry 2 '1:pgslave1:notaport:::' is not"
     ]
