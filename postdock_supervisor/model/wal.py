@@ -83,19 +83,19 @@ def continuity(start: str, names: Iterable[str], history_texts: Mapping[int, str
     newest_history = (history_texts or {}).get(newest.timeline)
     present = {(s.timeline, s.number) for s in relevant}
     # The timelines a restore to the newest one walks, each from the segment it began in.
+    ancestry = parse_history(newest_history) if newest_history is not None else []
     chain = [(first.timeline, first.number)]
-    if newest.timeline > first.timeline and newest_history is not None:
-        ancestry = parse_history(newest_history)
+    if newest.timeline > first.timeline and ancestry:
         children = [tli for tli, _ in ancestry[1:]] + [newest.timeline]
-        chain = [(first.timeline, first.number)] + [
+        chain += [
             (child, _segment_of(lsn))
             for (_, lsn), child in zip(ancestry, children, strict=True)
             if child > first.timeline
         ]
 
     def expected(number: int) -> int | None:
-        if newest.timeline > first.timeline and newest_history is None:
-            return None  # the chain is unknown: any timeline will do
+        if newest.timeline > first.timeline and not ancestry:
+            return None  # the chain is unknown (no readable history): any timeline will do
         return max((tli for tli, begins in chain if begins <= number), default=first.timeline)
 
     def there(number: int) -> bool:

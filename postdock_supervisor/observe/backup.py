@@ -2,6 +2,7 @@
 receiver process, and the base backups on disk."""
 
 import ast
+import gzip
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -175,13 +176,21 @@ def wal_archive(bm: BarmanSettings) -> tuple[list[str], dict[int, str]]:
     try:
         names = [path.name for path in wals.rglob("*") if path.is_file()]
         histories = {
-            int(n.split(".")[0], 16): (wals / n).read_text(encoding="utf-8", errors="replace")
+            int(n.split(".")[0], 16): _text(wals / n)
             for n in names
             if n.endswith(".history") and len(n) == len("00000002.history")
         }
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):
         return [], {}
     return names, histories
+
+
+def _text(path: Path) -> str:
+    """A file of the archive as text; barman compresses what it archives (compression = gzip)."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8", errors="replace")
 
 
 def wal_continuity(bm: BarmanSettings, catalogue: tuple[BackupInfo, ...]) -> WalContinuity | None:

@@ -1,7 +1,14 @@
 """WAL continuity of barman's archive, from file names: holes and missing history files are found."""
 
+import dataclasses
+import gzip
+from pathlib import Path
+
+from postdock_supervisor.config import load_settings
 from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
 from postdock_supervisor.model.wal import Segment, continuity, parse_history, parse_segment
+from postdock_supervisor.observe.backup import wal_archive
+from tests.unit.test_backup import BARMAN_ENV
 
 
 def names(timeline: int, numbers: range) -> list[str]:
@@ -90,3 +97,20 @@ def test_the_barman_status_names_the_hole_or_the_newest_segment() -> None:
     }
     holed = backup_summary([done], continuity(START, [*names(1, range(3, 4)), *names(1, range(5, 6))]), 1000.0)
     assert holed["wal archive"] == "1 segments missing from 000000010000000000000004, history missing for timelines -"
+
+
+def test_an_unreadable_history_leaves_the_chain_unknown_instead_of_failing() -> None:
+    archive = [*names(1, range(3, 8)), *names(2, range(7, 10)), "00000002.history"]
+    assert continuity(START, archive, {2: "\x1f\x8b garbage"}).ok
+
+
+def test_the_archive_reader_decompresses_what_barman_gzipped(tmp_path: Path) -> None:
+    wals = tmp_path / "pg_cluster" / "wals"
+    (wals / "0000000100000000").mkdir(parents=True)
+    (wals / "0000000100000000" / "000000010000000000000003").write_bytes(b"")
+    (wals / "00000002.history").write_bytes(gzip.compress(HISTORY_2.encode()))
+    bm = load_settings(BARMAN_ENV, "backup").barman
+    assert bm is not None
+    names_found, histories = wal_archive(dataclasses.replace(bm, backup_dir=str(tmp_path)))
+    assert sorted(names_found) == ["000000010000000000000003", "00000002.history"]
+    assert histories == {2: HISTORY_2}
