@@ -48,10 +48,6 @@ def sign_status(password: str, nonce: str, body: bytes) -> str:
     return hmac.new(channel_key(password), b"status\n" + nonce.encode() + b"\n" + body, hashlib.sha256).hexdigest()
 
 
-def names_match(target: str, names: Iterable[str]) -> bool:
-    return _name_matches(target, names)
-
-
 def _legacy_sign(password: str, body: bytes) -> str:
     """0.1.0's signature, keyed by the bare password (CONTROL_ACCEPT_LEGACY during an upgrade only)."""
     return hmac.new(password.encode(), body, hashlib.sha256).hexdigest()
@@ -63,7 +59,7 @@ def request_body(action: str, args: dict[str, Any], target: str, now: float | No
     return json.dumps({**request, "nonce": secrets.token_hex(16)}).encode()
 
 
-def _name_matches(target: str, names: Iterable[str]) -> bool:
+def names_match(target: str, names: Iterable[str]) -> bool:
     """The name a caller used reaches this node: one of its names, or the same name with more or fewer
     domain labels (a Kubernetes pod is reached as pod.service or pod.service.namespace.svc...)."""
 
@@ -114,7 +110,7 @@ class Verifier:
                 raise TypeError
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ControlError("malformed request") from None
-        if bound[:2] != (method, path) or not _name_matches(bound[2], self._names):
+        if bound[:2] != (method, path) or not names_match(bound[2], self._names):
             raise ControlError(f"request meant for {bound[0]} {bound[1]} on {bound[2]!r}, not this node")
         now = time.time() if now is None else now
         if not math.isfinite(at) or at > now + MAX_SKEW_S or now - at > MAX_AGE_S:

@@ -35,13 +35,13 @@ def fetch_report(
         if status != 200:
             raise ValueError(f"HTTP status {status}")
         report = NodeReport.from_json(json.loads(body.decode("utf-8")))
-        if key is not None:
-            signature = headers.get(control.HEADER.lower(), "")
-            if signature or not accept_unsigned:
-                if not hmac.compare_digest(control.sign_status(key, nonce, body), signature):
-                    raise ValueError("not signed with the cluster's key for this request")
-                if not control.names_match(host, [report.host]):
-                    raise ValueError(f"it describes {report.host!r}")
+        signature = headers.get(control.HEADER.lower(), "")
+        if key is None or (accept_unsigned and not signature):
+            return report
+        if not hmac.compare_digest(control.sign_status(key, nonce, body), signature):
+            raise ValueError("not signed with the cluster's key for this request")
+        if not control.names_match(host, [report.host]):
+            raise ValueError(f"it describes {report.host!r}")
         return report
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         logger.warning("refused the report of %s: %s", host, exc)

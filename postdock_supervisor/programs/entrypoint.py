@@ -34,10 +34,9 @@ def child_environment(env: Mapping[str, str], role: Role) -> dict[str, str]:
             path = paths.SECRETS / name
             files.write_atomic(path, value, 0o640, "root", "postgres")
             child[f"{name}_FILE"] = str(path)
-    for other in Role:
-        for name in secret_names(other):
-            if name not in secret_names(role):
-                child.pop(name, None)
+    others = {name for other in Role for name in secret_names(other)} - set(secret_names(role))
+    for name in others:
+        child.pop(name, None)
     return child
 
 
