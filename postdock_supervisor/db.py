@@ -1,11 +1,49 @@
 """The only module that opens database connections."""
 
+import os
+import socket
+import threading
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
 from postdock_supervisor import paths
+
+
+class _Bounded(psycopg.Connection[Any]):
+    """A connection that is cut once its deadline passes. A frozen server (a paused container, a VM
+    stall) still acknowledges at the TCP level, so no keepalive, TCP user timeout or server-side
+    statement timeout ever ends a query sent to it: the client waits until the server thaws. Shutting
+    the socket wakes libpq, and the query raises psycopg.OperationalError."""
+
+    _timer: threading.Timer | None = None
+    _lock = threading.Lock()  # one for all: held only around a flag and a shutdown() call
+    _open = True
+
+    def start_deadline(self, seconds: float) -> None:
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        with self._lock:
+            if not self._open or self.closed:
+                return
+            # A duplicate descriptor: shutdown() acts on the socket itself, and closing the duplicate
+            # leaves libpq's descriptor alone (closing that one could let another socket reuse it).
+            try:
+                with socket.socket(fileno=os.dup(self.pgconn.socket)) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, psycopg.Error):
+                pass  # already gone: nothing is waiting on it
+
+    def close(self) -> None:
+        with self._lock:
+            self._open = False
+        if self._timer is not None:
+            self._timer.cancel()
+        super().close()
 
 
 def connect(
@@ -17,8 +55,11 @@ def connect(
     timeout: int = 2,
     autocommit: bool = True,
     options: str | None = None,
+    deadline: float | None = None,
 ) -> psycopg.Connection[Any]:
-    """host '' means the local unix socket (peer authentication as the OS user)."""
+    """host '' means the local unix socket (peer authentication as the OS user). With a deadline, the
+    connection is cut that many seconds after it is made (see _Bounded): for probes of other nodes,
+    which may freeze between the connect and the query."""
     conninfo = make_conninfo(
         host=host or str(paths.PG_SOCKET_DIR),
         port=port,
@@ -32,4 +73,8 @@ def connect(
     kwargs: dict[str, Any] = {"autocommit": autocommit}
     if password is not None:
         kwargs["password"] = password
-    return psycopg.connect(conninfo, **kwargs)
+    if deadline is None:
+        return psycopg.connect(conninfo, **kwargs)
+    conn = _Bounded.connect(conninfo, **kwargs)
+    conn.start_deadline(deadline)
+    return conn

@@ -28,7 +28,8 @@ SELECT s.wal_status, s.active, current_setting('synchronous_standby_names')
 
 def probe_node(bm: BarmanSettings, host: str) -> NodeProbe:
     try:
-        with db.connect(host=host, port=bm.port, user=bm.replication_user, timeout=2) as conn:
+        # deadline: a node frozen between the connect and the query must not hold the keeper's round.
+        with db.connect(host=host, port=bm.port, user=bm.replication_user, timeout=2, deadline=2.0) as conn:
             row = conn.execute(
                 "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())"
             ).fetchone()

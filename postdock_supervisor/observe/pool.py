@@ -16,6 +16,10 @@ from postdock_supervisor.observe.peers import postgres_answers
 
 logger = logging.getLogger(__name__)
 
+# A query on a connection already made ends within this: a backend (or pgpool waiting on one) that
+# froze after the connect would otherwise hold the keeper's whole round until it thaws.
+QUERY_DEADLINE_S = 2.0
+
 
 def pool_nodes(pool: PgpoolSettings) -> tuple[PoolNode, ...]:
     """pgpool's own view, through pgpool itself (local socket, scram as CHECK_USER)."""
@@ -25,6 +29,7 @@ def pool_nodes(pool: PgpoolSettings) -> tuple[PoolNode, ...]:
         user=pool.check_user,
         password=pool.check_password.reveal(),
         timeout=2,  # libpq's least: a session waiting for a frozen primary costs no more than that
+        deadline=QUERY_DEADLINE_S,
     ) as conn:
         cursor = conn.execute("SHOW pool_nodes")
         names = [column.name for column in cursor.description or ()]
@@ -84,7 +89,12 @@ def probe(pool: PgpoolSettings, backend: Backend) -> BackendProbe:
         return BackendProbe(num, answers=False)
     try:
         with db.connect(
-            host=backend.host, port=backend.port, user=pool.check_user, password=pool.check_password.reveal(), timeout=2
+            host=backend.host,
+            port=backend.port,
+            user=pool.check_user,
+            password=pool.check_password.reveal(),
+            timeout=2,
+            deadline=QUERY_DEADLINE_S,  # it may freeze between the connect and the query
         ) as conn:
             row = conn.execute(_PROBE).fetchone()
     except psycopg.Error as exc:
