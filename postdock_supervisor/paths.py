@@ -20,6 +20,9 @@ PGPASS = Path("/var/lib/postgresql/.pgpass")
 PG_SOCKET_DIR = Path("/var/run/postgresql")
 BOOTSTRAP_STATE = RUN / "bootstrap.json"
 PROMOTE_ALIASES = RUN / "promote-hostaliases"  # nodes repmgr's promotion need not wait for
+# role_check found this standby stuck behind its upstream's timeline: the next start re-clones it
+# (kept outside the data directory, so a clone taken from this node never carries it)
+STANDBY_DIVERGED = RUN / "standby-diverged"
 LEASE_STATE = RUN / "lease.json"  # the lease keeper's last round, for status and metrics
 SUPERVISORCTL = "/usr/bin/supervisorctl"
 SSHD_CONF = ETC / "sshd_config"

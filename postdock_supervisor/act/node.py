@@ -171,6 +171,7 @@ def wipe(pg: PostgresSettings, why: str) -> None:
             shutil.rmtree(child)
         else:
             child.unlink()
+    paths.STANDBY_DIVERGED.unlink(missing_ok=True)  # the marker is about the data just discarded
 
 
 def clone(pg: PostgresSettings, host: str, upstream_id: int) -> None:

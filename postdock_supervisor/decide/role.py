@@ -16,12 +16,14 @@ from postdock_supervisor.model.node import NodeReport
 class RoleAct(enum.Enum):
     NOTHING = "nothing"
     STEP_DOWN = "step-down"  # stop postgres; the start-up decision rejoins the cluster
+    RECLONE_STANDBY = "reclone-standby"  # a stuck standby: mark its data diverged, stop postgres; re-cloned at start
 
 
 @dataclass(frozen=True)
 class RoleDecision:
     action: RoleAct
     reason: str
+    stalled_since: float | None = None  # memory of decide/stalled.py: since when a standby has not streamed
 
     @property
     def demote(self) -> bool:

@@ -69,6 +69,14 @@ def _follow(me: NodeReport, target: NodeReport, host: str, pg: PostgresSettings,
             f"local data belongs to another cluster (system {data.system_identifier}, "
             f"{host} has {target.system_identifier}); remove the volume to re-clone",
         )
+    if data.diverged:
+        return StartDecision(
+            Start.RECLONE,
+            f"this standby could not stream from {host} while it ran (its WAL went past the point where "
+            f"{host}'s timeline forked): re-cloning from {host}",
+            host,
+            target.node_id,
+        )
     if data.was_primary:
         if pg.clean_over_rewind or not first_level:
             return StartDecision(

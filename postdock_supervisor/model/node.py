@@ -32,6 +32,7 @@ class DataState:
     checkpoint_lsn: int = 0
     system_identifier: str = ""
     standby_signal: bool = False
+    diverged: bool = False  # a standby that could not stream from its running upstream (decide/stalled.py)
 
     @property
     def usable(self) -> bool:

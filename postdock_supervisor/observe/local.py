@@ -24,7 +24,7 @@ def parse_controldata(text: str) -> dict[str, str]:
     return values
 
 
-def data_state_from(pgdata: Path, controldata: dict[str, str] | None) -> DataState:
+def data_state_from(pgdata: Path, controldata: dict[str, str] | None, diverged: bool = False) -> DataState:
     has_version = (pgdata / "PG_VERSION").exists()
     has_control = (pgdata / "global" / "pg_control").exists()
     standby_signal = (pgdata / "standby.signal").exists()
@@ -41,6 +41,7 @@ def data_state_from(pgdata: Path, controldata: dict[str, str] | None) -> DataSta
         checkpoint_lsn=parse_lsn(controldata.get("Latest checkpoint location", "")),
         system_identifier=controldata.get("Database system identifier", ""),
         standby_signal=standby_signal,
+        diverged=diverged and standby_signal,
     )
 
 
@@ -66,7 +67,7 @@ def read_data_state(pgdata: str) -> DataState:
             controldata = parse_controldata(done.output)
         else:
             logger.warning("pg_controldata failed: %s", done.output.strip())
-    return data_state_from(path, controldata)
+    return data_state_from(path, controldata, paths.STANDBY_DIVERGED.exists())
 
 
 _STATE_SQL = """

@@ -1,13 +1,15 @@
-"""[eventlistener:role_check] events=TICK_5: a primary the cluster has left behind steps down."""
+"""[eventlistener:role_check] events=TICK_5: a primary the cluster has left behind steps down, and a
+standby stuck without streaming while its upstream runs is restarted (decide/stalled.py)."""
 
 import logging
 import time
 
-from postdock_supervisor import healing
+from postdock_supervisor import files, healing, paths
 from postdock_supervisor.act.phase import rerun_bootstrap
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
 from postdock_supervisor.decide.role import RoleAct, RoleDecision, decide_role
+from postdock_supervisor.decide.stalled import decide_stalled
 from postdock_supervisor.events.model import Event, TickEvent
 from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.observe.node import observe
@@ -23,22 +25,32 @@ class RoleCheck:
         self.settings = settings
         self.pg = settings.postgres
         self.supervisor = supervisor
+        self.stalled_since: float | None = None  # memory of the standby check
 
     def observe(self, event: Event) -> tuple[NodeReport, dict[str, NodeReport | None]] | None:
-        if not isinstance(event, TickEvent) or self.pg.is_cascade:
+        if not isinstance(event, TickEvent):
             return None
         me, peers = observe(self.settings)
         return me, dict(peers)
 
     def decide(self, snapshot: tuple[NodeReport, dict[str, NodeReport | None]], now: float) -> RoleDecision:
         me, peers = snapshot
+        if me.postgres.in_recovery:
+            return decide_stalled(me, peers, self.pg, self.stalled_since, now)
+        if self.pg.is_cascade:
+            return RoleDecision(RoleAct.NOTHING, "a cascaded node with its own primary data answers to nobody")
         return decide_role(me, peers, self.pg)
 
     def apply(self, decision: RoleDecision) -> None:
+        self.stalled_since = decision.stalled_since
         if decision.action is RoleAct.NOTHING:
             return
         logger.warning("%s", decision.reason)
         healing.record("role_check", decision.action.value, decision.reason)
+        if decision.action is RoleAct.RECLONE_STANDBY:
+            # Restarted as it is, it would refuse to start or wait again (its WAL went past the fork):
+            # the start-up decision re-clones a standby marked so.
+            files.write_atomic(paths.STANDBY_DIVERGED, decision.reason + "\n", 0o644)
         # The start-up decision does the rejoin (crash recovery, pg_rewind or re-clone).
         self.supervisor.stop("postgres")
         rerun_bootstrap(self.supervisor, decision.reason)

@@ -231,6 +231,12 @@ def streaming_children(compose: Compose, service: str) -> set[str] | None:
     return None if rows is None else {r[0] for r in rows}
 
 
+def streams(compose: Compose, service: str) -> bool:
+    """Whether the node's WAL receiver is streaming (a standby that waits for WAL it cannot get is not)."""
+    rows = try_sql(compose, service, "SELECT status = 'streaming' FROM pg_stat_wal_receiver")
+    return bool(rows and rows[0][0])
+
+
 def repmgr_upstreams(compose: Compose, service: str) -> dict[str, str]:
     """node name -> upstream name, from `repmgr cluster show`."""
     out: dict[str, str] = {}

@@ -1,6 +1,7 @@
 """Talking to a pgpool container from the host: sessions, SHOW pool_nodes, its health."""
 
 import subprocess
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -30,9 +31,19 @@ def status_of(compose: Compose) -> dict[str, str]:
         return {}
 
 
-def attached(compose: Compose, hosts: list[str]) -> bool:
-    found = status_of(compose)
-    return all(found.get(h) == "up" for h in hosts)
+@dataclass(frozen=True)
+class Attached:
+    """Whether every host is up in pgpool; true or false, a failed wait shows each host's status."""
+
+    status: dict[str, str]
+    hosts: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return all(self.status.get(h) == "up" for h in self.hosts)
+
+
+def attached(compose: Compose, hosts: list[str]) -> Attached:
+    return Attached(status_of(compose), tuple(hosts))
 
 
 def health(compose: Compose) -> str:

@@ -209,7 +209,12 @@ def test_a_primary_frozen_past_its_lease_is_replaced_and_after_the_thaw_acknowle
     """Frozen for 12 s: its lease lapses, a standby is approved and promoted, pgpool writes to it; the
     thawed old primary acknowledges nothing, not even to a client connected to it directly (a commit
     begun before the freeze included: no standby streams from it any more), until it rejoins as a
-    standby, and no write acknowledged through pgpool or directly is lost (partial mode)."""
+    standby, and no write acknowledged through pgpool or directly is lost (partial mode). The frozen
+    primary is pgslave1, the cascade's upstream: pgslave2 has to leave it too, and every standby
+    streams again in the end."""
+    if the_primary(cluster) != "pgslave1":
+        switched = cluster.exec("pgpool", "postdock", "switchover", "--to", "pgslave1", user="postgres", check=False)
+        assert "switchover done: pgslave1 is the primary" in switched, switched
     primary = the_primary(cluster)
     wait_until("every backend attached", lambda: attached(cluster, NODES), timeout=START)
     for table in ("acked_long_freeze", "acked_direct"):

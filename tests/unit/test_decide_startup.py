@@ -1,7 +1,11 @@
 """The start-up role decision, case by case: role, upstream and the reason a human reads."""
 
+from dataclasses import replace
+from pathlib import Path
+
 from postdock_supervisor.decide.startup import Start, StartDecision, decide_startup, failover_grace, in_place_window
 from postdock_supervisor.model.node import NodeReport
+from postdock_supervisor.observe.local import data_state_from
 from tests.builders import (
     EMPTY,
     KILLED_PRIMARY_DATA,
@@ -62,6 +66,29 @@ def test_cascade_clones_from_its_own_upstream_not_the_primary() -> None:
 def test_cascade_waits_while_its_upstream_is_down() -> None:
     d = decide_startup(me(CASCADE), {"pgslave1": None}, CASCADE, 0)
     assert (d.action, d.reason) == (Start.WAIT, "waiting for upstream pgslave1 to run")
+
+
+def test_a_standby_marked_diverged_is_re_cloned_from_its_upstream() -> None:
+    diverged = replace(STANDBY_DATA, diverged=True)
+    d = decide_startup(me(CASCADE, data=diverged), {"pgslave1": running_standby("pgslave1", 2, "pgslave3")}, CASCADE, 0)
+    assert (d.action, d.upstream, d.upstream_id) == (Start.RECLONE, "pgslave1", 2)
+    assert d.reason == (
+        "this standby could not stream from pgslave1 while it ran (its WAL went past the point where "
+        "pgslave1's timeline forked): re-cloning from pgslave1"
+    )
+    unmarked = decide_startup(me(CASCADE, data=STANDBY_DATA), {"pgslave1": running_standby("pgslave1", 2, "pgslave3")},
+                              CASCADE, 0)  # fmt: skip
+    assert unmarked.action is Start.START_STANDBY
+
+
+def test_only_standby_data_carries_the_diverged_mark(tmp_path: Path) -> None:
+    (tmp_path / "global").mkdir()
+    (tmp_path / "global" / "pg_control").write_bytes(b"")
+    (tmp_path / "PG_VERSION").write_text("17\n")
+    control = {"Database cluster state": "shut down in recovery", "Latest checkpoint's TimeLineID": "2"}
+    assert not data_state_from(tmp_path, control, diverged=True).diverged  # no standby.signal: not a standby
+    (tmp_path / "standby.signal").write_text("")
+    assert data_state_from(tmp_path, control, diverged=True).diverged
 
 
 def test_returning_old_primary_rejoins_the_new_primary() -> None:

@@ -14,6 +14,7 @@ from postdock_supervisor.act import node
 from postdock_supervisor.config import Role
 from postdock_supervisor.control import ControlError
 from postdock_supervisor.decide.role import RoleAct
+from postdock_supervisor.decide.stalled import STALL_S
 from postdock_supervisor.events.model import ProcessStateEvent, TickEvent
 from postdock_supervisor.model.failover import FailoverRecord, summary
 from postdock_supervisor.model.node import DataState, NodeReport, PostgresState
@@ -162,6 +163,22 @@ def test_role_check_steps_down_a_primary_the_cluster_left(monkeypatch: pytest.Mo
     decision = react(check, TickEvent(5), 0.0)
     assert decision is not None and decision.action is RoleAct.STEP_DOWN
     assert supervisor.calls == [("stop", "postgres"), ("start", "bootstrap")] and recorded == ["step-down"]
+
+
+def test_role_check_marks_a_standby_stuck_while_the_primary_runs_for_a_re_clone(
+    monkeypatch: pytest.MonkeyPatch, recorded: Any
+) -> None:
+    me = running_standby("pgmaster", 1, "pgslave1", streaming=False)
+    peers: dict[str, NodeReport | None] = {"pgslave3": running_primary("pgslave3", 4, timeline=2), "pgslave1": None}
+    monkeypatch.setattr(role_check, "observe", lambda settings: (me, peers))
+    supervisor = FakeSupervisor()
+    check = role_check.RoleCheck(make_settings(), supervisor)  # type: ignore[arg-type]
+    first = react(check, TickEvent(5), 10.0)
+    assert first is not None and first.action is RoleAct.NOTHING and supervisor.calls == []
+    stuck = react(check, TickEvent(5), 10.0 + STALL_S)
+    assert stuck is not None and stuck.action is RoleAct.RECLONE_STANDBY
+    assert supervisor.calls == [("stop", "postgres"), ("start", "bootstrap")] and recorded == ["reclone-standby"]
+    assert paths.STANDBY_DIVERGED.read_text().startswith("not streaming for 30s although pgslave3 runs")
 
 
 def test_promote_command_sets_the_synchronous_set_and_records_the_failover(
