@@ -80,6 +80,9 @@ def start_postgres(supervisor: Supervisor, pg: PostgresSettings) -> None:
     wait_ready(pg)
 
 
+BOOTSTRAP_SUPERUSER = "postgres"  # initdb's superuser: local peer login of the postgres account only
+
+
 def initdb(pg: PostgresSettings) -> None:
     proc.run(
         [
@@ -88,7 +91,7 @@ def initdb(pg: PostgresSettings) -> None:
             pg.pgdata,
             "--data-checksums",
             "-U",
-            "postgres",
+            BOOTSTRAP_SUPERUSER,
             "--auth-local=peer",
             "--auth-host=scram-sha-256",
             "--encoding=UTF8",
@@ -117,11 +120,20 @@ def _ensure_database(conn: psycopg.Connection[object], name: str, owner: str) ->
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
 
 
+def app_user_attributes(pg: PostgresSettings) -> str:
+    """The application user logs in and owns its database; it is a superuser only when asked, or when
+    it is `postgres`, initdb's bootstrap superuser, which PostgreSQL does not let lose the attribute."""
+    if pg.postgres_user_superuser or pg.postgres_user == BOOTSTRAP_SUPERUSER:
+        return "LOGIN SUPERUSER"
+    return "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+
+
 def create_cluster_roles(pg: PostgresSettings) -> None:
     with db.connect(port=pg.port, options="-c synchronous_commit=local") as conn:
         _role_sql(conn, pg.replication_user, pg.replication_password.reveal(), "LOGIN SUPERUSER REPLICATION")
         _ensure_database(conn, pg.replication_db, pg.replication_user)
-        _role_sql(conn, pg.postgres_user, pg.postgres_password.reveal(), "LOGIN SUPERUSER")
+        _role_sql(conn, pg.postgres_user, pg.postgres_password.reveal(), app_user_attributes(pg))
+        # Owner of its database, and so of its public schema (pg_database_owner): it creates what it needs.
         _ensure_database(conn, pg.app_db, pg.postgres_user)
 
 

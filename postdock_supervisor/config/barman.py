@@ -22,20 +22,15 @@ class BarmanSettings:
     port: int = env("REPLICATION_PORT", "PostgreSQL port of those nodes.", p.parse_port, "5432")
     replication_user: str = env(
         "REPLICATION_USER",
-        "User of barman's WAL stream (`streaming_conninfo`) and of the node probes; "
-        "also creates and drops barman's slot.",
+        "User of barman's connections: its WAL stream (`streaming_conninfo`), its base backups and checks "
+        "(`conninfo`, database `postgres`) and the node probes; also creates and drops barman's slot. "
+        "(PostDock and postdock 0.1 took POSTGRES_USER for `conninfo`, a superuser: the application user "
+        "is no superuser any more, and barman no longer reads POSTGRES_USER, POSTGRES_PASSWORD or POSTGRES_DB.)",
         p.parse_identifier,
         "replication_user",
     )
     replication_password: Secret = env(
         "REPLICATION_PASSWORD", "Password of REPLICATION_USER.", parse_secret, secret=True
-    )
-    postgres_user: str = env(
-        "POSTGRES_USER", "Superuser of barman's `conninfo` (base backups, checks).", p.parse_identifier, "postgres"
-    )
-    postgres_password: Secret = env("POSTGRES_PASSWORD", "Password of POSTGRES_USER.", parse_secret, secret=True)
-    postgres_db: str = env(
-        "POSTGRES_DB", "Database of barman's `conninfo` (empty: the name of POSTGRES_USER).", p.parse_optional_name, ""
     )
     connect_timeout: int = env(
         "POSTGRES_CONNECTION_TIMEOUT", "connect_timeout (s) of barman's connections.", p.parse_seconds, "10"
@@ -77,7 +72,3 @@ class BarmanSettings:
     backup_dir: str = env(
         "BACKUP_DIR", "Where barman keeps backups and WAL (mount a volume here).", p.parse_path, "/var/backups"
     )
-
-    @property
-    def dbname(self) -> str:
-        return self.postgres_db or self.postgres_user

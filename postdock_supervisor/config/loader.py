@@ -108,6 +108,11 @@ def _derive_postgres(values: dict[str, Any], hostname: str, problems: list[str])
             f"expected a list that includes CLUSTER_NODE_NETWORK_NAME {me!r}"
         )
     _check_fence_timing(values, problems)
+    if values.get("postgres_user") and values.get("postgres_user") == values.get("replication_user"):
+        problems.append(
+            f"POSTGRES_USER: found {values['postgres_user']!r}, the same as REPLICATION_USER; expected another "
+            "name (the application user has fewer rights than the replication superuser)"
+        )
     primary = values.get("primary_host")
     if partners and primary and primary not in partners:
         problems.append(

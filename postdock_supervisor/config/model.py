@@ -149,9 +149,21 @@ class PostgresSettings:
         "REPLICATION_PASSWORD", "Password of REPLICATION_USER.", parse_secret, secret=True
     )
     postgres_user: str = env(
-        "POSTGRES_USER", "Application superuser created on a fresh primary.", p.parse_identifier, "postgres"
+        "POSTGRES_USER",
+        "Application user created on a fresh primary: it logs in and owns POSTGRES_DB, and is no superuser "
+        "(unless POSTGRES_USER_SUPERUSER=1, or it is `postgres`, the cluster's own superuser).",
+        p.parse_identifier,
+        "postgres",
     )
     postgres_password: Secret = env("POSTGRES_PASSWORD", "Password of POSTGRES_USER.", parse_secret, secret=True)
+    postgres_user_superuser: bool = env(
+        "POSTGRES_USER_SUPERUSER",
+        "1: POSTGRES_USER is created a superuser, as PostDock and postdock 0.1 did. A superuser can run "
+        "programs as the `postgres` account (`COPY ... TO PROGRAM`) and so read every secret of the node; "
+        "set it only for an application that needs it. Read on a fresh primary only.",
+        p.parse_bool,
+        "0",
+    )
     postgres_db: str = env(
         "POSTGRES_DB",
         "Application database created on a fresh primary (empty: the name of POSTGRES_USER).",

@@ -25,6 +25,9 @@ basebackup_retry_sleep = 10
 """
 
 
+CONNINFO_DB = "postgres"  # every cluster has it; barman's checks and backups need no particular one
+
+
 def conninfo(bm: BarmanSettings, host: str, replication: bool) -> str:
     """No password here: it is in the passfile, so it never shows in `ps` or barman's output."""
     if replication:
@@ -32,8 +35,8 @@ def conninfo(bm: BarmanSettings, host: str, replication: bool) -> str:
     return make_conninfo(
         host=host,
         port=bm.port,
-        user=bm.postgres_user,
-        dbname=bm.dbname,
+        user=bm.replication_user,
+        dbname=CONNINFO_DB,
         connect_timeout=bm.connect_timeout,
         application_name="barman",
     )
@@ -68,6 +71,4 @@ local_staging_path = {bm.backup_dir}/staging
 def barman_pgpass(settings: Settings) -> str:
     bm = settings.barman
     assert bm is not None
-    return pgpass_lines(
-        {bm.replication_user: bm.replication_password.reveal(), bm.postgres_user: bm.postgres_password.reveal()}
-    )
+    return pgpass_lines({bm.replication_user: bm.replication_password.reveal()})

@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("POSTDOCK_IMAGE", "postdock/postdock:latest")
 SEED = ROOT / "docker-compose" / "latest.yml"
 APP = {"user": "monkey_user", "password": "monkey_pass", "dbname": "monkey_db"}
+# The application user is no superuser: what it may not see or do (pg_stat_replication's details,
+# the WAL receiver's status, untrusted extensions, subscriptions) the tests do as the replication
+# superuser, as an operator would.
+ADMIN = {"user": "replication_user", "password": "replication_pass"}
 T = TypeVar("T")
 
 
@@ -202,15 +206,17 @@ def connect(ip: str, timeout: int = 3, **overrides: Any) -> psycopg.Connection[A
     return psycopg.connect(host=ip, port=5432, connect_timeout=max(2, timeout), autocommit=True, **params)
 
 
-def sql(compose: Compose, service: str, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-    with connect(compose.ip(service)) as conn:
+def sql(
+    compose: Compose, service: str, query: str, params: Sequence[Any] | None = None, *, admin: bool = False
+) -> list[tuple[Any, ...]]:
+    with connect(compose.ip(service), **(ADMIN if admin else {})) as conn:
         cur = conn.execute(query, params)
         return cur.fetchall() if cur.description else []
 
 
-def try_sql(compose: Compose, service: str, query: str) -> list[tuple[Any, ...]] | None:
+def try_sql(compose: Compose, service: str, query: str, *, admin: bool = False) -> list[tuple[Any, ...]] | None:
     try:
-        return sql(compose, service, query)
+        return sql(compose, service, query, admin=admin)
     except (psycopg.Error, AssertionError, subprocess.SubprocessError):
         return None
 
@@ -227,13 +233,15 @@ def primaries(compose: Compose, services: Sequence[str]) -> list[str]:
 
 def streaming_children(compose: Compose, service: str) -> set[str] | None:
     """application_name (repmgr node name) of every standby streaming from service."""
-    rows = try_sql(compose, service, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
+    rows = try_sql(
+        compose, service, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'", admin=True
+    )
     return None if rows is None else {r[0] for r in rows}
 
 
 def streams(compose: Compose, service: str) -> bool:
     """Whether the node's WAL receiver is streaming (a standby that waits for WAL it cannot get is not)."""
-    rows = try_sql(compose, service, "SELECT status = 'streaming' FROM pg_stat_wal_receiver")
+    rows = try_sql(compose, service, "SELECT status = 'streaming' FROM pg_stat_wal_receiver", admin=True)
     return bool(rows and rows[0][0])
 
 

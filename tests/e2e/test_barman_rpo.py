@@ -27,7 +27,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
 def barman_sync_state(cluster: Compose) -> list[tuple[object, ...]] | None:
     try:
         return sql(cluster, "pgmaster", "SELECT sync_state FROM pg_stat_replication WHERE application_name = %s",
-                   ("barman_receive_wal",))  # fmt: skip
+                   ("barman_receive_wal",), admin=True)  # fmt: skip
     except psycopg.Error:
         return None
 

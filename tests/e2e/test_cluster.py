@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from postdock_supervisor.model.failover import phases, summary
@@ -146,6 +147,23 @@ def test_no_private_key_in_inspect_or_logs(cluster: Compose) -> None:
     history = sh("docker", "history", "--no-trunc", IMAGE)
     for text in (inspected, logs, history):
         assert body[:40] not in text
+
+
+def test_the_application_user_owns_its_database_and_is_no_superuser(cluster: Compose) -> None:
+    """monkey_user creates and fills tables in monkey_db, but cannot run a program as the postgres
+    account (the way a superuser reaches the node's secrets) nor read what only a monitor may."""
+    primary = primaries(cluster, ["pgmaster", "pgslave1", "pgslave3"])[0]
+    assert sql(cluster, primary, "SELECT rolsuper, rolreplication FROM pg_roles WHERE rolname = current_user") == [
+        (False, False)
+    ]
+    assert sql(cluster, primary, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'monkey_db'") == [
+        ("monkey_user",)
+    ]
+    sql(cluster, primary, "CREATE TABLE IF NOT EXISTS owned (id int)")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        sql(cluster, primary, "COPY (SELECT 1) TO PROGRAM 'cat /etc/postdock/secrets/*'")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        sql(cluster, primary, "SELECT pg_read_file('/etc/passwd')")
 
 
 def postmaster_pid(cluster: Compose, service: str) -> str:

@@ -30,7 +30,10 @@ def sync_set_complete(compose: Compose, primary: str) -> bool:
     """Every other first-level node streams from primary and is a synchronous (quorum) member."""
     rows = (
         try_sql(
-            compose, primary, "SELECT application_name, sync_state FROM pg_stat_replication WHERE state = 'streaming'"
+            compose,
+            primary,
+            "SELECT application_name, sync_state FROM pg_stat_replication WHERE state = 'streaming'",
+            admin=True,
         )
         or []
     )

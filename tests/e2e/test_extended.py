@@ -8,7 +8,7 @@ import pytest
 
 from postdock_supervisor import paths
 from tests.e2e.conftest import started
-from tests.e2e.harness import ROOT, Compose, connect, sql, streaming_children, try_sql, wait_until
+from tests.e2e.harness import ADMIN, ROOT, Compose, connect, sql, streaming_children, try_sql, wait_until
 
 EXTENSIONS = {
     "postgis": "monkey_db",
@@ -40,7 +40,7 @@ def extended() -> Iterator[Compose]:
 
 def test_every_extension_is_created_on_the_primary_and_replicated(extended: Compose) -> None:
     for extension, database in EXTENSIONS.items():
-        with connect(extended.ip("ext1"), dbname=database) as conn:
+        with connect(extended.ip("ext1"), dbname=database, **ADMIN) as conn:  # extensions are an admin's job
             if extension == "pg_partman":
                 conn.execute("CREATE SCHEMA IF NOT EXISTS partman")
                 conn.execute("CREATE EXTENSION pg_partman SCHEMA partman")
@@ -58,7 +58,7 @@ def _has_extension(compose: Compose, extension: str, database: str) -> bool:
 
 
 def test_pg_repack_rebuilds_a_table(extended: Compose) -> None:
-    sql(extended, "ext1", "CREATE EXTENSION IF NOT EXISTS pg_repack")
+    sql(extended, "ext1", "CREATE EXTENSION IF NOT EXISTS pg_repack", admin=True)
     sql(extended, "ext1", "CREATE TABLE bloated (id int PRIMARY KEY, v text)")
     sql(extended, "ext1", "INSERT INTO bloated SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g")
     sql(extended, "ext1", "DELETE FROM bloated WHERE id % 2 = 0")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import started
-from tests.e2e.harness import SEED, Compose, addresses, primaries, sql, try_sql, wait_until
+from tests.e2e.harness import SEED, Compose, addresses, primaries, sql, streaming_children, try_sql, wait_until
 from tests.e2e.writer import Writer
 
 FIRST_LEVEL = ["pgmaster", "pgslave1", "pgslave3"]
@@ -53,10 +53,7 @@ def cluster() -> Iterator[Compose]:
         wait_until("the subscriber writable", lambda: primaries(compose, ["subscriber"]), timeout=START)
         wait_until(
             "both first-level standbys streaming",
-            lambda: (
-                len(try_sql(compose, "pgmaster", "SELECT 1 FROM pg_stat_replication WHERE state = 'streaming'") or ())
-                == 2
-            ),
+            lambda: len(streaming_children(compose, "pgmaster") or ()) == 2,
             timeout=START,
         )
 
@@ -82,6 +79,7 @@ def test_a_subscriber_keeps_every_change_across_a_killed_primary(cluster: Compos
         cluster,
         "subscriber",
         f"CREATE SUBSCRIPTION sub CONNECTION '{PUBLISHER}' PUBLICATION pub WITH (failover = true)",
+        admin=True,  # a subscription runs as its owner with the publisher's password: an admin's job
     )
     for standby in ("pgslave1", "pgslave3"):
         wait_until(f"the failover slot synchronized to {standby}", lambda s=standby: synced_on(cluster, s), timeout=120)

@@ -21,7 +21,7 @@ BARMAN_ENV = {
     "ROLE": "barman",
     "REPLICATION_HOST": "pgmaster,pgslave1,pgslave3",
     "REPLICATION_PASSWORD": "repl-secret",
-    "POSTGRES_USER": "monkey_user",
+    "POSTGRES_USER": "monkey_user",  # PostDock's barman read these; an old env file still sets them
     "POSTGRES_PASSWORD": "app-secret",
     "BACKUP_SCHEDULE": "*/30 */5 * * *",
 }
@@ -49,7 +49,7 @@ def test_postdock_names_and_defaults() -> None:
         30,
         "/var/backups",
     )
-    assert bm.dbname == "monkey_user"  # POSTGRES_DB empty: the user's name
+    assert not hasattr(bm, "postgres_user")  # barman connects as REPLICATION_USER only
 
 
 def test_a_single_replication_host_still_works() -> None:
@@ -93,14 +93,14 @@ def test_server_section_points_at_the_given_host_without_passwords() -> None:
     s = settings()
     text = server_conf(s.barman, "pgslave1")
     assert "[pg_cluster]" in text
-    assert "conninfo = host=pgslave1 port=5432 user=monkey_user dbname=monkey_user" in text
+    assert "conninfo = host=pgslave1 port=5432 user=replication_user dbname=postgres" in text
     assert "streaming_conninfo = host=pgslave1 port=5432 user=replication_user" in text
     assert "slot_name = barman_the_backupper" in text
     assert "streaming_archiver_name = barman_receive_wal" in text
     assert "retention_policy = RECOVERY WINDOW OF 30 DAYS" in text
     assert "secret" not in text and "secret" not in barman_conf(s)
     assert "barman_user = postgres" in barman_conf(s)
-    assert barman_pgpass(s) == "*:*:*:replication_user:repl-secret\n*:*:*:monkey_user:app-secret\n"
+    assert barman_pgpass(s) == "*:*:*:replication_user:repl-secret\n"  # the application's password is not here
 
 
 # ---- decisions

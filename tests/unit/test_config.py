@@ -2,6 +2,7 @@
 
 import pytest
 
+from postdock_supervisor.act.node import app_user_attributes
 from postdock_supervisor.config import describe, load_settings
 from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.programs.entrypoint import version_problem
@@ -93,3 +94,20 @@ def test_a_data_directory_of_another_major_version_is_refused_naming_both_versio
     assert line is not None and "\n" not in line
     assert line.startswith("PGDATA: found a PostgreSQL '15' data directory at /data")
     assert "runs PostgreSQL 17" in line and "pg_dumpall" in line
+
+
+def test_the_application_user_cannot_be_the_replication_superuser() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE_ENV, "POSTGRES_USER": "replication_user"})
+    assert str(caught.value) == (
+        "POSTGRES_USER: found 'replication_user', the same as REPLICATION_USER; expected another name "
+        "(the application user has fewer rights than the replication superuser)"
+    )
+
+
+def test_the_application_user_is_a_superuser_only_when_asked_or_when_it_is_postgres() -> None:
+    assert app_user_attributes(make_pg(POSTGRES_USER="app")) == (
+        "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+    )
+    assert app_user_attributes(make_pg(POSTGRES_USER="app", POSTGRES_USER_SUPERUSER="1")) == "LOGIN SUPERUSER"
+    assert app_user_attributes(make_pg(POSTGRES_USER="postgres")) == "LOGIN SUPERUSER"  # initdb's own
