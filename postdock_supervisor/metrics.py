@@ -191,7 +191,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
     import shutil
 
     from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
-    from postdock_supervisor.observe.backup import backups, newest_wal_mtime, receiver, wal_continuity
+    from postdock_supervisor.observe.backup import backups, newest_wal_mtime, probe_nodes, receiver, wal_continuity
     from postdock_supervisor.observe.backup import check as barman_check
 
     bm = settings.barman
@@ -206,6 +206,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
         usage = shutil.disk_usage(bm.backup_dir)
         wal_time = newest_wal_mtime(bm)
         catalogue = backups(bm)
+        primaries = [n for n in probe_nodes(bm) if n.answers and n.writable]
         snap = BarmanSnapshot(
             check_ok=None if check["ok"] is None else bool(check["ok"]),
             backups=catalogue,
@@ -214,6 +215,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
             wal_age=None if wal_time is None else max(0.0, time.time() - wal_time),
             receiver_running=receiver(bm).running,
             wal=wal_continuity(bm, catalogue),
+            behind_bytes=primaries[0].behind_bytes if len(primaries) == 1 else None,
         )
         return [*barman_metrics(bm.server, snap), *program_metrics("barman", read_states(), "")]
 

@@ -17,6 +17,7 @@ class BarmanSnapshot:
     wal_age: float | None  # seconds since the newest WAL barman received was written; None: none yet
     receiver_running: bool
     wal: WalContinuity | None = None  # None: no DONE backup to start from
+    behind_bytes: int | None = None  # the primary's WAL past barman's slot; None: no primary or no slot
 
 
 def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
@@ -40,6 +41,15 @@ def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
                 "barman_last_wal_received_age_seconds",
                 "Seconds since barman last wrote received WAL (grows on an idle cluster too).",
                 snap.wal_age,
+            )
+        )
+    if snap.behind_bytes is not None:
+        metrics.append(
+            gauge(
+                "barman_wal_behind_bytes",
+                "WAL bytes the primary has written that barman's slot has not confirmed: what a restore "
+                "from barman would miss now (0 on an idle cluster, unlike the received age).",
+                float(snap.behind_bytes),
             )
         )
     incremental = [b for b in done if b.incremental]

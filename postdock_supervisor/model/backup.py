@@ -12,6 +12,8 @@ class NodeProbe:
     slot: str = ""  # primary only: '' (no slot), or its wal_status (reserved, extended, unreserved, lost)
     slot_active: bool = False
     wants_sync: bool = False  # primary only: barman's receiver is in synchronous_standby_names
+    # primary only: WAL bytes it wrote past what barman's slot has confirmed (None: no slot yet)
+    behind_bytes: int | None = None
 
 
 @dataclass(frozen=True)

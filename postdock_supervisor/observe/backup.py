@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 
 
 _PRIMARY_SQL = """
-SELECT s.wal_status, s.active, current_setting('synchronous_standby_names')
+SELECT s.wal_status, s.active, current_setting('synchronous_standby_names'),
+       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint
   FROM (SELECT 1) AS one
   LEFT JOIN pg_replication_slots AS s ON s.slot_name = %s
 """
@@ -49,6 +50,7 @@ def probe_node(bm: BarmanSettings, host: str) -> NodeProbe:
         slot=str(slot[0] or "") if slot[1] is not None else "",
         slot_active=bool(slot[1]),
         wants_sync=RECEIVER_NAME in str(slot[2] or ""),
+        behind_bytes=None if slot[3] is None else max(0, int(slot[3])),
     )
 
 

@@ -171,6 +171,13 @@ def test_backups_and_wal_continue_from_the_new_primary_after_a_failover(cluster:
     assert (metric(text, "barman_wal_missing_segments"), metric(text, "barman_wal_missing_history_files")) == (0, 0)
     shown = cluster.exec("backup", "postdock", "status", user="postgres")
     assert "wal archive: continuous up to 00000002" in shown, shown
+    # barman's slot on the new primary confirms what it writes: a restore now would miss less than
+    # one segment (pg_receivewal confirms every 10 s).
+    wait_until(
+        "barman's slot caught up on the new primary",
+        lambda: (b := metric(scrape(cluster, "backup"), "barman_wal_behind_bytes")) is not None and b < 16 * 1024**2,
+        timeout=90,
+    )
     cluster("start", "pgmaster")
 
 

@@ -322,6 +322,12 @@ def test_no_backup_yet_omits_the_last_backup_series() -> None:
                      "barman_receive_wal_running", "barman_backups_incremental_amount"}  # fmt: skip
 
 
+def test_the_primary_s_wal_past_barman_s_slot_is_exported_when_known() -> None:
+    behind = BarmanSnapshot(True, (), 1, 1, None, True, behind_bytes=3 * 16 * 1024 * 1024)
+    [value] = [m.samples[0].value for m in barman_metrics("s", behind) if m.name == "barman_wal_behind_bytes"]
+    assert value == 50331648.0
+
+
 def test_barman_health_names_the_failing_check() -> None:
     out = "Server pg_cluster:\n\tPostgreSQL: OK\n\treceive-wal running: FAILED (See the Barman log file)\n"
     assert barman_health({"backup_keeper": "RUNNING"}, False, out).reason == (
