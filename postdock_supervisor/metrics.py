@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 REFRESH = 2.0  # seconds between probes; also the bound on a snapshot's age (plus one probe)
 CHECK_EVERY = 30.0  # seconds between `barman check` runs (barman_check_is_ok's bounded age)
+BEHIND_EVERY = 10.0  # seconds between reads of barman's slot on the primary (a connection to every node)
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
@@ -197,6 +198,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
     bm = settings.barman
     assert bm is not None
     check: dict[str, float | bool | None] = {"ok": None, "at": 0.0}
+    behind: dict[str, float | int | None] = {"bytes": None, "at": 0.0}
 
     def probe() -> list[Metric]:
         # `barman check` takes seconds: run it every CHECK_EVERY, in this thread, never in a scrape.
@@ -206,7 +208,10 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
         usage = shutil.disk_usage(bm.backup_dir)
         wal_time = newest_wal_mtime(bm)
         catalogue = backups(bm)
-        primaries = [n for n in probe_nodes(bm) if n.answers and n.writable]
+        if time.monotonic() - float(behind["at"] or 0.0) >= BEHIND_EVERY:
+            primaries = [n for n in probe_nodes(bm) if n.answers and n.writable]
+            behind["bytes"] = primaries[0].behind_bytes if len(primaries) == 1 else None
+            behind["at"] = time.monotonic()
         snap = BarmanSnapshot(
             check_ok=None if check["ok"] is None else bool(check["ok"]),
             backups=catalogue,
@@ -215,7 +220,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
             wal_age=None if wal_time is None else max(0.0, time.time() - wal_time),
             receiver_running=receiver(bm).running,
             wal=wal_continuity(bm, catalogue),
-            behind_bytes=primaries[0].behind_bytes if len(primaries) == 1 else None,
+            behind_bytes=None if behind["bytes"] is None else int(behind["bytes"]),
         )
         return [*barman_metrics(bm.server, snap), *program_metrics("barman", read_states(), "")]
 

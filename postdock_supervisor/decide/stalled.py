@@ -13,7 +13,7 @@ unreachable is no reason: nothing could be cloned, and the standby resumes when 
 from collections.abc import Mapping
 
 from postdock_supervisor.config import PostgresSettings
-from postdock_supervisor.decide.role import RoleAct, RoleDecision
+from postdock_supervisor.decide.role import RoleAct, RoleDecision, decide_role
 from postdock_supervisor.model.node import NodeReport
 
 # repmgrd follows a new primary within a few seconds of noticing it; a standby that still does not
@@ -28,6 +28,22 @@ def wanted_upstream(peers: Mapping[str, NodeReport | None], pg: PostgresSettings
         return pg.primary_host
     running = sorted(h for h, r in peers.items() if r is not None and r.postgres.is_primary and h != pg.network_name)
     return running[0] if len(running) == 1 else ""
+
+
+def decide_check(
+    me: NodeReport,
+    peers: Mapping[str, NodeReport | None],
+    pg: PostgresSettings,
+    stalled_since: float | None,
+    now: float,
+) -> RoleDecision:
+    """role_check's round: a standby is judged by decide_stalled, a first-level primary by decide_role;
+    a cascaded node with primary data (a single node of its own) answers to nobody."""
+    if me.postgres.in_recovery:
+        return decide_stalled(me, peers, pg, stalled_since, now)
+    if pg.is_cascade:
+        return RoleDecision(RoleAct.NOTHING, "a cascaded node with its own primary data answers to nobody")
+    return decide_role(me, peers, pg)
 
 
 def decide_stalled(

@@ -1,5 +1,5 @@
 """[eventlistener:role_check] events=TICK_5: a primary the cluster has left behind steps down, and a
-standby stuck without streaming while its upstream runs is restarted (decide/stalled.py)."""
+standby stuck without streaming while its upstream runs is re-cloned (decide/stalled.py)."""
 
 import logging
 import time
@@ -8,8 +8,8 @@ from postdock_supervisor import files, healing, paths
 from postdock_supervisor.act.phase import rerun_bootstrap
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
-from postdock_supervisor.decide.role import RoleAct, RoleDecision, decide_role
-from postdock_supervisor.decide.stalled import decide_stalled
+from postdock_supervisor.decide.role import RoleAct, RoleDecision
+from postdock_supervisor.decide.stalled import decide_check
 from postdock_supervisor.events.model import Event, TickEvent
 from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.observe.node import observe
@@ -35,11 +35,7 @@ class RoleCheck:
 
     def decide(self, snapshot: tuple[NodeReport, dict[str, NodeReport | None]], now: float) -> RoleDecision:
         me, peers = snapshot
-        if me.postgres.in_recovery:
-            return decide_stalled(me, peers, self.pg, self.stalled_since, now)
-        if self.pg.is_cascade:
-            return RoleDecision(RoleAct.NOTHING, "a cascaded node with its own primary data answers to nobody")
-        return decide_role(me, peers, self.pg)
+        return decide_check(me, peers, self.pg, self.stalled_since, now)
 
     def apply(self, decision: RoleDecision) -> None:
         self.stalled_since = decision.stalled_since

@@ -4,7 +4,7 @@ upstream is down or who streams is left alone."""
 from dataclasses import replace
 
 from postdock_supervisor.decide.role import RoleAct
-from postdock_supervisor.decide.stalled import STALL_S, decide_stalled
+from postdock_supervisor.decide.stalled import STALL_S, decide_check, decide_stalled
 from postdock_supervisor.model.node import NodeReport
 from tests.builders import STANDBY_DATA, make_pg, running_primary, running_standby, stopped
 
@@ -58,3 +58,14 @@ def test_only_a_running_standby_that_has_finished_starting_is_judged() -> None:
     assert decide_stalled(cloning, peers_with_primary(), FIRST, 0.0, 1000.0).reason == "not a running standby"
     down = stopped("pgslave1", 2, STANDBY_DATA, phase="done")
     assert decide_stalled(down, peers_with_primary(), FIRST, 0.0, 1000.0).action is RoleAct.NOTHING
+
+
+def test_role_check_judges_a_standby_for_a_stall_and_a_primary_for_stepping_down() -> None:
+    stuck = decide_check(STUCK, peers_with_primary(), FIRST, 0.0, 1000.0)
+    assert stuck.action is RoleAct.RECLONE_STANDBY
+    single = running_primary("pgslave2", 3)
+    assert decide_check(single, {}, CASCADE, None, 0.0).reason == (
+        "a cascaded node with its own primary data answers to nobody"
+    )
+    left = decide_check(running_primary("pgslave1", 2), peers_with_primary(), FIRST, None, 0.0)
+    assert left.action is RoleAct.STEP_DOWN
