@@ -25,6 +25,11 @@ HOLD_NAME = "postdock_lease_hold"
 SYNC_LOCK = 0x504F5354  # "POST"
 
 
+def ask_one(host: str, port: int, key: str, action: str, node: str, timeout: float) -> tuple[bool, str]:
+    """One lease action asked of one agent: (ok, its reason or why there was no answer)."""
+    return _post(host, port, key, action, node, "", timeout)
+
+
 def _post(host: str, port: int, key: str, action: str, node: str, epoch: str, timeout: float) -> tuple[bool, str]:
     try:
         answer = control.post(host, port, key, action, {"node": node, "epoch": epoch}, timeout)
@@ -107,9 +112,16 @@ def _receiving_from(conn: psycopg.Connection[Any], host: str) -> bool:
     return bool(row and row[0])
 
 
-def stream_from(pg: PostgresSettings, host: str) -> str:
+def repmgr_slot(pg: PostgresSettings) -> str:
+    """The physical slot repmgr creates for this node on its upstream ('' without slots)."""
+    return f"repmgr_slot_{pg.node_id}" if pg.use_slots else ""
+
+
+def stream_from(pg: PostgresSettings, host: str, catch_up: bool = False) -> str:
     """Point this standby's WAL receiver at `host` and wait until it no longer streams from any other
-    node; '' once done (or when there is nothing to move: postgres down, or a primary), else why not."""
+    node; '' once done (or when there is nothing to move: postgres down, or a primary), else why not.
+    A catch-up streams without a slot (`host` is a standby that has none for this node); any other
+    move streams with repmgr's slot again."""
     try:
         conn = db.connect(port=pg.port, timeout=2)
     except psycopg.OperationalError as exc:
@@ -117,20 +129,24 @@ def stream_from(pg: PostgresSettings, host: str) -> str:
             return ""  # not running: nothing streams; its start-up picks its upstream again
         return f"local postgres did not answer: {exc}"
     with conn:
-        row = conn.execute("SELECT pg_is_in_recovery(), current_setting('primary_conninfo')").fetchone()
+        row = conn.execute(
+            "SELECT pg_is_in_recovery(), current_setting('primary_conninfo'), current_setting('primary_slot_name')"
+        ).fetchone()
         if row is None or not row[0]:
             return ""
         current = conninfo_to_dict(str(row[1]))
         old = str(current.get("host") or "")
-        if old == host:
+        slot = "" if catch_up else (str(row[2]) or repmgr_slot(pg))
+        if old == host and slot == str(row[2]):
             return ""
         moved = make_conninfo(str(row[1]), host=host)
         conn.execute(sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(moved)))
+        conn.execute(sql.SQL("ALTER SYSTEM SET primary_slot_name = {}").format(sql.Literal(slot)))
         conn.execute("SELECT pg_reload_conf()")
         deadline = time.monotonic() + CUT_DEADLINE_S
-        while old and _receiving_from(conn, old):
+        while old and old != host and _receiving_from(conn, old):
             if time.monotonic() > deadline:
                 return f"the WAL receiver still streams from {old} {CUT_DEADLINE_S:g}s after the reload"
             time.sleep(0.01)
-    logger.info("WAL receiver moved from %s to %s", old or "nobody", host)
+    logger.info("WAL receiver moved from %s to %s%s", old or "nobody", host, " without a slot" if catch_up else "")
     return ""

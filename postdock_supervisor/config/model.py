@@ -126,7 +126,8 @@ class PostgresSettings:
     )
     priority: int = env(
         "NODE_PRIORITY",
-        "repmgr failover priority; the higher wins between equally advanced standbys; 0 is never promoted.",
+        "Failover preference: the highest wins among the standbys that hold all WAL any of them holds "
+        "(a preferred standby behind fetches it first); 0 is never promoted.",
         p.parse_priority,
         "100",
     )

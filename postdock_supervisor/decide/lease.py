@@ -75,6 +75,7 @@ class Answer:
     reason: str
     state: Grantor
     stream_from: str = ""  # the node this standby must stream WAL from before the answer goes out
+    catch_up: bool = False  # ... without its replication slot: the node is a standby that has none for it
 
 
 def started(now: float, lease_s: float) -> Grantor:
@@ -129,6 +130,23 @@ def decide_approval(state: Grantor, candidate: str, now: float, lease_s: float, 
     if candidate == me:
         return Answer(True, reason, approved)
     return Answer(True, reason, replace(approved, moved_for=candidate), candidate)
+
+
+def decide_catch_up(state: Grantor, candidate: str, now: float, me: str = "") -> Answer:
+    """repmgrd's candidate asks this standby, preferred by NODE_PRIORITY, to fetch the WAL it lacks
+    from the candidate before the election is rerun (decide/priority.py). Only once no grant of its own
+    lives: until then the old primary may still count on this standby's acknowledgements."""
+    if quiet := _quiet(state, now):
+        return Answer(False, f"{quiet}: not catching up from {candidate}", state)
+    if state.granted_to and state.granted_to not in (candidate, me) and now < state.grant_until:
+        left = state.grant_until - now
+        return Answer(
+            False, f"{state.granted_to} may still hold a lease ({left:.1f}s): not catching up from {candidate}", state
+        )
+    if candidate == me:
+        return Answer(False, "asked to catch up from itself", state)
+    reason = f"no live lease: fetching WAL from {candidate}"
+    return Answer(True, reason, replace(state, moved_for=candidate), candidate, catch_up=True)
 
 
 def lease_until(asked_at: float, granted_by: Iterable[str], cluster: Iterable[str], lease_s: float) -> float:

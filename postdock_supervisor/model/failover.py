@@ -22,16 +22,20 @@ class FailoverRecord:
     approved_at: float = 0.0
     writable_at: float = 0.0  # its first lease after the promotion let the held commits through
     promoted_at: float = 0.0  # `repmgr standby promote` returned (it polls: often after writable_at)
+    deferred_to: str = ""  # the standby of higher NODE_PRIORITY this node declined for (decide/priority.py)
+    deferred_at: float = 0.0
 
     @classmethod
     def from_json(cls, raw: Any) -> "FailoverRecord | None":
         try:
-            values = {f.name: float(raw[f.name]) for f in fields(cls) if f.name in raw}
+            values: dict[str, Any] = {
+                f.name: (str if f.type is str else float)(raw[f.name]) for f in fields(cls) if f.name in raw
+            }
             return cls(**values)
         except (KeyError, TypeError, ValueError):
             return None
 
-    def to_json(self) -> dict[str, float]:
+    def to_json(self) -> dict[str, float | str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def with_writable(self, released_at: float) -> "FailoverRecord":
@@ -64,6 +68,11 @@ def summary(record: FailoverRecord) -> str:
     when = datetime.fromtimestamp(record.detected_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
     steps = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in phases(record))
     total = record.total
+    if total is None and record.deferred_to:
+        return (
+            f"failover at {when} UTC: deferred to {record.deferred_to} (higher NODE_PRIORITY) "
+            f"{record.deferred_at - record.detected_at:.2f}s after the election"
+        )
     if total is None:
         return f"failover at {when} UTC not finished: {steps or 'detected'}"
     return f"failover at {when} UTC: writable {total:.2f}s after the old primary was last seen ({steps})"

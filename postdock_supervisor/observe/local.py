@@ -70,10 +70,11 @@ def read_data_state(pgdata: str) -> DataState:
     return data_state_from(path, controldata, paths.STANDBY_DIVERGED.exists())
 
 
+# A standby's LSN is the later of received and replayed WAL: what repmgr's election compares.
 _STATE_SQL = """
 SELECT pg_is_in_recovery(),
        (SELECT system_identifier::text FROM pg_control_system()),
-       CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+       CASE WHEN pg_is_in_recovery() THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
             ELSE pg_current_wal_lsn() END::text,
        CASE WHEN pg_is_in_recovery()
             THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),

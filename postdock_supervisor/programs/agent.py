@@ -112,7 +112,7 @@ def make_server(
     assert settings.postgres is not None
     pg = settings.postgres
     lease_desk = desk or LeaseDesk(
-        pg.lease_timeout or 1.0, pg.network_name, lambda host: lease_act.stream_from(pg, host)
+        pg.lease_timeout or 1.0, pg.network_name, lambda host, catch_up: lease_act.stream_from(pg, host, catch_up)
     )
     password = pg.replication_password.reveal()
     verifier = Verifier(password, (pg.network_name, pg.node_name), pg.control_accept_legacy)

@@ -9,14 +9,21 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from postdock_supervisor.decide.lease import Answer, decide_approval, decide_grant, decide_release, started
+from postdock_supervisor.decide.lease import (
+    Answer,
+    decide_approval,
+    decide_catch_up,
+    decide_grant,
+    decide_release,
+    started,
+)
 
 logger = logging.getLogger(__name__)
 
-ACTIONS = ("lease-grant", "lease-approve", "lease-release")
+ACTIONS = ("lease-grant", "lease-approve", "lease-release", "lease-catch-up")
 
 
-def _stays(host: str) -> str:
+def _stays(host: str, catch_up: bool) -> str:
     return ""
 
 
@@ -25,7 +32,7 @@ class LeaseDesk:
         self,
         lease_s: float,
         me: str = "",
-        stream_from: Callable[[str], str] = _stays,
+        stream_from: Callable[[str, bool], str] = _stays,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lease_s = lease_s
@@ -47,13 +54,15 @@ class LeaseDesk:
                 answer = decide_grant(self.state, node, now, self.lease_s, epoch, self.me)
             elif action == "lease-approve":
                 answer = decide_approval(self.state, node, now, self.lease_s, self.me)
+            elif action == "lease-catch-up":
+                answer = decide_catch_up(self.state, node, now, self.me)
             else:
                 answer = decide_release(self.state, node, epoch)
-            if answer.stream_from and (failed := self.stream_from(answer.stream_from)):
+            if answer.stream_from and (failed := self.stream_from(answer.stream_from, answer.catch_up)):
                 answer = self._unmoved(answer, action, failed)
             changed = answer.state.granted_to != self.state.granted_to or answer.state.approved != self.state.approved
             self.state = answer.state
-        if changed or (not answer.ok and action != "lease-grant"):
+        if changed or action == "lease-catch-up" or (not answer.ok and action != "lease-grant"):
             logger.info("%s", answer.reason)
         return {"ok": answer.ok, "reason": answer.reason}
 
@@ -62,5 +71,7 @@ class LeaseDesk:
         primary); a grant stands, and the move is tried again at the next one."""
         if action == "lease-approve":
             return Answer(False, f"{failed}: not approving {answer.state.approved}", self.state)
+        if action == "lease-catch-up":
+            return Answer(False, f"{failed}: not catching up", self.state)
         logger.warning("%s", failed)
         return Answer(answer.ok, answer.reason, replace(answer.state, moved_for=self.state.moved_for))

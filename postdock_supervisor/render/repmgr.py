@@ -54,12 +54,13 @@ def repmgr_conf(settings: Settings) -> str:
         ("service_stop_command", quote_conf(f"{ctl} stop postgres")),
         ("service_restart_command", quote_conf(f"{ctl} restart postgres")),
         ("service_reload_command", quote_conf(f"{ctl} signal HUP postgres")),
-        # The candidate repmgrd elected waits for a majority saying no lease is live (programs/approve.py);
-        # a refusal reruns the election soon, and the others wait for its outcome no longer than that.
+        # The candidate repmgrd elected defers to a preferred standby that holds its WAL, then waits
+        # for a majority saying no lease is live (programs/approve.py); a refusal or a deferral reruns
+        # the election on every standby a second later (a rerun also re-detects the failure: ~1 s).
         *(
             [
                 ("failover_validation_command", quote_conf("/usr/local/bin/postdock node approve-promotion")),
-                ("election_rerun_interval", "2"),
+                ("election_rerun_interval", "1"),
                 ("primary_notification_timeout", "20"),
             ]
             if pg.lease_timeout

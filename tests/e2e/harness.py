@@ -127,6 +127,13 @@ class Compose:
         self._netns(service, "-D", "INPUT", "!", "-i", "lo", "-j", "DROP")
         self._netns(service, "-D", "OUTPUT", "!", "-o", "lo", "-j", "DROP")
 
+    def drop_from(self, service: str, address: str) -> None:
+        """Drop every packet the service receives from one address (it no longer hears that node)."""
+        self._netns(service, "-I", "INPUT", "-s", address, "-j", "DROP")
+
+    def undrop_from(self, service: str, address: str) -> None:
+        self._netns(service, "-D", "INPUT", "-s", address, "-j", "DROP")
+
     def reconnect(self, service: str) -> None:
         # Without --alias the compose service name would no longer resolve to it.
         sh("docker", "network", "connect", "--alias", service, self.network(), self.container(service))

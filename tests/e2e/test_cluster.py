@@ -194,19 +194,29 @@ def try_postmaster_pid(cluster: Compose, service: str) -> str | None:
         return None
 
 
-def test_killed_primary_fails_over_to_a_first_level_standby_without_losing_acknowledged_writes(
-    cluster: Compose,
-) -> None:
-    # Which first-level standby wins is repmgr's election today (the most WAL received, then
-    # NODE_PRIORITY): the guarantee is that one of them wins and holds every acknowledged write.
+def test_killed_primary_fails_over_to_the_preferred_standby_even_when_it_was_behind(cluster: Compose) -> None:
+    """NODE_PRIORITY: pgslave3 200, pgslave1 100. pgslave3 hears nothing from the primary while commits
+    reach pgslave1, then the primary is killed: repmgrd elects pgslave1 (more WAL), which has pgslave3
+    fetch the missing WAL from it and declines; the rerun elects pgslave3 on the tie. No acknowledged
+    write is lost."""
     sql(cluster, "pgmaster", "CREATE TABLE acked (id int PRIMARY KEY)")
     candidates = [n for n in FIRST_LEVEL if n != "pgmaster"]
     writer = Writer(lambda: addresses(cluster, FIRST_LEVEL)).start()
+    old_address = cluster.ip("pgmaster")
     try:
         wait_until("20 acknowledged writes before the fault", lambda: len(writer.acked) >= 20)
-        old_address = cluster.ip("pgmaster")
-        cluster("kill", "pgmaster")
-        killed_at = time.monotonic()
+        # Frozen, so that its repmgrd does not start a failover of its own meanwhile; and deaf to the
+        # primary, or its kernel would buffer the WAL sent meanwhile and hand it over at the thaw.
+        cluster("pause", "pgslave3")
+        cluster.drop_from("pgslave3", old_address)
+        try:
+            deaf_at = time.monotonic()
+            wait_until("10 writes pgslave3 has not received", lambda: writer.acked_after(deaf_at) >= 10)
+            cluster("kill", "pgmaster")
+            killed_at = time.monotonic()
+        finally:
+            cluster.undrop_from("pgslave3", old_address)
+            cluster("unpause", "pgslave3")
         new = wait_until("a first-level standby promoted", lambda: primaries(cluster, candidates), timeout=90)
         wait_until(
             "a write acknowledged by the new primary", lambda: writer.acked_after(killed_at + 0.5) >= 5, timeout=90
@@ -215,7 +225,11 @@ def test_killed_primary_fails_over_to_a_first_level_standby_without_losing_ackno
         writer.stop()
     assert len(new) == 1, f"more than one primary: {new}"
     [winner] = new
+    assert winner == "pgslave3", f"{winner} promoted over pgslave3, of higher NODE_PRIORITY"
     assert primaries(cluster, candidates) == [winner]
+    declined = cluster.logs("pgslave1")
+    assert "pgslave3 (priority 200 over 100) lacks" in declined
+    assert "deferring to pgslave3, of higher NODE_PRIORITY: the election is rerun" in declined
     stored = {row[0] for row in sql(cluster, winner, "SELECT id FROM acked")}
     assert writer.ids() - stored == set(), "acknowledged writes missing on the new primary"
     # The flight recorder never claims a shorter outage than clients saw: from the old primary last

@@ -3,18 +3,21 @@ the lease keeper's rounds with the database as a stand-in, and the promotion app
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from postdock_supervisor import paths, proc
+from postdock_supervisor import healing, paths, proc
 from postdock_supervisor.act import lease as act
 from postdock_supervisor.decide.lease import Hold
+from postdock_supervisor.model.failover import summary
+from postdock_supervisor.model.node import NodeReport, PostgresState
 from postdock_supervisor.programs import agent, approve, lease_keeper
 from postdock_supervisor.programs.contract import step
 from postdock_supervisor.programs.lease_desk import LeaseDesk
-from tests.builders import loopback_settings, make_settings, running_primary
+from tests.builders import loopback_settings, make_settings, running_primary, running_standby
 
 
 class Clock:
@@ -74,7 +77,7 @@ def test_an_approval_goes_out_only_once_the_wal_receiver_moved_and_a_failed_move
     moves: list[str] = []
     failing = {"why": "the WAL receiver still streams from pgmaster 2s after the reload"}
 
-    def stream_from(host: str) -> str:
+    def stream_from(host: str, catch_up: bool) -> str:
         moves.append(host)
         return failing["why"]
 
@@ -97,6 +100,34 @@ def test_an_approval_goes_out_only_once_the_wal_receiver_moved_and_a_failed_move
     failing["why"] = ""
     assert desk.handle("lease-grant", {"node": "pgmaster", "epoch": "e"})["ok"] is True
     assert (moves[-2:], desk.state.moved_for) == (["pgmaster", "pgmaster"], "")
+
+
+def test_a_catch_up_streams_from_the_candidate_without_a_slot_once_no_lease_lives_and_a_grant_moves_back() -> None:
+    clock = Clock()
+    moves: list[tuple[str, bool]] = []
+
+    def stream_from(host: str, catch_up: bool) -> str:
+        moves.append((host, catch_up))
+        return ""
+
+    desk = LeaseDesk(2.0, "pgslave3", stream_from, clock)
+    clock.now += 2.0
+    assert desk.handle("lease-grant", {"node": "pgmaster", "epoch": "e"})["ok"] is True
+    clock.now += 1.0
+    assert desk.handle("lease-catch-up", {"node": "pgslave1"}) == {
+        "ok": False,
+        "reason": "pgmaster may still hold a lease (1.0s): not catching up from pgslave1",
+    }
+    assert moves == []
+    clock.now += 1.0
+    assert desk.handle("lease-catch-up", {"node": "pgslave1"}) == {
+        "ok": True,
+        "reason": "no live lease: fetching WAL from pgslave1",
+    }
+    assert (moves, desk.state.moved_for, desk.state.approved) == ([("pgslave1", True)], "pgslave1", "")
+    # Catching up approves nothing: the old primary may still win its lease back, and is streamed from again.
+    assert desk.handle("lease-grant", {"node": "pgmaster", "epoch": "e2"})["ok"] is True
+    assert (moves[-1], desk.state.moved_for) == (("pgmaster", False), "")
 
 
 def test_an_agent_that_does_not_answer_counts_as_no_grant_within_the_timeout() -> None:
@@ -209,13 +240,16 @@ def test_the_candidate_promotes_once_enough_approve_and_never_while_a_primary_ru
     monkeypatch.setattr(approve, "approval_asker", lambda pg, port: Approving(set()))
     monkeypatch.setattr(approve, "fetch_reports", lambda hosts, port, timeout: dict.fromkeys(hosts))
     monkeypatch.setattr(approve, "read_primary_last_alive", lambda pg, now: None)
+    monkeypatch.setattr(approve, "local_report", lambda settings: running_standby("pgslave1", 2, "pgmaster"))
+    monkeypatch.setattr(approve, "verified_reports", lambda pg, hosts, port, timeout: dict.fromkeys(hosts))
     settings = make_settings(NODE_NAME="node2", CLUSTER_NODE_NETWORK_NAME="pgslave1")
     assert approve.main(settings) == 0
     # repmgrd reads one line of standard output and closes the pipe: a second line would kill the
     # command (found as an election rerun costing 3 s after every kill). Progress goes to stderr.
     seen = capsys.readouterr()
     assert seen.out == "2 of 2 approvals needed (pgslave1,pgslave3): no node holds a lease, promoting pgslave1\n"
-    assert seen.err.splitlines()[:2] == [
+    assert seen.err.splitlines()[:3] == [
+        "no healthy standby has a higher priority than pgslave1 (100)",
         "0 of 2 approvals needed (none): waiting for the old lease to lapse",
         "1 of 2 approvals needed (pgslave1): waiting for the old lease to lapse",
     ]
@@ -225,6 +259,53 @@ def test_the_candidate_promotes_once_enough_approve_and_never_while_a_primary_ru
     rounds = iter([set()])
     assert approve.main(settings) == 1
     assert capsys.readouterr().out == "pgmaster,pgslave3 is a running primary: not promoting pgslave1\n"
+
+
+def test_the_candidate_defers_once_to_a_preferred_standby_after_it_caught_up(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(approve, "LocalReader", lambda pg: Reader(False, ("pgmaster", "pgslave3")))
+    monkeypatch.setattr(approve, "PAUSE_S", 0.0)
+    monkeypatch.setattr(approve, "read_primary_last_alive", lambda pg, now: None)
+    me = replace(running_standby("pgslave1", 2, "pgmaster"), postgres=PostgresState(True, True, 1, 0x5000100))
+    monkeypatch.setattr(approve, "local_report", lambda settings: me)
+    behind = replace(running_standby("pgslave3", 4, "pgmaster"), priority=200)
+    lsns = iter([0x5000000, 0x5000000, 0x5000000, 0x5000100])
+
+    def reports(pg: Any, hosts: Any, port: int, timeout: float) -> dict[str, NodeReport | None]:
+        lsn = next(lsns)
+        return {h: replace(behind, postgres=replace(behind.postgres, lsn=lsn)) for h in hosts if h == "pgslave3"}
+
+    monkeypatch.setattr(approve, "verified_reports", reports)
+    asked: list[tuple[str, str, str]] = []
+    answers = iter([(False, "pgmaster may still hold a lease (0.3s): not catching up from pgslave1"), (True, "")])
+
+    def ask_one(host: str, port: int, key: str, action: str, node: str, timeout: float) -> tuple[bool, str]:
+        asked.append((host, action, node))
+        return next(answers)
+
+    monkeypatch.setattr(approve.lease_act, "ask_one", ask_one)
+    settings = make_settings(NODE_NAME="node2", CLUSTER_NODE_NETWORK_NAME="pgslave1")
+    assert approve.main(settings) == 1
+    seen = capsys.readouterr()
+    assert seen.out == "deferring to pgslave3, of higher NODE_PRIORITY: the election is rerun\n"
+    assert seen.err.splitlines() == [
+        "pgslave3 (priority 200 over 100) lacks 256 bytes of WAL pgslave1 holds: it fetches them from pgslave1 first",
+        "  pgslave3: pgmaster may still hold a lease (0.3s): not catching up from pgslave1",
+        "pgslave3 holds WAL up to 0/5000100 (this node: 0/5000100)",
+    ]
+    assert asked == [("pgslave3", "lease-catch-up", "pgslave1")] * 2
+    record = healing.read_failover()
+    assert record is not None and record.deferred_to == "pgslave3"
+    assert summary(record).endswith("deferred to pgslave3 (higher NODE_PRIORITY) 0.00s after the election")
+    # Elected again in the rerun (the preferred standby did not win it): promote, never decline for ever.
+    lsns = iter([0x5000000])
+    monkeypatch.setattr(approve, "approval_asker", lambda pg, port: Granting({"pgslave1", "pgslave3"}))
+    monkeypatch.setattr(approve, "fetch_reports", lambda hosts, port, timeout: dict.fromkeys(hosts))
+    assert approve.main(settings) == 0
+    assert capsys.readouterr().err.startswith(
+        "elected again after deferring to pgslave3 in this failover: promoting pgslave1\n"
+    )
 
 
 def test_the_lease_metrics_show_a_primary_holding_its_commits_and_nothing_on_a_standby() -> None:
