@@ -194,6 +194,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
     from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
     from postdock_supervisor.observe.backup import backups, newest_wal_mtime, probe_nodes, receiver, wal_continuity
     from postdock_supervisor.observe.backup import check as barman_check
+    from postdock_supervisor.observe.drill import read_records
 
     bm = settings.barman
     assert bm is not None
@@ -208,6 +209,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
         usage = shutil.disk_usage(bm.backup_dir)
         wal_time = newest_wal_mtime(bm)
         catalogue = backups(bm)
+        drills = read_records(bm)
         if time.monotonic() - float(behind["at"] or 0.0) >= BEHIND_EVERY:
             primaries = [n for n in probe_nodes(bm) if n.answers and n.writable]
             behind["bytes"] = primaries[0].behind_bytes if len(primaries) == 1 else None
@@ -221,6 +223,8 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
             receiver_running=receiver(bm).running,
             wal=wal_continuity(bm, catalogue),
             behind_bytes=None if behind["bytes"] is None else int(behind["bytes"]),
+            drill=drills[0],
+            drill_success=drills[1],
         )
         return [*barman_metrics(bm.server, snap), *program_metrics("barman", read_states(), "")]
 

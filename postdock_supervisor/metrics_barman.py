@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from postdock_supervisor.model.backup import BackupInfo
+from postdock_supervisor.model.drill import DrillRecord
 from postdock_supervisor.model.wal import WalContinuity
 
 
@@ -18,6 +19,8 @@ class BarmanSnapshot:
     receiver_running: bool
     wal: WalContinuity | None = None  # None: no DONE backup to start from
     behind_bytes: int | None = None  # the primary's WAL past barman's slot; None: no primary or no slot
+    drill: DrillRecord | None = None  # the last restore drill
+    drill_success: DrillRecord | None = None  # the last one that passed
 
 
 def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
@@ -85,6 +88,7 @@ def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
                         float(newest[0].size),
                     )
                 )
+    metrics += drill_metrics(server, snap.drill, snap.drill_success)
     if snap.wal is not None:
         metrics += [
             gauge(
@@ -99,4 +103,34 @@ def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
                 float(len(snap.wal.missing_history)),
             ),
         ]
+    return metrics
+
+
+def drill_metrics(server: str, last: DrillRecord | None, success: DrillRecord | None) -> list[Metric]:
+    """The restore drills: the last one's outcome, and what the last successful one took and read."""
+    metrics: list[Metric] = []
+
+    def gauge(name: str, doc: str, value: float) -> None:
+        family = GaugeMetricFamily(name, doc, labels=["server"])
+        family.add_metric([server], value)
+        metrics.append(family)
+
+    if last is not None:
+        gauge("barman_drill_last_ok", "1 when the last restore drill passed, 0 when it failed or was refused.",
+              float(last.ok))  # fmt: skip
+        gauge("barman_drill_last_time_seconds", "Unix time the last restore drill ended.", last.finished_at)
+    if success is not None:
+        gauge("barman_drill_last_success_time_seconds", "Unix time the last passing restore drill ended.",
+              success.finished_at)  # fmt: skip
+        gauge("barman_drill_restored_rows", "Rows the last passing drill read in the restored copy.",
+              float(success.rows))  # fmt: skip
+        steps = GaugeMetricFamily(
+            "barman_drill_duration_seconds",
+            "Seconds each step of the last passing drill took (recover: barman recover; replay: WAL up to "
+            "the end of recovery; check: reading every table; total).",
+            labels=["server", "step"],
+        )
+        for name, seconds in [*success.step_seconds(), ("total", success.seconds)]:
+            steps.add_metric([server, name], seconds)
+        metrics.append(steps)
     return metrics

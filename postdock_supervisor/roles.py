@@ -176,6 +176,17 @@ BACKUP_KEEPER = ProgramSpec(
     "backup_keeper", "postdock backup keeper", user="postgres", priority=40, autorestart="true", startretries=100
 )
 
+# Restores the newest backup into a scratch copy to prove it (programs/drill_keeper.py).
+DRILL_KEEPER = ProgramSpec(
+    "drill_keeper",
+    "postdock backup drill-keeper",
+    user="postgres",
+    priority=45,
+    autorestart="true",
+    startretries=100,
+    enabled=lambda settings: settings.barman is not None and settings.barman.drills,
+)
+
 EXPORTER = ProgramSpec("exporter", "postdock exporter", user="postgres", priority=10, autorestart="true")
 POSTGRES_EXPORTER = ProgramSpec(
     "postgres_exporter",
@@ -206,7 +217,7 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         POSTGRES_EXPORTER,
     ),
     Role.PGPOOL: (SSHD, PGPOOL, POOL_KEEPER, EXPORTER),
-    Role.BARMAN: (SSHD, BACKUP_KEEPER, EXPORTER),
+    Role.BARMAN: (SSHD, BACKUP_KEEPER, DRILL_KEEPER, EXPORTER),
 }
 
 

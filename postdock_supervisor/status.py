@@ -5,6 +5,7 @@ from typing import Any
 
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.model.backup import BackupInfo
+from postdock_supervisor.model.drill import DrillRecord
 from postdock_supervisor.model.node import NodeReport, format_lsn
 from postdock_supervisor.model.wal import WalContinuity
 
@@ -95,8 +96,20 @@ def backup_summary(backups: Sequence[BackupInfo], wal: WalContinuity | None, now
     return summary
 
 
+def drill_summary(last: DrillRecord | None, success: DrillRecord | None, now: float) -> dict[str, Any]:
+    """The restore drills, for the barman container's `postdock status`."""
+    if last is None:
+        return {"restore drill": "none yet"}
+    ago = f"{(now - last.finished_at) / 3600:.1f} h ago"
+    shown = {"restore drill": f"{'passed' if last.ok else 'FAILED'} {ago}: {last.reason}"}
+    if not last.ok and success is not None:
+        shown["last passing drill"] = f"{success.backup_id} ({(now - success.finished_at) / 3600:.1f} h ago)"
+    return shown
+
+
 def barman_status(bm: BarmanSettings, now: float) -> dict[str, Any]:
     from postdock_supervisor.observe.backup import backups, wal_continuity
+    from postdock_supervisor.observe.drill import read_records
 
     catalogue = backups(bm)
-    return backup_summary(catalogue, wal_continuity(bm, catalogue), now)
+    return {**backup_summary(catalogue, wal_continuity(bm, catalogue), now), **drill_summary(*read_records(bm), now)}

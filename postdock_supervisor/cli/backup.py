@@ -33,3 +33,35 @@ def take(incremental: bool) -> None:
     logs.setup(settings.common.log_level, "backup")
     if not act.take_backup(bm, incremental):
         raise CommandError("the base backup failed (barman's output above says why)")
+
+
+@backup.command(name="drill-keeper")
+def drill_keeper() -> None:
+    """Restore the newest backup whenever a drill is due, to prove it (a supervisor program)."""
+    from postdock_supervisor.programs import drill_keeper as program
+
+    settings = load()
+    barman(settings)
+    logs.setup(settings.common.log_level, "drill_keeper")
+    program.main(settings)
+
+
+@backup.command()
+def drill() -> None:
+    """Restore the newest backup now into a scratch copy, start it, read every table, remove it."""
+    from postdock_supervisor.act.drill import DrillBusy
+    from postdock_supervisor.programs.drill_keeper import drill_now
+
+    settings = load()
+    bm = barman(settings)
+    logs.setup(settings.common.log_level, "drill")
+    try:
+        record = drill_now(bm, "asked for by hand")
+    except DrillBusy as exc:
+        raise CommandError(str(exc)) from None
+    steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in record.step_seconds())
+    click.echo(
+        f"restore drill {'passed' if record.ok else 'FAILED'} in {record.seconds:.1f}s ({steps}): {record.reason}"
+    )
+    if not record.ok:
+        raise CommandError("the restore drill failed")

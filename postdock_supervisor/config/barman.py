@@ -69,6 +69,22 @@ class BarmanSettings:
         p.parse_days,
         "30",
     )
+    drills: bool = env(
+        "RESTORE_DRILLS",
+        "1: prove the backups by restoring them (the drill_keeper program): the newest backup is restored "
+        "with its WAL into BACKUP_DIR/drill, started as a throwaway postgres on a socket, read table by table, "
+        "and removed, after every new backup, after every change of primary and on DRILL_SCHEDULE. "
+        "Needs free space for one more copy of the newest backup. 0: no drills.",
+        p.parse_bool,
+        "1",
+    )
+    drill_schedule: str = env(
+        "DRILL_SCHEDULE",
+        "When a restore drill also runs although nothing changed, a cron expression like BACKUP_SCHEDULE; "
+        "empty: only after new backups and changes of primary.",
+        p.parse_optional_cron,
+        "0 12 * * *",
+    )
     backup_dir: str = env(
         "BACKUP_DIR", "Where barman keeps backups and WAL (mount a volume here).", p.parse_path, "/var/backups"
     )

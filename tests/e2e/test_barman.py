@@ -181,6 +181,36 @@ def test_backups_and_wal_continue_from_the_new_primary_after_a_failover(cluster:
     cluster("start", "pgmaster")
 
 
+def last_drill(compose: Compose) -> dict[str, Any]:
+    out = compose.exec("backup", "cat", "/var/backups/.postdock-drills.json", user="postgres", check=False)
+    state = json.loads(out) if out.strip().startswith("{") else {}
+    return dict(state.get("last") or {})
+
+
+def test_the_newest_backup_is_proven_by_a_restore_drill_across_the_failover(cluster: Compose) -> None:
+    """The drill keeper restores the newest backup (taken on the new primary) with the WAL of both
+    timelines, starts it, reads every table; `postdock backup drill` does the same on demand."""
+    newest = done_backups(cluster)[-1]["backup_id"]
+    drill = wait_until(
+        f"a passing drill of backup {newest} up to timeline 2",
+        lambda: (d := last_drill(cluster)) and d["backup_id"] == newest and d["timeline"] >= 2 and d["ok"] and d,
+        timeout=300,
+    )
+    # rows_wal (450,000) and after_failover (100,000) were written before that backup.
+    assert drill["rows"] >= 550_000 and drill["databases"] >= 3, drill
+    assert drill["reason"].startswith(f"backup {newest} restored up to ")
+    text = scrape(cluster, "backup")
+    assert metric(text, "barman_drill_last_ok") == 1
+    assert (metric(text, "barman_drill_last_success_time_seconds") or 0) == drill["finished_at"]
+    assert re.search(r'^barman_drill_duration_seconds\{server="pg_cluster",step="replay"\} ', text, re.M)
+    assert "drill" not in cluster.exec("backup", "ls", "/var/backups", user="postgres").split()  # removed
+    by_hand = cluster.exec("backup", "postdock", "backup", "drill", user="postgres")
+    assert "restore drill passed in " in by_hand and f"backup {newest} restored up to " in by_hand, by_hand
+    assert last_drill(cluster)["trigger"] == "asked for by hand"
+    shown = cluster.exec("backup", "postdock", "status", user="postgres")
+    assert f"restore drill: passed 0.0 h ago: backup {newest} restored up to " in shown, shown
+
+
 def streaming_nodes(cluster: Compose, primary: str) -> set[str]:
     out = cluster.exec(primary, "postdock", "status", "--json", check=False)
     try:

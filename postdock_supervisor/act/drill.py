@@ -1,0 +1,202 @@
+"""One restore drill in the barman container (as postgres): `barman recover` of a backup into a
+scratch directory under BACKUP_DIR, a throwaway postgres on it (a unix socket only, no network, no
+archiving, no replication), the end of recovery awaited, every table of every database read; the
+copy is removed whatever happened. Records are kept beside the backups, so a restart of the
+container does not forget the last drill."""
+
+import contextlib
+import fcntl
+import json
+import logging
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from postdock_supervisor import db, files, paths, proc
+from postdock_supervisor.act.barman import BARMAN
+from postdock_supervisor.config.barman import BarmanSettings
+from postdock_supervisor.model.backup import BackupInfo
+from postdock_supervisor.model.drill import DrillRecord
+from postdock_supervisor.observe.drill import read_records, record_path
+
+logger = logging.getLogger(__name__)
+
+RECOVER_TIMEOUT_S = 24 * 3600.0
+REPLAY_TIMEOUT_S = 3600.0
+PORT = 5432  # names the socket file only: the copy listens on no TCP address
+# Settings given on the command line win over the restored postgresql.auto.conf (the node's ALTER
+# SYSTEM values: synchronous standbys, the lease's hold, its upstream).
+OVERRIDES = {
+    "listen_addresses": "",
+    "port": str(PORT),
+    "archive_mode": "off",
+    "synchronous_standby_names": "",
+    "primary_conninfo": "",
+    "hot_standby": "off",  # nothing reads it before recovery ends; no parameter checks against the primary's
+    "shared_preload_libraries": "",
+    "shared_buffers": "32MB",
+    "max_connections": "20",
+    "max_wal_senders": "0",
+    "max_replication_slots": "0",
+    "sync_replication_slots": "off",
+    "logging_collector": "off",
+}
+# Tables, materialized views; partitioned parents are read through their partitions.
+_TABLES = """
+SELECT n.nspname, c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1, 2
+"""
+
+
+class DrillBusy(Exception):
+    """Another drill runs (the keeper's, or one asked for by hand)."""
+
+
+def scratch(bm: BarmanSettings) -> Path:
+    return Path(bm.backup_dir) / "drill"
+
+
+def write_record(bm: BarmanSettings, record: DrillRecord) -> None:
+    _, success = read_records(bm)
+    kept = record if record.ok else success
+    state = {"last": record.to_json(), "last_success": kept.to_json() if kept else None}
+    files.write_atomic(record_path(bm), json.dumps(state), 0o644)
+
+
+@contextlib.contextmanager
+def one_at_a_time(bm: BarmanSettings) -> Iterator[None]:
+    with open(Path(bm.backup_dir) / ".postdock-drill.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DrillBusy("another restore drill runs") from None
+        yield
+
+
+def refused(backup_id: str, trigger: str, reason: str, now: float) -> DrillRecord:
+    return DrillRecord(backup_id, trigger, now, now, False, reason)
+
+
+def run_drill(bm: BarmanSettings, backup: BackupInfo, timeline: int, trigger: str) -> DrillRecord:
+    """Restore `backup` with the archived WAL up to `timeline`, start it, read it, remove it."""
+    with one_at_a_time(bm):
+        root = scratch(bm)
+        shutil.rmtree(root, ignore_errors=True)  # a drill cut short by a restart leaves its copy
+        root.mkdir(mode=0o700)
+        record = DrillRecord(backup.backup_id, trigger, time.time(), 0.0, False, "", timeline)
+        try:
+            record = _restore_and_check(bm, backup, root, record)
+        except Exception as exc:  # noqa: BLE001 - any failure is the drill's result, named
+            record = replace(record, reason=f"{type(exc).__name__}: {exc}")
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return replace(record, finished_at=time.time())
+
+
+def _restore_and_check(bm: BarmanSettings, backup: BackupInfo, root: Path, record: DrillRecord) -> DrillRecord:
+    data = root / "data"
+    began = time.monotonic()
+    # Without --target-tli barman restores the WAL of the backup's own timeline only.
+    follow = ["--target-tli", str(record.timeline)] if record.timeline > backup.timeline else []
+    done = proc.run([BARMAN, "recover", *follow, bm.server, backup.backup_id, str(data)], timeout=RECOVER_TIMEOUT_S)
+    record = replace(record, recover_seconds=time.monotonic() - began)
+    if not done.ok:
+        last = (done.output.strip().splitlines() or ["no output"])[-1]
+        return replace(record, reason=f"barman recover failed: {last}")
+    began = time.monotonic()
+    with _server(root, data) as server:
+        ended = _await_promotion(root, server)
+        record = replace(record, replay_seconds=time.monotonic() - began)
+        if ended:
+            return replace(record, reason=f"the restored copy did not come up: {ended}")
+        began = time.monotonic()
+        counted = _read_everything(root)
+        record = replace(record, check_seconds=time.monotonic() - began, **counted)
+    return replace(
+        record,
+        ok=True,
+        reason=(
+            f"backup {backup.backup_id} restored up to {record.lsn} and read: {record.databases} databases, "
+            f"{record.tables} tables, {record.rows} rows"
+        ),
+    )
+
+
+@contextlib.contextmanager
+def _server(root: Path, data: Path) -> Iterator[subprocess.Popen[bytes]]:
+    empty = root / "empty.conf"
+    hba = root / "hba.conf"
+    empty.write_text("", encoding="utf-8")
+    hba.write_text("local all all trust\n", encoding="utf-8")  # the socket is in a 0700 directory
+    settings = {
+        **OVERRIDES,
+        "config_file": str(empty),
+        "hba_file": str(hba),
+        "ident_file": str(empty),
+        "unix_socket_directories": str(root),
+    }
+    argv = [str(paths.PG_BIN / "postgres"), "-D", str(data)]
+    for name, value in settings.items():
+        argv += ["-c", f"{name}={value}"]
+    with (root / "postgres.log").open("ab") as log:
+        server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield server
+    finally:
+        server.send_signal(signal.SIGINT)  # fast shutdown: nothing of the copy is kept
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _connect(root: Path, dbname: str = "postgres") -> psycopg.Connection[Any]:
+    return db.connect(host=str(root), port=PORT, user="postgres", dbname=dbname, timeout=5)
+
+
+def _await_promotion(root: Path, server: subprocess.Popen[bytes]) -> str:
+    """'' once the copy has replayed its WAL and takes connections as a primary; else why not."""
+    deadline = time.monotonic() + REPLAY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            return f"postgres exited with code {server.returncode}: {_last_line(root / 'postgres.log')}"
+        with contextlib.suppress(psycopg.Error), _connect(root) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if row is not None and not row[0]:
+                return ""
+        time.sleep(0.5)
+    return f"recovery did not end within {REPLAY_TIMEOUT_S:.0f}s: {_last_line(root / 'postgres.log')}"
+
+
+def _read_everything(root: Path) -> dict[str, Any]:
+    """Every table of every database read to its end (a damaged page fails the query)."""
+    with _connect(root) as conn:
+        names = [str(r[0]) for r in conn.execute("SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")]
+        lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    tables = rows = 0
+    for name in names:
+        with _connect(root, name) as conn:
+            for schema, table in conn.execute(_TABLES).fetchall():
+                query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+                counted = conn.execute(query).fetchone()
+                tables += 1
+                rows += int(counted[0]) if counted else 0
+    return {"lsn": str(lsn[0]) if lsn else "", "databases": len(names), "tables": tables, "rows": rows}
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "empty log"

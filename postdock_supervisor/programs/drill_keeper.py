@@ -1,0 +1,86 @@
+"""The drill keeper (a supervisor program on ROLE=barman): every half minute, observe barman's
+catalogue, archive and disk, decide whether a restore drill is due (decide/drill.py), and run it
+(act/drill.py). A drill blocks this program only: one at a time by construction."""
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from postdock_supervisor.act import drill as act
+from postdock_supervisor.config import Settings
+from postdock_supervisor.config.barman import BarmanSettings
+from postdock_supervisor.decide.drill import DrillAct, DrillDecision, DrillMemory, decide_drill
+from postdock_supervisor.model.drill import DrillRecord, DrillSnapshot
+from postdock_supervisor.observe.backup import backup_locked, backups, wal_archive
+from postdock_supervisor.observe.drill import read_records
+from postdock_supervisor.programs.contract import step
+from postdock_supervisor.programs.runner import run_ticks
+
+logger = logging.getLogger(__name__)
+
+INTERVAL = 30.0
+
+
+def observe(bm: BarmanSettings) -> DrillSnapshot:
+    done = [b for b in backups(bm) if b.status == "DONE"]
+    newest = done[-1] if done else None
+    _, histories = wal_archive(bm)
+    timeline = max([*histories, newest.timeline if newest else 0])
+    try:
+        free = shutil.disk_usage(Path(bm.backup_dir)).free
+    except OSError:
+        free = 0
+    last, _ = read_records(bm)
+    return DrillSnapshot(newest, backup_locked(bm), free, timeline, last)
+
+
+def drill_now(bm: BarmanSettings, trigger: str) -> DrillRecord:
+    """A drill of the newest DONE backup whatever is due (`postdock backup drill`), recorded."""
+    snap = observe(bm)
+    if snap.newest is None:
+        raise act.DrillBusy("barman holds no DONE backup to restore yet")
+    record = act.run_drill(bm, snap.newest, snap.timeline, trigger)
+    act.write_record(bm, record)
+    return record
+
+
+class DrillKeeper:
+    def __init__(self, bm: BarmanSettings) -> None:
+        self.bm = bm
+        self.memory = DrillMemory(last_fire=time.time())
+        self.last_reason = ""
+        self.snap: DrillSnapshot | None = None
+
+    def observe(self) -> DrillSnapshot:
+        self.snap = observe(self.bm)
+        return self.snap
+
+    def decide(self, snap: DrillSnapshot, now: float) -> DrillDecision:
+        # DRILL_SCHEDULE is wall-clock time.
+        return decide_drill(snap, self.bm.drill_schedule, self.memory, time.time())
+
+    def apply(self, decision: DrillDecision) -> None:
+        self.memory = decision.memory
+        if decision.reason != self.last_reason:
+            logger.info("%s", decision.reason)
+            self.last_reason = decision.reason
+        if decision.act is DrillAct.REFUSE:
+            act.write_record(self.bm, act.refused(decision.backup_id, decision.trigger, decision.reason, time.time()))
+        elif decision.act is DrillAct.RUN and self.snap is not None and self.snap.newest is not None:
+            try:
+                record = act.run_drill(self.bm, self.snap.newest, self.snap.timeline, decision.trigger)
+            except act.DrillBusy as exc:
+                logger.info("%s: the keeper's drill waits", exc)
+                return
+            act.write_record(self.bm, record)
+            log = logger.info if record.ok else logger.warning
+            steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in record.step_seconds())
+            log("restore drill %s in %.1fs (%s): %s", "passed" if record.ok else "FAILED", record.seconds, steps,
+                record.reason)  # fmt: skip
+
+
+def main(settings: Settings) -> None:
+    assert settings.barman is not None
+    keeper = DrillKeeper(settings.barman)
+    run_ticks(lambda began: step(keeper, began), interval=INTERVAL, min_pause=1.0)
