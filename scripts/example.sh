@@ -10,5 +10,10 @@ if [ "${1:-up}" = "down" ]; then
 fi
 bash scripts/ensure-docker.sh
 bash scripts/build-image.sh
+# The cluster's SSH key pair, made once outside the repository and reused: `postdock recover` and
+# repmgr's cluster crosscheck need SSH between the containers.
+keys="${POSTDOCK_SSH_KEYS:-${XDG_CONFIG_HOME:-$HOME/.config}/postdock/ssh}"
+bash scripts/cluster-key.sh "$keys"
+export POSTDOCK_SSH_ENABLE="${POSTDOCK_SSH_ENABLE:-1}" POSTDOCK_SSH_KEYS="$keys"
 "${compose[@]}" up -d pgmaster pgslave1 pgslave2 pgslave3 pgslave4 pgpool backup
 echo "started; watch it with: ${compose[*]} exec pgmaster postdock status"

@@ -152,27 +152,8 @@ class Compose:
 
 
 def make_key_pair(directory: Path) -> Path:
-    """A fresh ed25519 key pair made with the image's own ssh-keygen (nothing needed on the host)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    sh(
-        "docker",
-        "run",
-        "--rm",
-        "-v",
-        f"{directory}:/k",
-        "--entrypoint",
-        "ssh-keygen",
-        IMAGE,
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        "postdock-test",
-        "-f",
-        "/k/id_ed25519",
-    )
+    """The cluster key pair, made by the example's own script with the image's ssh-keygen."""
+    sh("bash", str(ROOT / "scripts" / "cluster-key.sh"), str(directory))
     return directory
 
 
