@@ -18,7 +18,7 @@ from postdock_supervisor.model.failover import FailoverRecord, phases
 from postdock_supervisor.model.pool import PoolNode
 from postdock_supervisor.observe.local import read_bootstrap_state, read_lease_state
 from postdock_supervisor.observe.metrics import ReplicationSnapshot, replication_snapshot
-from postdock_supervisor.observe.pool import pool_nodes_or_none, read_keeper_weights
+from postdock_supervisor.observe.pool import pool_nodes_or_none, read_keeper_state, read_keeper_weights
 from postdock_supervisor.observe.supervisor import read_states
 
 logger = logging.getLogger(__name__)
@@ -135,6 +135,19 @@ def pgpool_metrics(nodes: tuple[PoolNode, ...] | None, weights: dict[int, float]
     return [up, backend_up, primary, weight, selects]
 
 
+def pgpool_switch_metrics(switch: object) -> list[Metric]:
+    """The flight recorder's pgpool phase of the last failover, as the pool keeper timed it."""
+    if not isinstance(switch, dict) or not isinstance(switch.get("after_writable"), int | float):
+        return []
+    lag = _gauge(
+        "pgpool_switch_after_writable_seconds",
+        "Seconds from the new primary of the last failover taking writes to pgpool sending writes there.",
+        ["host"],
+    )
+    lag.add_metric([str(switch.get("host", ""))], float(switch["after_writable"]))
+    return [lag]
+
+
 class _Cached:
     """Probes in a background thread; collect() only reads the last result."""
 
@@ -181,7 +194,12 @@ def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
         pool = settings.pgpool
         assert pool is not None
         nodes = pool_nodes_or_none(pool)
-        return [*pgpool_metrics(nodes, read_keeper_weights()), *program_metrics("pgpool", read_states(), "")]
+        state = read_keeper_state()
+        return [
+            *pgpool_metrics(nodes, read_keeper_weights()),
+            *pgpool_switch_metrics(state.get("switch")),
+            *program_metrics("pgpool", read_states(), ""),
+        ]
 
     if settings.barman is not None:
         return _barman_probe(settings)

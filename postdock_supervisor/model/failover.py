@@ -76,3 +76,11 @@ def summary(record: FailoverRecord) -> str:
     if total is None:
         return f"failover at {when} UTC not finished: {steps or 'detected'}"
     return f"failover at {when} UTC: writable {total:.2f}s after the old primary was last seen ({steps})"
+
+
+def pgpool_lag(switched_at: float, writable_at: float) -> float | None:
+    """Seconds from the new primary taking writes to pgpool sending writes there (0 when pgpool was
+    first); None when that primary's last failover is not this one (a switchover, an old record)."""
+    if not writable_at or not -RERUN_WITHIN_S < switched_at - writable_at < RERUN_WITHIN_S:
+        return None
+    return max(0.0, switched_at - writable_at)

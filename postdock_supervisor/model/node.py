@@ -78,6 +78,7 @@ class NodeReport:
     postgres: PostgresState = PostgresState()
     lease_left: float = 0.0  # seconds of write lease this primary holds, as its lease keeper last counted
     last_failover: str = ""  # the flight record of this node's last promotion by repmgrd, one line
+    writable_at: float = 0.0  # when that promotion's first lease let writes through (wall clock; 0: none)
 
     @property
     def ready(self) -> bool:

@@ -31,6 +31,7 @@ def local_report(settings: Settings) -> NodeReport:
         postgres=postgres,
         lease_left=read_lease_left(time.time()) if postgres.is_primary else 0.0,
         last_failover=summary(record) if (record := healing.read_failover()) is not None else "",
+        writable_at=record.writable_at if record is not None else 0.0,
     )
 
 

@@ -4,6 +4,7 @@ backends, decide (decide/pool.py), act through pcp. Its last decision is in a st
 
 import json
 import logging
+import time
 from typing import Any
 
 import psycopg
@@ -12,7 +13,9 @@ from postdock_supervisor import files, paths
 from postdock_supervisor.act import pgpool as pool_act
 from postdock_supervisor.config import Settings
 from postdock_supervisor.decide.pool import PoolDecision, decide_pool
+from postdock_supervisor.model.failover import pgpool_lag
 from postdock_supervisor.model.pool import PoolSnapshot
+from postdock_supervisor.observe.peers import fetch_report
 from postdock_supervisor.observe.pool import read_keeper_state, snapshot
 from postdock_supervisor.programs.contract import step
 from postdock_supervisor.programs.runner import run_ticks
@@ -21,6 +24,7 @@ from postdock_supervisor.render.pgpool import initial_weight
 logger = logging.getLogger(__name__)
 
 INTERVAL = 0.5  # pgpool follows a new primary within this (plus one probe round)
+SWITCH_RECORD_WAIT_S = 10.0  # no flight record by then: a switchover, or a promotion without the lease
 
 
 def keeper_state(decision: PoolDecision, applied: bool) -> dict[str, Any]:
@@ -40,6 +44,25 @@ class PoolKeeper:
         self.pool = settings.pgpool
         self.weights = {b.num: initial_weight(self.pool, b) for b in self.pool.backends}
         self.written: dict[str, Any] = read_keeper_state()  # the state file as this keeper last left it
+        self.switch: tuple[str, float] | None = None  # pgpool made this host its primary at that time
+        self.switched: dict[str, Any] = dict(self.written.get("switch") or {})  # the last switch, timed
+
+    def _host(self, num: int) -> str:
+        return next((b.host for b in self.pool.backends if b.num == num), str(num))
+
+    def _time_switch(self) -> None:
+        """The flight recorder's pgpool phase: how long after the new primary took writes pgpool sent
+        writes there. Its record may be written a moment after pgpool switched: asked for a while."""
+        if self.switch is None:
+            return
+        host, at = self.switch
+        report = fetch_report(host, self.settings.common.status_port, timeout=0.5)
+        lag = pgpool_lag(at, report.writable_at) if report is not None else None
+        if lag is not None:
+            logger.info("pgpool sends writes to %s %.2fs after it took writes (failover)", host, lag)
+            self.switched = {"host": host, "at": at, "after_writable": lag}
+        if lag is not None or time.time() - at > SWITCH_RECORD_WAIT_S:
+            self.switch = None
 
     def observe(self) -> PoolSnapshot | None:
         try:
@@ -62,13 +85,17 @@ class PoolKeeper:
         for num in decision.detach:
             if not pool_act.detach(self.pool, num):
                 logger.warning("pcp_detach_node %d failed; trying again next round", num)
-        if decision.promote is not None and not pool_act.promote(self.pool, decision.promote):
-            logger.warning("pcp_promote_node %d failed; trying again next round", decision.promote)
+        if decision.promote is not None:
+            if pool_act.promote(self.pool, decision.promote):
+                self.switch = (self._host(decision.promote), time.time())
+            else:
+                logger.warning("pcp_promote_node %d failed; trying again next round", decision.promote)
+        self._time_switch()
         applied = decision.weights == self.weights
         if not applied and pool_act.apply_weights(self.settings, dict(decision.weights)):
             self.weights, applied = dict(decision.weights), True
         # Written only when it changes: the keeper runs twice a second and the file is fsynced.
-        state = keeper_state(decision, applied)
+        state = {**keeper_state(decision, applied), **({"switch": self.switched} if self.switched else {})}
         if state != self.written:
             files.write_atomic(paths.POOL_KEEPER_STATE, json.dumps(state), 0o644)
             self.written = state

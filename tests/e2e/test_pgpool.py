@@ -154,6 +154,17 @@ def test_primary_killed_writes_resume_on_the_repmgr_primary_and_no_acknowledged_
     assert nodes["pgmaster"]["status"] == "down"
     stored = {r[0] for r in sql(cluster, new, "SELECT id FROM acked")}
     assert writer.ids() <= stored, sorted(writer.ids() - stored)
+    # The flight recorder's pgpool phase: from the new primary taking writes to pgpool sending them
+    # there; a part of the gap the writer through pgpool saw.
+    gap = min(w.at for w in writer.acked if w.at > killed_at) - max(w.at for w in writer.acked if w.at < killed_at)
+    pattern = rf'^postdock_pgpool_switch_after_writable_seconds\{{host="{new}"\}} (\S+)$'
+    found = wait_until(
+        "pgpool's switch timed by the pool keeper",
+        lambda: re.search(pattern, scrape(cluster, "pgpool"), re.M),
+        timeout=30,
+    )
+    lag = float(found.group(1))
+    assert 0 <= lag <= gap, (lag, gap)
     cluster("start", "pgmaster")
     wait_until("the old primary attached again as a standby", lambda: attached(cluster, NODES), timeout=START)
     assert is_primary(cluster, "pgmaster") is False

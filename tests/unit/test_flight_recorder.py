@@ -91,3 +91,48 @@ def test_a_postgres_that_answers_nothing_is_unreachable_even_when_its_kernel_acc
         closed_port = listener.getsockname()[1]
     results["down"] = postgres_answers("127.0.0.1", closed_port, timeout=0.2)
     assert results == {"answering": True, "frozen": False, "down": False}
+
+
+def test_pgpools_phase_runs_from_the_new_primary_taking_writes_to_pgpool_switching() -> None:
+    from postdock_supervisor.model.failover import pgpool_lag
+
+    assert pgpool_lag(1002.8, 1002.3) == pytest.approx(0.5)
+    assert pgpool_lag(1002.0, 1002.3) == 0.0  # pgpool was ready first: writes waited for the lease
+    assert pgpool_lag(1002.0, 0.0) is None  # the node has no failover record
+    assert pgpool_lag(5000.0, 1002.3) is None  # an old record: this was a switchover
+
+
+def test_the_pool_keeper_times_the_switch_once_the_new_primarys_record_says_when_it_took_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prometheus_client.core import CollectorRegistry
+    from prometheus_client.exposition import generate_latest
+
+    from postdock_supervisor.metrics import pgpool_switch_metrics
+    from postdock_supervisor.programs import pool_keeper
+    from tests.unit.test_pgpool import pool_settings
+
+    keeper = pool_keeper.PoolKeeper(pool_settings())
+    records = iter([0.0, 0.0, 1000.0])
+    monkeypatch.setattr(
+        pool_keeper,
+        "fetch_report",
+        lambda host, port, timeout: replace(running_primary(host, 2), writable_at=next(records)),
+    )
+    monkeypatch.setattr(pool_keeper.time, "time", lambda: 1000.5)
+    keeper.switch = ("pgslave1", 1000.5)
+    keeper._time_switch()
+    keeper._time_switch()
+    assert keeper.switched == {} and keeper.switch is not None  # not written yet: asked again
+    keeper._time_switch()
+    assert keeper.switch is None
+    assert keeper.switched == {"host": "pgslave1", "at": 1000.5, "after_writable": 0.5}
+
+    class Fixed:
+        def collect(self) -> object:
+            return pgpool_switch_metrics(keeper.switched)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Fixed())  # type: ignore[arg-type]
+    assert 'postdock_pgpool_switch_after_writable_seconds{host="pgslave1"} 0.5' in generate_latest(registry).decode()
+    assert pgpool_switch_metrics(None) == [] and pgpool_switch_metrics({"host": "x"}) == []
