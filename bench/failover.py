@@ -6,7 +6,9 @@
 - acknowledged writes lost in that failover;
 - the new primary's flight record: each phase (detect, lease, promote) and their sum, which should
   match the writer's figure within a second (the record starts when the old primary was last seen);
-- rejoin: `docker start` of the old primary until it streams from the new primary.
+- rejoin: `docker start` of the old primary until it streams from the new primary;
+- which standby won (NODE_PRIORITY prefers pgslave3), and whether pgslave1, elected on more WAL,
+  first had pgslave3 catch up and declined (decide/priority.py).
 
 Run: .venv/bin/python -m bench.failover --runs 3   (the image must be built: scripts/build-image.sh)
 Figures are printed and written to bench/results/failover.json; nothing here asserts a time."""
@@ -18,7 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from postdock_supervisor.model.failover import phases
+from postdock_supervisor import healing, paths
+from postdock_supervisor.model.failover import FailoverRecord, phases
 from tests.e2e.harness import (
     Compose,
     addresses,
@@ -68,6 +71,9 @@ def one_run() -> dict[str, float]:
         failover = min(w.at for w in writer.acked if w.host != old_address) - killed
         new_primary = next(n for n in ["pgslave3", "pgslave1"] if is_primary(compose, n))
         record = wait_until("the flight record", lambda: flight_record(compose, new_primary), timeout=60)
+        # pgslave1 (NODE_PRIORITY 100) declined for pgslave3 (200) when it had been elected on more WAL.
+        text = compose.exec("pgslave1", "cat", str(paths.RUN / healing.FAILOVER), check=False)
+        declined = FailoverRecord.from_json(json.loads(text)) if text.strip() else None
         stored = {r[0] for r in sql(compose, new_primary, "SELECT id FROM acked")}
         lost = len(writer.ids() - stored)
         started = time.monotonic()
@@ -87,6 +93,8 @@ def one_run() -> dict[str, float]:
             "rejoin_streaming_s": rejoin,
             **{f"recorded_{name}_s": seconds for name, seconds in phases(record)},
             "recorded_total_s": record.total or 0.0,
+            "preferred_pgslave3_won": float(new_primary == "pgslave3"),
+            "pgslave1_deferred_to_it": float(declined is not None and declined.deferred_to == "pgslave3"),
         }
     finally:
         compose.down()
