@@ -3,13 +3,11 @@ and what the exporter says of it."""
 
 from dataclasses import replace
 
-from prometheus_client.core import CollectorRegistry
-from prometheus_client.exposition import generate_latest
-
 from postdock_supervisor.decide.drill import DRILL_RETRY_S, DrillAct, DrillMemory, decide_drill, needed_bytes
 from postdock_supervisor.metrics_barman import drill_metrics
 from postdock_supervisor.model.backup import BackupInfo
 from postdock_supervisor.model.drill import DrillRecord, DrillSnapshot
+from tests.unit.test_metrics import exposition
 
 GIB = 1024**3
 NEW = BackupInfo("20261203T120000", "DONE", size=GIB, timeline=1)
@@ -77,13 +75,7 @@ def test_the_exporter_shows_the_last_drill_and_the_last_that_passed() -> None:
     done = replace(PASSED, recover_seconds=20.0, replay_seconds=30.0, check_seconds=5.0, rows=1234)
     failed = replace(PASSED, ok=False, finished_at=5000.0)
 
-    class Fixed:
-        def collect(self) -> object:
-            return drill_metrics("pg_cluster", failed, done)
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Fixed())  # type: ignore[arg-type]
-    text = generate_latest(registry).decode()
+    text = exposition(drill_metrics("pg_cluster", failed, done))
     assert 'barman_drill_last_ok{server="pg_cluster"} 0.0' in text
     assert 'barman_drill_last_time_seconds{server="pg_cluster"} 5000.0' in text
     assert 'barman_drill_last_success_time_seconds{server="pg_cluster"} 1060.0' in text

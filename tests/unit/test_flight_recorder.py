@@ -105,11 +105,9 @@ def test_pgpools_phase_runs_from_the_new_primary_taking_writes_to_pgpool_switchi
 def test_the_pool_keeper_times_the_switch_once_the_new_primarys_record_says_when_it_took_writes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from prometheus_client.core import CollectorRegistry
-    from prometheus_client.exposition import generate_latest
-
     from postdock_supervisor.metrics import pgpool_switch_metrics
     from postdock_supervisor.programs import pool_keeper
+    from tests.unit.test_metrics import exposition
     from tests.unit.test_pgpool import pool_settings
 
     keeper = pool_keeper.PoolKeeper(pool_settings())
@@ -128,11 +126,6 @@ def test_the_pool_keeper_times_the_switch_once_the_new_primarys_record_says_when
     assert keeper.switch is None
     assert keeper.switched == {"host": "pgslave1", "at": 1000.5, "after_writable": 0.5}
 
-    class Fixed:
-        def collect(self) -> object:
-            return pgpool_switch_metrics(keeper.switched)
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Fixed())  # type: ignore[arg-type]
-    assert 'postdock_pgpool_switch_after_writable_seconds{host="pgslave1"} 0.5' in generate_latest(registry).decode()
+    text = exposition(pgpool_switch_metrics(keeper.switched))
+    assert 'postdock_pgpool_switch_after_writable_seconds{host="pgslave1"} 0.5' in text
     assert pgpool_switch_metrics(None) == [] and pgpool_switch_metrics({"host": "x"}) == []
