@@ -11,11 +11,14 @@
   first had pgslave3 catch up and declined (decide/priority.py).
 
 Run: .venv/bin/python -m bench.failover --runs 3   (the image must be built: scripts/build-image.sh)
+With --lagging-preferred, pgslave3 (the preferred standby) misses the last commits before the kill,
+so pgslave1 is elected and defers to it after it caught up: the cost of the NODE_PRIORITY rule.
 Figures are printed and written to bench/results/failover.json; nothing here asserts a time."""
 
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,8 +66,18 @@ def one_run() -> dict[str, float]:
         try:
             wait_until("40 acknowledged writes", lambda: len(writer.acked) >= 40, timeout=120)
             victim, old_address = compose.container("pgmaster"), compose.ip("pgmaster")
+            if LAGGING:
+                # The preferred standby misses the last commits (as in the e2e scenario): frozen so its
+                # repmgrd starts nothing of its own, deaf to the primary so no WAL waits in its kernel.
+                compose("pause", "pgslave3")
+                compose.drop_from("pgslave3", old_address)
+                deaf_at = time.monotonic()
+                wait_until("10 writes pgslave3 lacks", lambda: writer.acked_after(deaf_at) >= 10, timeout=60)
             killed = time.monotonic()  # before the call: the figure is an upper bound, never flattered
             sh("docker", "kill", victim)
+            if LAGGING:
+                compose.undrop_from("pgslave3", old_address)
+                compose("unpause", "pgslave3")
             wait_until("writes on the new primary", lambda: moved(writer, old_address) >= 3, timeout=180, every=0.1)
         finally:
             writer.stop()
@@ -129,8 +142,11 @@ def run_and_report(name: str, one_run: Callable[[], dict[str, float]], doc: str)
         print(f"| {key} | {figures['median']:.2f} | {figures['min']:.2f} | {figures['max']:.2f} |")
 
 
+LAGGING = "--lagging-preferred" in sys.argv
+
+
 def main() -> None:
-    run_and_report("failover", one_run, __doc__ or "")
+    run_and_report("failover-lagging" if LAGGING else "failover", one_run, __doc__ or "")
 
 
 if __name__ == "__main__":
