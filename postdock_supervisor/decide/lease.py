@@ -134,16 +134,18 @@ def decide_approval(state: Grantor, candidate: str, now: float, lease_s: float, 
 
 def decide_catch_up(state: Grantor, candidate: str, now: float, me: str = "") -> Answer:
     """repmgrd's candidate asks this standby, preferred by NODE_PRIORITY, to fetch the WAL it lacks
-    from the candidate before the election is rerun (decide/priority.py). Catching up approves
-    nothing, so it needs no lapsed lease: streaming from a standby that no longer receives only
-    withholds this node's acknowledgements from the old primary, and a grant to the old primary
-    moves the WAL receiver back (`moved_for`). Refused while it approved another candidate, which
-    it streams from for its promotion."""
+    from the candidate before the election is rerun (decide/priority.py). Only once no grant of its own
+    lives: until then the old primary may still count on this standby's acknowledgements."""
+    if quiet := _quiet(state, now):
+        return Answer(False, f"{quiet}: not catching up from {candidate}", state)
+    if state.granted_to and state.granted_to not in (candidate, me) and now < state.grant_until:
+        left = state.grant_until - now
+        return Answer(
+            False, f"{state.granted_to} may still hold a lease ({left:.1f}s): not catching up from {candidate}", state
+        )
     if candidate == me:
         return Answer(False, "asked to catch up from itself", state)
-    if state.approved and state.approved != candidate and now < state.approval_until:
-        return Answer(False, f"approved the promotion of {state.approved}: not catching up from {candidate}", state)
-    reason = f"fetching WAL from {candidate} before the election is rerun"
+    reason = f"no live lease: fetching WAL from {candidate}"
     return Answer(True, reason, replace(state, moved_for=candidate), candidate, catch_up=True)
 
 

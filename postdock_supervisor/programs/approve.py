@@ -145,8 +145,8 @@ def catch_up(pg: PostgresSettings, port: int, target: str, lsn: int, out: Callab
 
 
 def catch_up_patience(lease_s: float) -> float:
-    """Streaming the missing WAL from a neighbour takes a fraction of a second; a standby that has
-    not caught up after as long as a lease is passed over."""
+    """The old primary's grant on the preferred standby lapses within a lease; streaming the missing
+    WAL from a neighbour takes a fraction of a second."""
     return lease_s + 2
 
 

@@ -73,18 +73,18 @@ def test_an_approving_standby_streams_from_the_candidate_until_it_grants_another
     assert decide_grant(approved.state, "pgslave3", 14.0, LEASE, me="pgslave3").stream_from == ""
 
 
-def test_a_catch_up_approves_nobody_and_is_refused_only_for_another_candidate() -> None:
+def test_a_catch_up_waits_for_the_old_lease_to_lapse_and_approves_nobody() -> None:
     granted = decide_grant(Grantor(), "pgmaster", 10.0, LEASE).state
-    done = decide_catch_up(granted, "pgslave1", 11.0, "pgslave3")  # the old grant may live: no approval is given
-    assert (done.ok, done.reason) == (True, "fetching WAL from pgslave1 before the election is rerun")
-    assert (done.stream_from, done.catch_up, done.state.moved_for) == ("pgslave1", True, "pgslave1")
-    assert (done.state.approved, done.state.granted_to) == ("", "pgmaster")
-    assert decide_catch_up(granted, "pgslave3", 11.0, "pgslave3").ok is False  # from itself
-    approved = decide_approval(Grantor(), "pgslave4", 20.0, LEASE, me="pgslave3").state
-    assert decide_catch_up(approved, "pgslave1", 21.0, "pgslave3").reason == (
-        "approved the promotion of pgslave4: not catching up from pgslave1"
+    assert decide_catch_up(granted, "pgslave1", 11.0, "pgslave3").reason == (
+        "pgmaster may still hold a lease (1.0s): not catching up from pgslave1"
     )
-    assert decide_catch_up(approved, "pgslave1", 22.0, "pgslave3").ok  # that approval lapsed
+    assert decide_catch_up(started(10.0, LEASE), "pgslave1", 11.0, "pgslave3").ok is False
+    assert decide_catch_up(granted, "pgslave3", 13.0, "pgslave3").ok is False  # from itself
+    done = decide_catch_up(granted, "pgslave1", 12.0, "pgslave3")
+    assert (done.ok, done.stream_from, done.catch_up) == (True, "pgslave1", True)
+    assert (done.state.moved_for, done.state.approved) == ("pgslave1", "")
+    # A grant it gave the candidate itself is no reason to wait.
+    assert decide_catch_up(decide_grant(Grantor(), "pgslave1", 10.0, LEASE).state, "pgslave1", 11.0).ok
 
 
 def test_a_restarted_grantor_grants_nothing_until_its_old_grants_have_lapsed() -> None:

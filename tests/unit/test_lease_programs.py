@@ -102,7 +102,7 @@ def test_an_approval_goes_out_only_once_the_wal_receiver_moved_and_a_failed_move
     assert (moves[-2:], desk.state.moved_for) == (["pgmaster", "pgmaster"], "")
 
 
-def test_a_catch_up_streams_from_the_candidate_without_a_slot_and_a_grant_moves_it_back() -> None:
+def test_a_catch_up_streams_from_the_candidate_without_a_slot_once_no_lease_lives_and_a_grant_moves_back() -> None:
     clock = Clock()
     moves: list[tuple[str, bool]] = []
 
@@ -113,13 +113,20 @@ def test_a_catch_up_streams_from_the_candidate_without_a_slot_and_a_grant_moves_
     desk = LeaseDesk(2.0, "pgslave3", stream_from, clock)
     clock.now += 2.0
     assert desk.handle("lease-grant", {"node": "pgmaster", "epoch": "e"})["ok"] is True
+    clock.now += 1.0
+    assert desk.handle("lease-catch-up", {"node": "pgslave1"}) == {
+        "ok": False,
+        "reason": "pgmaster may still hold a lease (1.0s): not catching up from pgslave1",
+    }
+    assert moves == []
+    clock.now += 1.0
     assert desk.handle("lease-catch-up", {"node": "pgslave1"}) == {
         "ok": True,
-        "reason": "fetching WAL from pgslave1 before the election is rerun",
+        "reason": "no live lease: fetching WAL from pgslave1",
     }
     assert (moves, desk.state.moved_for, desk.state.approved) == ([("pgslave1", True)], "pgslave1", "")
-    # Catching up approves nothing: the old primary keeps its lease, and is streamed from again.
-    assert desk.handle("lease-grant", {"node": "pgmaster", "epoch": "e"})["ok"] is True
+    # Catching up approves nothing: the old primary may still win its lease back, and is streamed from again.
+    assert desk.handle("lease-grant", {"node": "pgmaster", "epoch": "e2"})["ok"] is True
     assert (moves[-1], desk.state.moved_for) == (("pgmaster", False), "")
 
 
@@ -271,7 +278,7 @@ def test_the_candidate_defers_once_to_a_preferred_standby_after_it_caught_up(
 
     monkeypatch.setattr(approve, "verified_reports", reports)
     asked: list[tuple[str, str, str]] = []
-    answers = iter([(False, "pgslave3 did not answer lease-catch-up: timed out"), (True, "")])
+    answers = iter([(False, "pgmaster may still hold a lease (0.3s): not catching up from pgslave1"), (True, "")])
 
     def ask_one(host: str, port: int, key: str, action: str, node: str, timeout: float) -> tuple[bool, str]:
         asked.append((host, action, node))
@@ -284,7 +291,7 @@ def test_the_candidate_defers_once_to_a_preferred_standby_after_it_caught_up(
     assert seen.out == "deferring to pgslave3, of higher NODE_PRIORITY: the election is rerun\n"
     assert seen.err.splitlines() == [
         "pgslave3 (priority 200 over 100) lacks 256 bytes of WAL pgslave1 holds: it fetches them from pgslave1 first",
-        "  pgslave3: pgslave3 did not answer lease-catch-up: timed out",
+        "  pgslave3: pgmaster may still hold a lease (0.3s): not catching up from pgslave1",
         "pgslave3 holds WAL up to 0/5000100 (this node: 0/5000100)",
     ]
     assert asked == [("pgslave3", "lease-catch-up", "pgslave1")] * 2
