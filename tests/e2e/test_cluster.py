@@ -197,8 +197,10 @@ def try_postmaster_pid(cluster: Compose, service: str) -> str | None:
 def test_killed_primary_fails_over_to_the_preferred_standby_even_when_it_was_behind(cluster: Compose) -> None:
     """NODE_PRIORITY: pgslave3 200, pgslave1 100. pgslave3 hears nothing from the primary while commits
     reach pgslave1, then the primary is killed: repmgrd elects pgslave1 (more WAL), which has pgslave3
-    fetch the missing WAL from it and declines; the rerun elects pgslave3 on the tie. No acknowledged
-    write is lost."""
+    fetch the missing WAL from it and declines; the rerun elects pgslave3 on the tie. Every write
+    pgslave1 held is on pgslave3: the writer pauses before the kill until pgslave1 holds every
+    acknowledged write (this is `eventual` mode: a commit the primary acknowledged in the last
+    milliseconds before a kill may have reached no standby, and that is not what is tested here)."""
     sql(cluster, "pgmaster", "CREATE TABLE acked (id int PRIMARY KEY)")
     candidates = [n for n in FIRST_LEVEL if n != "pgmaster"]
     writer = Writer(lambda: addresses(cluster, FIRST_LEVEL)).start()
@@ -212,11 +214,21 @@ def test_killed_primary_fails_over_to_the_preferred_standby_even_when_it_was_beh
         try:
             deaf_at = time.monotonic()
             wait_until("10 writes pgslave3 has not received", lambda: writer.acked_after(deaf_at) >= 10)
+            writer.hold()
+            acked = sorted(writer.ids())
+            wait_until(
+                "pgslave1 holding every acknowledged write",
+                lambda: (
+                    sql(cluster, "pgslave1", "SELECT count(*) FROM acked WHERE id = ANY(%s)", (acked,))
+                    == [(len(acked),)]
+                ),
+            )
             cluster("kill", "pgmaster")
             killed_at = time.monotonic()
         finally:
             cluster.undrop_from("pgslave3", old_address)
             cluster("unpause", "pgslave3")
+            writer.resume()
         new = wait_until("a first-level standby promoted", lambda: primaries(cluster, candidates), timeout=90)
         wait_until(
             "a write acknowledged by the new primary", lambda: writer.acked_after(killed_at + 0.5) >= 5, timeout=90

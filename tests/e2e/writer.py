@@ -28,6 +28,8 @@ class Writer:
     acked: list[Write] = field(default_factory=list)
     errors: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _hold: threading.Event = field(default_factory=threading.Event)
+    _idle: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def _connect(self) -> psycopg.Connection[object]:
@@ -49,6 +51,10 @@ class Writer:
         conn: psycopg.Connection[object] | None = None
         n = 0
         while not self._stop.is_set():
+            if self._hold.is_set():
+                self._idle.set()  # no write in flight
+                self._stop.wait(0.01)
+                continue
             n += 1
             try:
                 if conn is None:
@@ -73,6 +79,16 @@ class Writer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+
+    def hold(self) -> None:
+        """Stop writing; returns once no write is in flight."""
+        self._idle.clear()
+        self._hold.set()
+        if not self._idle.wait(timeout=30):
+            raise AssertionError("the writer did not pause within 30 s")
+
+    def resume(self) -> None:
+        self._hold.clear()
 
     def acked_after(self, moment: float) -> int:
         return sum(1 for w in self.acked if w.at > moment)
