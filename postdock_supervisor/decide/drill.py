@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, replace
 
 from postdock_supervisor.decide.backup import next_fire
+from postdock_supervisor.model.backup import BackupInfo
 from postdock_supervisor.model.drill import DrillSnapshot
 
 DRILL_RETRY_S = 3600.0
@@ -34,8 +35,13 @@ class DrillDecision:
     act: DrillAct
     reason: str
     memory: DrillMemory
-    backup_id: str = ""
+    backup: BackupInfo | None = None  # the backup to restore (RUN) or that could not be (REFUSE)
+    timeline: int = 0  # restore the archived WAL up to this timeline
     trigger: str = ""
+
+    @property
+    def backup_id(self) -> str:
+        return self.backup.backup_id if self.backup is not None else ""
 
 
 def needed_bytes(backup_size: int) -> int:
@@ -78,8 +84,8 @@ def decide_drill(snap: DrillSnapshot, schedule: str, memory: DrillMemory, now: f
         return DrillDecision(DrillAct.WAIT, f"backup {last.backup_id} restored and checked; nothing due", memory)
     # A scheduled time is served by any drill that starts after it.
     served = replace(memory, last_fire=now) if schedule else memory
-    backup = snap.newest.backup_id
-    need = needed_bytes(snap.newest.size)
+    backup = snap.newest
+    need = needed_bytes(backup.size)
     if snap.free_bytes < need:
         mib = 1024 * 1024
         room = f"{snap.free_bytes // mib} MiB free in BACKUP_DIR and the copy needs {need // mib} MiB"
@@ -88,6 +94,8 @@ def decide_drill(snap: DrillSnapshot, schedule: str, memory: DrillMemory, now: f
             f"{why}: not restoring, {room}",
             served,
             backup,
+            snap.timeline,
             why,
         )
-    return DrillDecision(DrillAct.RUN, f"{why}: restore drill of backup {backup}", served, backup, why)
+    run = f"{why}: restore drill of backup {backup.backup_id}"
+    return DrillDecision(DrillAct.RUN, run, served, backup, snap.timeline, why)

@@ -50,11 +50,9 @@ class DrillKeeper:
         self.bm = bm
         self.memory = DrillMemory(last_fire=time.time())
         self.last_reason = ""
-        self.snap: DrillSnapshot | None = None
 
     def observe(self) -> DrillSnapshot:
-        self.snap = observe(self.bm)
-        return self.snap
+        return observe(self.bm)
 
     def decide(self, snap: DrillSnapshot, now: float) -> DrillDecision:
         # DRILL_SCHEDULE is wall-clock time.
@@ -67,9 +65,9 @@ class DrillKeeper:
             self.last_reason = decision.reason
         if decision.act is DrillAct.REFUSE:
             act.write_record(self.bm, act.refused(decision.backup_id, decision.trigger, decision.reason, time.time()))
-        elif decision.act is DrillAct.RUN and self.snap is not None and self.snap.newest is not None:
+        elif decision.act is DrillAct.RUN and decision.backup is not None:
             try:
-                record = act.run_drill(self.bm, self.snap.newest, self.snap.timeline, decision.trigger)
+                record = act.run_drill(self.bm, decision.backup, decision.timeline, decision.trigger)
             except act.DrillBusy as exc:
                 logger.info("%s: the keeper's drill waits", exc)
                 return
