@@ -89,7 +89,7 @@ def one_run() -> dict[str, float]:
         declined = FailoverRecord.from_json(json.loads(text)) if text.strip() else None
         stored = {r[0] for r in sql(compose, new_primary, "SELECT id FROM acked")}
         lost = len(writer.ids() - stored)
-        started = time.monotonic()
+        started, started_wall = time.monotonic(), time.time()
         compose("start", "pgmaster")
         wait_until(
             "old primary streaming",
@@ -98,12 +98,17 @@ def one_run() -> dict[str, float]:
             every=0.2,
         )
         rejoin = time.monotonic() - started
+        rejoined = wait_until(
+            "the recorded rejoin", lambda: (r := flight_record(compose, new_primary)) and r.rejoined_at
+        )
         return {
             "cold_start_s": cold_start,
             "failover_s": failover,
             "lost_acked_writes": lost,
             "acked_writes": len(writer.acked),
             "rejoin_streaming_s": rejoin,
+            # The recorder's rejoin runs from the new primary taking writes; from the start, to compare.
+            "recorded_rejoin_after_start_s": rejoined - started_wall,
             **{f"recorded_{name}_s": seconds for name, seconds in phases(record)},
             "recorded_total_s": record.total or 0.0,
             "preferred_pgslave3_won": float(new_primary == "pgslave3"),

@@ -6,12 +6,19 @@ loop_wait 2, retry_timeout 4; bench/patroni/start.sh), over several fresh cluste
   committed on another node (bench/failover.py's figure for ours);
 - drop: every packet to and from the leader dropped, the longest gap between two acknowledged writes
   (bench/faults.py's figure for ours);
+- kill9: the leader's postmaster `kill -9`ed, its container alive (Patroni restarts it in place), the
+  longest write gap (bench/faults.py's kill9);
+- stop: the leader's container `docker stop`ped (Patroni releases its leader key on shutdown), the
+  longest write gap (bench/faults.py's stop);
 - acknowledged writes lost in each.
+Our freeze figure has no counterpart here: it is measured through pgpool, which this cluster lacks.
 
-Run: .venv/bin/python -m bench.patroni --runs 5   (builds postdock/bench-patroni from bench/patroni/)
-Figures are printed, compared with bench/results/failover.json and faults.json, and written to
-bench/results/patroni.json; nothing here asserts a time."""
+Run: .venv/bin/python -m bench.patroni --runs 5 [--faults kill9,stop]   (builds postdock/bench-patroni
+from bench/patroni/). Figures are printed, compared with bench/results/failover.json and faults.json,
+and written to bench/results/patroni.json (patroni-<faults>.json for a subset); nothing here asserts a
+time."""
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -65,16 +72,23 @@ def measure(fault: str) -> dict[str, float]:
             began = time.monotonic()  # before the call: an upper bound, as for ours
             if fault == "kill":
                 sh("docker", "kill", victim)
-            else:
+            elif fault == "drop":
                 compose.drop(leader)
                 dropped = True
-            wait_until("writes on another node", lambda: moved(writer, old_address) >= 20, timeout=300, every=0.2)
+            elif fault == "kill9":
+                sh("docker", "exec", victim, "sh", "-c", "kill -9 $(head -1 /var/lib/postgresql/data/postmaster.pid)")
+            else:
+                sh("docker", "stop", "-t", "60", victim)
+            if fault in ("kill", "drop"):
+                wait_until("writes on another node", lambda: moved(writer, old_address) >= 20, timeout=300, every=0.2)
+            else:  # the leader may stay where it was (kill9) or hand over (stop)
+                wait_until("writes after", lambda: writer.acked_after(began + 0.5) >= 20, timeout=300, every=0.2)
         finally:
             writer.stop()
-        first_elsewhere = min(w.at for w in writer.acked if w.host != old_address) - began
+        first_elsewhere = min((w.at for w in writer.acked if w.host != old_address), default=began) - began
         figure = first_elsewhere if fault == "kill" else gap(writer)
-        new = wait_until("the new leader", lambda: (n := the_leader(compose)) != leader and n, timeout=60)
-        stored = {r[0] for r in sql(compose, str(new), "SELECT id FROM acked")}
+        now = wait_until("one leader", lambda: the_leader(compose), timeout=60)
+        stored = {r[0] for r in sql(compose, str(now), "SELECT id FROM acked")}
         return {f"{fault}_s": figure, f"{fault}_lost_acked_writes": float(len(writer.ids() - stored))}
     finally:
         if dropped:
@@ -82,8 +96,24 @@ def measure(fault: str) -> dict[str, float]:
         compose.down()
 
 
+FAULTS = ("kill", "drop", "kill9", "stop")
+
+
+def chosen_faults() -> list[str]:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--faults", default=",".join(FAULTS), help="a comma list of " + ", ".join(FAULTS))
+    names = parser.parse_known_args()[0].faults.split(",")
+    unknown = sorted(set(names) - set(FAULTS))
+    if unknown:
+        parser.error(f"--faults: found {unknown}; expected some of {', '.join(FAULTS)}")
+    return names
+
+
 def one_run() -> dict[str, float]:
-    return {**measure("kill"), **measure("drop")}
+    figures: dict[str, float] = {}
+    for fault in chosen_faults():
+        figures.update(measure(fault))
+    return figures
 
 
 def ours() -> dict[str, float]:
@@ -91,16 +121,24 @@ def ours() -> dict[str, float]:
     results = Path(__file__).with_name("results")
     failover = json.loads((results / "failover.json").read_text())["summary"]
     faults = json.loads((results / "faults.json").read_text())["summary"]
-    return {"kill_s": failover["failover_s"]["median"], "drop_s": faults["drop_write_gap_s"]["median"]}
+    return {
+        "kill_s": failover["failover_s"]["median"],
+        "drop_s": faults["drop_write_gap_s"]["median"],
+        "kill9_s": faults["kill9_write_gap_s"]["median"],
+        "stop_s": faults["stop_write_gap_s"]["median"],
+    }
 
 
 def main() -> None:
+    names = chosen_faults()
+    name = "patroni" if names == list(FAULTS) else "patroni-" + "-".join(names)
     sh("docker", "build", "-q", "-t", IMAGE, str(HERE))
-    run_and_report("patroni", one_run, __doc__ or "")
-    theirs = json.loads(Path(__file__).with_name("results").joinpath("patroni.json").read_text())["summary"]
+    run_and_report(name, one_run, __doc__ or "")
+    theirs = json.loads(Path(__file__).with_name("results").joinpath(f"{name}.json").read_text())["summary"]
     print("| fault | postdock median (s) | Patroni median (s) | ratio postdock / Patroni |\n|---|---|---|---|")
     for key, mine in ours().items():
-        print(f"| {key[:-2]} | {mine:.2f} | {theirs[key]['median']:.2f} | {mine / theirs[key]['median']:.2f} |")
+        if key in theirs:
+            print(f"| {key[:-2]} | {mine:.2f} | {theirs[key]['median']:.2f} | {mine / theirs[key]['median']:.2f} |")
 
 
 if __name__ == "__main__":

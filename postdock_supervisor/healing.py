@@ -44,6 +44,7 @@ def read_all(directory: Path | None = None) -> dict[str, dict[str, Any]]:
 
 FAILOVER = "failover.json"  # this node's last promotion by repmgrd (model/failover.py)
 RELEASED = "released.json"  # the last time this node's held commits were let through
+REJOINED = "rejoined.json"  # when the old primary of this node's last failover streamed here again
 
 
 def write_failover(record: FailoverRecord, directory: Path | None = None) -> None:
@@ -51,10 +52,14 @@ def write_failover(record: FailoverRecord, directory: Path | None = None) -> Non
 
 
 def read_failover(directory: Path | None = None) -> FailoverRecord | None:
-    """The last failover's record, with the moment writes came back once they did."""
+    """The last failover's record, with the moments writes came back and its old primary rejoined, once
+    they did."""
     record = FailoverRecord.from_json(_read((directory or paths.RUN) / FAILOVER))
-    released = read_released(directory)
-    return record.with_writable(released) if record is not None and released is not None else record
+    if record is None:
+        return None
+    released = _moment(directory, RELEASED)
+    record = record.with_writable(released) if released is not None else record
+    return record.with_rejoined(_moment(directory, REJOINED))
 
 
 def record_released(at: float, directory: Path | None = None) -> None:
@@ -62,8 +67,13 @@ def record_released(at: float, directory: Path | None = None) -> None:
     files.write_atomic((directory or paths.RUN) / RELEASED, json.dumps({"at": at}), 0o644)
 
 
-def read_released(directory: Path | None = None) -> float | None:
+def record_rejoined(at: float, directory: Path | None = None) -> None:
+    """The sync keeper saw the old primary of the last failover streaming here since `at`."""
+    files.write_atomic((directory or paths.RUN) / REJOINED, json.dumps({"at": at}), 0o644)
+
+
+def _moment(directory: Path | None, name: str) -> float | None:
     try:
-        return float(_read((directory or paths.RUN) / RELEASED)["at"])
+        return float(_read((directory or paths.RUN) / name)["at"])
     except (KeyError, TypeError, ValueError):
         return None

@@ -14,7 +14,7 @@ from prometheus_client.core import CollectorRegistry, CounterMetricFamily, Gauge
 
 from postdock_supervisor import healing
 from postdock_supervisor.config import Settings
-from postdock_supervisor.model.failover import FailoverRecord, phases
+from postdock_supervisor.model.failover import AFTER, FailoverRecord, phases
 from postdock_supervisor.model.pool import PoolNode
 from postdock_supervisor.observe.local import read_bootstrap_state, read_lease_state
 from postdock_supervisor.observe.metrics import ReplicationSnapshot, replication_snapshot
@@ -63,9 +63,10 @@ def healing_metrics(
                       ["node"])  # fmt: skip
         took.add_metric([node], failover.total)
         phase_gauge = _gauge("last_failover_phase_seconds",
-                             "Each phase of this node's last promotion: detect, lease (approvals), promote.",
+                             "Each phase of this node's last promotion: detect, lease (approvals), promote; "
+                             "then rejoin (its old primary streaming here again).",
                              ["node", "phase"])  # fmt: skip
-        for name, seconds in phases(failover):
+        for name, seconds in [*phases(failover), *phases(failover, AFTER)]:
             phase_gauge.add_metric([node, name], seconds)
         metrics += [when, took, phase_gauge]
     return metrics

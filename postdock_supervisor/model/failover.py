@@ -13,6 +13,8 @@ PHASES = (
     ("lease", "detected_at", "approved_at"),  # until a majority said no lease is live
     ("promote", "approved_at", "writable_at"),  # until this node took writes under its own lease
 )
+# after the outage, not part of it: until the old primary streamed from this node again
+AFTER = (("rejoin", "writable_at", "rejoined_at"),)
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class FailoverRecord:
     promoted_at: float = 0.0  # `repmgr standby promote` returned (it polls: often after writable_at)
     deferred_to: str = ""  # the standby of higher NODE_PRIORITY this node declined for (decide/priority.py)
     deferred_at: float = 0.0
+    old_primary: str = ""  # repmgr's primary when this node was elected (its node name)
+    rejoined_at: float = 0.0  # that node's WAL sender here started (pg_stat_replication.backend_start)
 
     @classmethod
     def from_json(cls, raw: Any) -> "FailoverRecord | None":
@@ -44,6 +48,13 @@ class FailoverRecord:
             return replace(self, writable_at=released_at)
         return self
 
+    def with_rejoined(self, since: float | None) -> "FailoverRecord":
+        """The old primary streaming from this node since a moment after this node took writes: the
+        start of that connection ends the rejoin (a later reconnect is not this failover's)."""
+        if self.writable_at and not self.rejoined_at and since is not None and since >= self.writable_at:
+            return replace(self, rejoined_at=since)
+        return self
+
     def continued_at(self, now: float) -> bool:
         """Whether an election starting now is a rerun of this failover (not finished, and recent)."""
         return not self.writable_at and now - self.detected_at < RERUN_WITHIN_S
@@ -53,10 +64,10 @@ class FailoverRecord:
         return self.writable_at - self.lost_at if self.writable_at else None
 
 
-def phases(record: FailoverRecord) -> list[tuple[str, float]]:
-    """Seconds each phase took, for the phases whose end is known."""
+def phases(record: FailoverRecord, table: tuple[tuple[str, str, str], ...] = PHASES) -> list[tuple[str, float]]:
+    """Seconds each phase of the outage took (or of the AFTER table), for those whose end is known."""
     out = []
-    for name, start, end in PHASES:
+    for name, start, end in table:
         began, ended = getattr(record, start), getattr(record, end)
         if began and ended:
             out.append((name, max(0.0, ended - began)))
@@ -75,7 +86,10 @@ def summary(record: FailoverRecord) -> str:
         )
     if total is None:
         return f"failover at {when} UTC not finished: {steps or 'detected'}"
-    return f"failover at {when} UTC: writable {total:.2f}s after the old primary was last seen ({steps})"
+    line = f"failover at {when} UTC: writable {total:.2f}s after the old primary was last seen ({steps})"
+    for _, seconds in phases(record, AFTER):
+        line += f"; {record.old_primary} rejoined {seconds:.2f}s later"
+    return line
 
 
 def pgpool_lag(switched_at: float, writable_at: float) -> float | None:

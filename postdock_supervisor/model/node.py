@@ -5,6 +5,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from postdock_supervisor.model.failover import FailoverRecord
+
 CLEAN_STATES = ("shut down", "shut down in recovery")
 PRIMARY_STATES = ("in production", "shut down", "in crash recovery")
 
@@ -149,3 +151,6 @@ class SyncSnapshot:
     primary_conninfo: str = ""  # a standby's, as repmgr wrote it
     streaming_from: str = ""  # the host its WAL receiver streams from now ('' when not streaming)
     slot_sync: bool = False  # sync_replication_slots is on
+    # each streaming standby's application name (repmgr's node name) -> when its WAL sender started
+    streaming_since: tuple[tuple[str, float], ...] = ()
+    failover: FailoverRecord | None = None  # this node's last promotion, for the rejoin of its old primary

@@ -198,6 +198,10 @@ def read_sync_snapshot(pg: PostgresSettings) -> SyncSnapshot:
             " WHERE s.slot_type = 'physical' AND r.state = 'streaming' AND r.application_name = ANY(%s)",
             (members,),
         ).fetchall()
+        since = conn.execute(
+            "SELECT application_name, extract(epoch FROM backend_start)"
+            " FROM pg_stat_replication WHERE state = 'streaming'"
+        ).fetchall()
     return SyncSnapshot(
         not in_recovery,
         str(current),
@@ -207,6 +211,7 @@ def read_sync_snapshot(pg: PostgresSettings) -> SyncSnapshot:
         primary_conninfo=str(primary_conninfo),
         streaming_from=str(streaming_from or ""),
         slot_sync=bool(slot_sync),
+        streaming_since=tuple((str(name), float(at)) for name, at in since),
     )
 
 
@@ -219,6 +224,18 @@ def read_upstream_last_seen(pg: PostgresSettings) -> int | None:
         return None
     seen = None if row is None or row[0] is None else int(row[0])
     return seen if seen is not None and seen >= 0 else None
+
+
+def read_recorded_primary(pg: PostgresSettings) -> str:
+    """The node repmgr's metadata here names primary ('' when unknown): on a standby just elected,
+    the old primary."""
+    try:
+        with db.connect(port=pg.port, dbname=pg.replication_db) as conn:
+            query = "SELECT node_name FROM repmgr.nodes WHERE type = 'primary' AND active LIMIT 1"
+            row = conn.execute(query).fetchone()
+    except psycopg.Error:
+        return ""
+    return str(row[0]) if row is not None else ""
 
 
 def read_primary_last_alive(pg: PostgresSettings, now: float) -> float | None:

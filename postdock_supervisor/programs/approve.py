@@ -26,7 +26,7 @@ from postdock_supervisor.decide.priority import Choice, decide_priority
 from postdock_supervisor.model.failover import FailoverRecord
 from postdock_supervisor.model.node import format_lsn
 from postdock_supervisor.observe.fence import LocalReader
-from postdock_supervisor.observe.local import read_primary_last_alive
+from postdock_supervisor.observe.local import read_primary_last_alive, read_recorded_primary
 from postdock_supervisor.observe.node import local_report
 from postdock_supervisor.observe.peers import fetch_reports, verified_reports
 
@@ -155,4 +155,5 @@ def detection(pg: PostgresSettings, now: float, last: FailoverRecord | None) -> 
     if last is not None and last.continued_at(now):
         return last
     lost = read_primary_last_alive(pg, now)
-    return FailoverRecord(lost_at=lost if lost is not None else now, detected_at=now)
+    old = read_recorded_primary(pg)
+    return FailoverRecord(lost_at=lost if lost is not None else now, detected_at=now, old_primary=old)

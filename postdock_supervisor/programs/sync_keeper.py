@@ -1,10 +1,11 @@
 """[eventlistener:sync_keeper] events=TICK_5. Keep the primary's synchronous standby set equal to
 what the consistency mode asks for, and its synchronized_standby_slots equal to the streaming
-first-level standbys' slots."""
+first-level standbys' slots; after a failover, stamp the flight record's rejoin (the old primary's WAL
+sender start, so the 5 s tick does not blur it)."""
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 from psycopg import sql
@@ -14,6 +15,7 @@ from postdock_supervisor.act import lease
 from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.decide.sync import SyncDecision, decide_conninfo, decide_slots, decide_sync
 from postdock_supervisor.events.model import TickEvent
+from postdock_supervisor.model.failover import FailoverRecord, summary
 from postdock_supervisor.model.node import SyncSnapshot
 from postdock_supervisor.observe.local import read_sync_snapshot
 from postdock_supervisor.programs.contract import step
@@ -50,6 +52,7 @@ class Change:
 class SyncRound:
     synchronous: SyncDecision | None  # None when the server did not answer
     changes: tuple[Change, ...] = ()
+    rejoined: FailoverRecord | None = None  # the flight record, once its old primary streams here again
 
 
 class SyncKeeper:
@@ -58,7 +61,7 @@ class SyncKeeper:
 
     def observe(self) -> SyncSnapshot | None:
         try:
-            return read_sync_snapshot(self.pg)
+            return replace(read_sync_snapshot(self.pg), failover=healing.read_failover())
         except psycopg.Error as exc:
             logger.debug("no sync snapshot: %s", exc)
             return None
@@ -84,13 +87,22 @@ class SyncKeeper:
             Change("synchronized_standby_slots", snap.standby_slots, "set-standby-slots", slots),
             Change("primary_conninfo", snap.primary_conninfo, "complete-primary-conninfo", conninfo),
         )
-        return SyncRound(sync, tuple(c for c in candidates if c.decision.change))
+        record = snap.failover
+        rejoined = None
+        if record is not None and snap.is_primary:
+            stamped = record.with_rejoined(dict(snap.streaming_since).get(record.old_primary))
+            rejoined = stamped if stamped != record else None
+        return SyncRound(sync, tuple(c for c in candidates if c.decision.change), rejoined)
 
     def apply(self, decision: SyncRound) -> None:
         for change in decision.changes:
             set_parameter(self.pg, change.parameter, change.decision.value, expected=change.observed)
             logger.info("%s", change.decision.reason)
             healing.record("sync_keeper", change.action, change.decision.reason)
+        if decision.rejoined is not None:
+            # Its own file: the promotion writes the record itself (one writer per file).
+            healing.record_rejoined(decision.rejoined.rejoined_at)
+            logger.info("%s", summary(decision.rejoined))
 
 
 def keep(pg: PostgresSettings) -> SyncDecision | None:

@@ -246,10 +246,12 @@ def repmgr_upstreams(compose: Compose, service: str) -> dict[str, str]:
 def flight_record(compose: Compose, node: str) -> FailoverRecord | None:
     """The promoted node's record once writes came back (paths as the image has them)."""
     found = {}
-    for name in (healing.FAILOVER, healing.RELEASED):
+    for name in (healing.FAILOVER, healing.RELEASED, healing.REJOINED):
         text = compose.exec(node, "cat", str(paths.RUN / name), check=False)
         found[name] = json.loads(text) if text.strip() else {}
     record = FailoverRecord.from_json(found[healing.FAILOVER])
     if record is not None and "at" in found[healing.RELEASED]:
         record = record.with_writable(float(found[healing.RELEASED]["at"]))
+    if record is not None and "at" in found[healing.REJOINED]:
+        record = record.with_rejoined(float(found[healing.REJOINED]["at"]))
     return record if record is not None and record.total is not None else None

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from postdock_supervisor.model.failover import phases, summary
+from postdock_supervisor.model.failover import AFTER, phases, summary
 from tests.e2e.conftest import started
 from tests.e2e.harness import (
     IMAGE,
@@ -266,12 +266,22 @@ def test_killed_primary_fails_over_to_the_preferred_standby_even_when_it_was_beh
 def test_old_primary_comes_back_as_a_streaming_standby_of_the_new_one(cluster: Compose) -> None:
     new = the_primary(cluster)
     assert new != "pgmaster"
+    started = time.time()
     cluster("start", "pgmaster")
     wait_until(
         f"pgmaster streaming from {new}",
         lambda: "node1" in (streaming_children(cluster, new) or ()),
         timeout=START,
     )
+    seen = time.time()
+    # The flight recorder's last phase: the old primary's WAL sender on the new one started in between.
+    record = wait_until(
+        "the rejoin in the flight record", lambda: (r := flight_record(cluster, new)) and r.rejoined_at and r
+    )
+    assert record.old_primary == "node1"
+    assert started - 1 <= record.rejoined_at <= seen + 1
+    assert [name for name, _ in phases(record, AFTER)] == ["rejoin"]
+    assert "node1 rejoined" in summary(record)
     assert is_primary(cluster, "pgmaster") is False
     assert primaries(cluster, NODES) == [new]
     arrives_everywhere(cluster, new, NODES)

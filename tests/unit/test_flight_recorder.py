@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from postdock_supervisor import healing, status
-from postdock_supervisor.model.failover import FailoverRecord, phases, summary
+from postdock_supervisor.model.failover import AFTER, FailoverRecord, phases, summary
 from postdock_supervisor.observe.peers import SSL_REQUEST, postgres_answers
 from postdock_supervisor.programs import approve
 from tests.builders import make_settings, running_primary
@@ -48,14 +48,36 @@ def test_an_election_rerun_continues_the_unfinished_record_and_a_new_failover_st
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(approve, "read_primary_last_alive", lambda pg, now: now - 0.7)
+    monkeypatch.setattr(approve, "read_recorded_primary", lambda pg: "node1")
     pg = make_settings().postgres
     assert pg is not None
     first = approve.detection(pg, 500.0, None)
-    assert (round(first.lost_at, 6), first.detected_at) == (499.3, 500.0)
+    assert (round(first.lost_at, 6), first.detected_at, first.old_primary) == (499.3, 500.0, "node1")
     assert approve.detection(pg, 503.0, first) is first  # refused once, elected again 3 s later
     done = FailoverRecord(499.3, 500.0, 501.0, 501.4)
     assert approve.detection(pg, 503.0, done).detected_at == 503.0
     assert approve.detection(pg, 600.0, first).detected_at == 600.0
+
+
+def test_the_old_primary_rejoined_when_its_wal_sender_started_after_the_new_primary_took_writes(
+    tmp_path: Path,
+) -> None:
+    done = FailoverRecord(1000.0, 1000.4, 1001.9, 1002.3, old_primary="node1")
+    assert done.with_rejoined(None) is done
+    assert done.with_rejoined(990.0) is done  # a stream from before the failover is not its rejoin
+    rejoined = done.with_rejoined(1010.3)
+    assert rejoined.with_rejoined(1050.0).rejoined_at == 1010.3  # a later reconnect is not this failover's
+    assert FailoverRecord(1000.0, 1000.4, 1001.9).with_rejoined(1010.3).rejoined_at == 0.0  # not writable yet
+    # After the outage, not part of it: the total and the outage's phases stay what clients saw.
+    assert rejoined.total == done.total
+    assert [name for name, _ in phases(rejoined)] == ["detect", "lease", "promote"]
+    assert [(n, round(s, 6)) for n, s in phases(rejoined, AFTER)] == [("rejoin", 8.0)]
+    assert summary(rejoined) == summary(done) + "; node1 rejoined 8.00s later"
+    # Each stamp has its own file and writer; reading merges them.
+    healing.write_failover(replace(done, writable_at=0.0), tmp_path)
+    healing.record_released(1002.3, tmp_path)
+    healing.record_rejoined(1010.3, tmp_path)
+    assert healing.read_failover(tmp_path) == rejoined
 
 
 def test_status_shows_each_promoted_nodes_last_failover_under_the_table(tmp_path: Path) -> None:

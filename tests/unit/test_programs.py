@@ -3,6 +3,7 @@ carries out exactly the actions its decision names. Supervisord, pcp, barman and
 replaced by recorders (the only fakes here); the decisions are the real ones."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from postdock_supervisor.decide.crash import Act as CrashAct
 from postdock_supervisor.decide.crash import CrashPolicy
 from postdock_supervisor.decide.fence import FenceAct
 from postdock_supervisor.events.model import CommunicationEvent, ProcessStateEvent, TickEvent
+from postdock_supervisor.model.failover import FailoverRecord
 from postdock_supervisor.model.fence import FenceSnapshot
 from postdock_supervisor.model.node import SyncSnapshot
 from postdock_supervisor.model.pool import BackendProbe, PoolNode, PoolSnapshot
@@ -159,6 +161,26 @@ def test_sync_keeper_writes_only_what_changed_over_the_value_it_observed(
     assert written == [("synchronous_standby_names", 'ANY 1 ("node2", "node3")', "")]
     assert [a for _, a, _ in recorded] == ["set-synchronous-standbys"]
     assert keeper.decide(None, 0.0).synchronous is None
+
+
+def test_sync_keeper_stamps_the_rejoin_once_the_old_primary_streams_here_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(paths, "RUN", tmp_path)
+    keeper = sync_keeper.SyncKeeper(make_pg(CONSISTENCY_MODE="eventual"))
+    record = FailoverRecord(1000.0, 1000.4, 1001.9, 1002.3, old_primary="node1")
+    snap = SyncSnapshot(True, "", ("node1", "node4"), "", (), streaming_since=(("node4", 1003.0),), failover=record)
+    assert keeper.decide(snap, 0.0).rejoined is None  # node4 was never the primary
+    back = replace(snap, streaming_since=(("node4", 1003.0), ("node1", 1011.5)))
+    done = keeper.decide(back, 0.0)
+    assert done.rejoined is not None and done.rejoined.rejoined_at == 1011.5
+    keeper.apply(done)
+    assert healing.read_failover(tmp_path) is None  # the record itself is the promotion's to write
+    healing.write_failover(record, tmp_path)
+    assert healing.read_failover(tmp_path) == done.rejoined
+    # Stamped once: the next round's record already has it.
+    assert keeper.decide(replace(back, failover=done.rejoined), 0.0).rejoined is None
+    assert keeper.decide(replace(back, is_primary=False), 0.0).rejoined is None
 
 
 def test_pool_keeper_attaches_a_streaming_standby_and_keeps_weights_it_could_not_apply(
