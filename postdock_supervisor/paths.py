@@ -25,6 +25,12 @@ PROMOTE_ALIASES = RUN / "promote-hostaliases"  # nodes repmgr's promotion need n
 STANDBY_DIVERGED = RUN / "standby-diverged"
 LEASE_STATE = RUN / "lease.json"  # the lease keeper's last round, for status and metrics
 SUPERVISORCTL = "/usr/bin/supervisorctl"
+# TLS=1: the certificate this node issued itself at start, its key and the cluster CA's certificate
+# (copied from the mount, which may be readable by root alone)
+NODE_TLS = ETC / "tls-node"
+TLS_CERT = NODE_TLS / "server.crt"
+TLS_KEY = NODE_TLS / "server.key"
+TLS_CA = NODE_TLS / "ca.crt"
 SSHD_CONF = ETC / "sshd_config"
 SSH_CLIENT_CONF = Path("/etc/ssh/ssh_config.d/postdock.conf")
 SSH_KNOWN_HOSTS = ETC / "ssh_known_hosts"

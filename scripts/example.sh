@@ -15,5 +15,9 @@ bash scripts/build-image.sh
 keys="${POSTDOCK_SSH_KEYS:-${XDG_CONFIG_HOME:-$HOME/.config}/postdock/ssh}"
 bash scripts/cluster-key.sh "$keys"
 export POSTDOCK_SSH_ENABLE="${POSTDOCK_SSH_ENABLE:-1}" POSTDOCK_SSH_KEYS="$keys"
+# The cluster's TLS authority, likewise: every node issues its certificate from it at start.
+tls="${POSTDOCK_TLS_DIR:-${XDG_CONFIG_HOME:-$HOME/.config}/postdock/tls}"
+bash scripts/cluster-tls.sh "$tls"
+export POSTDOCK_TLS="${POSTDOCK_TLS:-1}" POSTDOCK_TLS_DIR="$tls"
 "${compose[@]}" up -d pgmaster pgslave1 pgslave2 pgslave3 pgslave4 pgpool backup
 echo "started; watch it with: ${compose[*]} exec pgmaster postdock status"

@@ -163,11 +163,32 @@ def _ssh_key(key_dir: str, problems: list[str]) -> SshKey | None:
     return None
 
 
+def _tls_problems(tls_dir: str, role: Role | None) -> list[str]:
+    """The mounted CA: its certificate everywhere, its key where the node issues its own certificate."""
+    wanted = ["ca.crt"] if role is Role.BARMAN else ["ca.crt", "ca.key"]
+    problems = []
+    for name in wanted:
+        path = Path(tls_dir) / name
+        try:
+            text = path.read_text(encoding="ascii")
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not PEM text"
+            problems.append(
+                f"TLS_DIR: found no readable {str(path)!r} ({why}); expected the cluster CA's {name} (TLS=1)"
+            )
+            continue
+        if "-----BEGIN " not in text:
+            problems.append(
+                f"TLS_DIR: found {str(path)!r} without a PEM block; expected the cluster CA's {name} (TLS=1)"
+            )
+    return problems
+
+
 def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_key: bool = False) -> Settings:
     """Parse and validate; raise ConfigError listing every problem, one line each.
 
-    read_ssh_key: also read the mounted SSH key pair (the entrypoint and `config validate` do;
-    programs running as postgres afterwards neither need nor may read it)."""
+    read_ssh_key: also read the mounted SSH key pair and TLS authority (the entrypoint and `config
+    validate` do; programs running as postgres afterwards neither need nor may read them)."""
     problems: list[str] = []
     common_values = _parse_section(CommonSettings, env, problems)
     role = common_values.get("role")
@@ -188,6 +209,8 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_
         if read_ssh_key and common_values.get("ssh_enable") and "ssh_key_dir" in common_values
         else None
     )
+    if read_ssh_key and common_values.get("tls") and "tls_dir" in common_values:
+        problems += _tls_problems(common_values["tls_dir"], role)
     postgres: PostgresSettings | None = None
     if role is not None and PostgresSettings in SECTIONS[role]:
         values = _parse_section(PostgresSettings, env, problems)

@@ -51,6 +51,33 @@ class CommonSettings:
         p.parse_path,
         "/etc/ssh/host-keys",
     )
+    tls: bool = env(
+        "TLS",
+        "1 encrypts PostgreSQL's TCP connections: each node issues its own server certificate at every "
+        "start from the cluster CA in TLS_DIR; repmgr, replication, pgpool and barman verify it "
+        "(`verify-full`), and postgres and pgpool refuse TCP clients without TLS.",
+        p.parse_bool,
+        "0",
+    )
+    tls_dir: str = env(
+        "TLS_DIR",
+        "Where the user mounts the cluster's certificate authority: `ca.crt`, and `ca.key` where a "
+        "node issues its certificate (postgres and pgpool; barman needs only `ca.crt`); made by "
+        "`scripts/cluster-tls.sh`. Read only when TLS=1.",
+        p.parse_path,
+        "/etc/postdock/tls",
+    )
+    tls_names: tuple[str, ...] = env(
+        "TLS_NAMES",
+        "More DNS names for this node's certificate, comma-separated (a database node's "
+        "CLUSTER_NODE_NETWORK_NAME and NODE_NAME, the container's host name and localhost are always in it): "
+        "for pgpool, the name clients use.",
+        p.parse_host_list,
+        "",
+    )
+    tls_cert_days: int = env(
+        "TLS_CERT_DAYS", "Validity of the certificate a node issues itself at each start (days).", p.parse_days, "90"
+    )
     configs_raw: str = env(
         "CONFIGS",
         "Extra settings for the role's main program (postgresql.conf for "

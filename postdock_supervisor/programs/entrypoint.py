@@ -15,19 +15,21 @@ from pathlib import Path
 from typing import NoReturn
 
 from postdock_supervisor import files, paths, render
-from postdock_supervisor.act import pgpool, ssh
+from postdock_supervisor.act import pgpool, ssh, tls
 from postdock_supervisor.act.phase import set_phase
 from postdock_supervisor.config import Role, Settings, load_settings, secret_names
-from postdock_supervisor.errors import ConfigError
+from postdock_supervisor.errors import ActionError, ConfigError
 from postdock_supervisor.observe.local import read_data_version
+from postdock_supervisor.render.tls import client_environment
 
 logger = logging.getLogger(__name__)
 
 
-def child_environment(env: Mapping[str, str], role: Role) -> dict[str, str]:
+def child_environment(env: Mapping[str, str], role: Role, tls: bool = False) -> dict[str, str]:
     """Secrets leave the environment every program inherits: this role's are passed as NAME_FILE,
-    any other role's (a shared env file sets them all) are dropped."""
-    child = dict(env)
+    any other role's (a shared env file sets them all) are dropped. With TLS, libpq's defaults
+    verify every server."""
+    child = {**dict(env), **client_environment(tls)}
     for name in secret_names(role):
         value = child.pop(name, "")
         if value:
@@ -89,10 +91,22 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
     if settings.ssh_key is not None:
         names = [settings.postgres.network_name, settings.postgres.node_name] if settings.postgres else []
         ssh.prepare_host_identity(settings, [*names, socket.gethostname(), "localhost"])
-    child = child_environment(env, settings.role)
+    child = child_environment(env, settings.role, settings.common.tls)
     saved = {k: v for k, v in child.items() if k not in ("HOME", "HOSTNAME", "PATH", "PWD", "TERM")}
     files.write_atomic(paths.SAVED_ENV, json.dumps(saved), 0o640, "root", "postgres")
     return child
+
+
+def prepare_tls(settings: Settings) -> None:
+    """A database node and pgpool serve TLS with a certificate issued now; barman only verifies."""
+    ca_dir = Path(settings.common.tls_dir)
+    if settings.barman is not None:
+        tls.install_ca(ca_dir)
+        return
+    pg = settings.postgres
+    names = [pg.network_name, pg.node_name] if pg is not None else []
+    names += [*settings.common.tls_names, socket.gethostname(), "localhost"]
+    tls.issue(ca_dir, settings.common.tls_cert_days, names, tls.own_addresses(socket.gethostname()))
 
 
 def version_problem(pgdata: str, found: str | None) -> str | None:
@@ -118,6 +132,12 @@ def main(env: Mapping[str, str], hostname: str) -> NoReturn:
         for problem in exc.problems:
             print(f"postdock: {problem}", file=sys.stderr)
         sys.exit(2)
+    if settings.common.tls:
+        try:  # first: a CA that cannot sign stops the start before anything else is written
+            prepare_tls(settings)
+        except (ActionError, OSError) as exc:
+            print(f"postdock: TLS_DIR: {exc}; expected a CA certificate and its key that sign", file=sys.stderr)
+            sys.exit(2)
     child_env = prepare(settings, env)
     sys.stdout.flush()
     os.execvpe("supervisord", ["supervisord", "-n", "-c", str(paths.SUPERVISOR_CONF)], child_env)

@@ -100,6 +100,8 @@ def pgpool_conf(settings: Settings, weights: Mapping[int, float] | None = None) 
     pool = settings.pgpool
     assert pool is not None
     parameters = default_parameters(pool)
+    if settings.common.tls:
+        parameters.update(tls_parameters())
     for key, value in settings.configs:
         parameters[key] = conf_value(value)
     lines = [
@@ -115,12 +117,24 @@ def pgpool_conf(settings: Settings, weights: Mapping[int, float] | None = None) 
 
 
 def pool_hba_conf(settings: Settings) -> str:
+    # TLS=1: a TCP client without TLS matches no line, so it is refused.
+    kind = "hostssl" if settings.common.tls else "host   "
     return (
         "# Rendered by postdock: scram-sha-256 for every client, local or remote.\n"
         "local   all  all                 scram-sha-256\n"
-        "host    all  all  0.0.0.0/0      scram-sha-256\n"
-        "host    all  all  ::/0           scram-sha-256\n"
+        f"{kind} all  all  0.0.0.0/0      scram-sha-256\n"
+        f"{kind} all  all  ::/0           scram-sha-256\n"
     )
+
+
+def tls_parameters() -> dict[str, str]:
+    """TLS=1: pgpool speaks TLS to its clients and to the backends (pgpool-II's `ssl` covers both)."""
+    return {
+        "ssl": "on",
+        "ssl_cert": quote_conf(str(paths.TLS_CERT)),
+        "ssl_key": quote_conf(str(paths.TLS_KEY)),
+        "ssl_ca_cert": quote_conf(str(paths.TLS_CA)),
+    }
 
 
 def pcp_conf(user: str, password: str) -> str:

@@ -76,10 +76,23 @@ def _preload(value: str, extra: tuple[str, ...]) -> str:
     return quote_conf(",".join(dict.fromkeys(["repmgr", *extra, *given])))
 
 
+def tls_parameters() -> dict[str, str]:
+    """TLS=1: the certificate the node issued itself at start (read again on every reload)."""
+    return {
+        "ssl": "on",
+        "ssl_cert_file": quote_conf(str(paths.TLS_CERT)),
+        "ssl_key_file": quote_conf(str(paths.TLS_KEY)),
+        "ssl_ca_file": quote_conf(str(paths.TLS_CA)),
+        "ssl_min_protocol_version": "'TLSv1.2'",
+    }
+
+
 def postgresql_conf(settings: Settings) -> str:
     pg = settings.postgres
     assert pg is not None
     parameters = default_parameters(pg)
+    if settings.common.tls:
+        parameters.update(tls_parameters())
     overridden = {key: conf_value(value) for key, value in settings.configs}
     parameters.update(overridden)
     parameters["shared_preload_libraries"] = _preload(
@@ -106,8 +119,11 @@ def pg_hba_conf(settings: Settings) -> str:
         "host    all          all                  127.0.0.1/32   scram-sha-256",
         "host    all          all                  ::1/128        scram-sha-256",
     ]
-    lines += [f"host    replication  {pg.replication_user:<20} {net:<14} scram-sha-256" for net in pg.allowed_networks]
-    lines += [f"host    all          all                  {net:<14} scram-sha-256" for net in pg.allowed_networks]
+    # TLS=1: a client from the network without TLS matches no line, so it is refused (loopback
+    # stays inside the container).
+    kind = "hostssl" if settings.common.tls else "host   "
+    lines += [f"{kind} replication  {pg.replication_user:<20} {net:<14} scram-sha-256" for net in pg.allowed_networks]
+    lines += [f"{kind} all          all                  {net:<14} scram-sha-256" for net in pg.allowed_networks]
     return "\n".join(lines) + "\n"
 
 

@@ -7,9 +7,10 @@ from psycopg.conninfo import make_conninfo
 from postdock_supervisor import paths
 from postdock_supervisor.config import PostgresSettings, Settings
 from postdock_supervisor.render.postgres import quote_conf
+from postdock_supervisor.render.tls import client_options
 
 
-def node_conninfo(pg: PostgresSettings, host: str) -> str:
+def node_conninfo(pg: PostgresSettings, host: str, tls: bool = False) -> str:
     # Every node reaches this one with this string (repmgr stores it). A partition drops packets
     # without a reset, so a query in flight to a vanished node would wait for TCP's retransmission
     # limit (about 15 min): seen as a standby's repmgrd frozen mid-check and never promoting. The
@@ -25,6 +26,7 @@ def node_conninfo(pg: PostgresSettings, host: str) -> str:
         keepalives_interval=1,
         keepalives_count=3,
         tcp_user_timeout=5000,
+        **client_options(tls),
     )
 
 
@@ -36,7 +38,7 @@ def repmgr_conf(settings: Settings) -> str:
     values: list[tuple[str, str]] = [
         ("node_id", str(pg.node_id)),
         ("node_name", quote_conf(pg.node_name)),
-        ("conninfo", quote_conf(node_conninfo(pg, pg.network_name))),
+        ("conninfo", quote_conf(node_conninfo(pg, pg.network_name, settings.common.tls))),
         ("data_directory", quote_conf(pg.pgdata)),
         ("pg_bindir", quote_conf(str(paths.PG_BIN))),
         ("passfile", quote_conf(str(paths.PGPASS))),

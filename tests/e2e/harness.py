@@ -1,6 +1,7 @@
 """Drive real containers: docker-compose projects, SQL from the host to container addresses,
 and waiting on conditions with deadlines (never a fixed sleep)."""
 
+import functools
 import json
 import os
 import subprocess
@@ -69,7 +70,14 @@ class Compose:
         self.project = project or f"pdt{uuid.uuid4().hex[:8]}"
         self._network: str | None = None
         self.ids: dict[str, str] = {}  # service -> container id, remembered by addresses()
-        self.env = {"POSTDOCK_IMAGE": IMAGE, "POSTDOCK_SSH_KEYS": str(self.file.parent / "ssh"), **(env or {})}
+        self.env = {
+            "POSTDOCK_IMAGE": IMAGE,
+            "POSTDOCK_SSH_KEYS": str(self.file.parent / "ssh"),
+            # Every scenario runs with TLS, as the example does.
+            "POSTDOCK_TLS": "1",
+            "POSTDOCK_TLS_DIR": str(cluster_tls()),
+            **(env or {}),
+        }
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> str:
         return sh(
@@ -149,6 +157,14 @@ class Compose:
 
     def down(self) -> None:
         self("down", "-v", "--remove-orphans", check=False, timeout=300)
+
+
+@functools.cache
+def cluster_tls() -> Path:
+    """One TLS authority for the whole run, made by the example's own script with the image's openssl."""
+    directory = Path(tempfile.mkdtemp(prefix="postdock-tls-"))
+    sh("bash", str(ROOT / "scripts" / "cluster-tls.sh"), str(directory))
+    return directory
 
 
 def make_key_pair(directory: Path) -> Path:

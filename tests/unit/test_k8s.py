@@ -158,3 +158,23 @@ def test_barman_statefulset_follows_every_postgres_pod_with_its_own_volume() -> 
     assert objects[("ConfigMap", "postdock-config")]["data"]["BARMAN_SYNCHRONOUS"] == "0"
     off = by_kind(render_chart(["existingSecret=my-secret", "barman.enabled=false"]))
     assert ("StatefulSet", "postdock-barman") not in off
+
+
+def test_tls_mounts_the_cluster_authority_in_every_pod_and_names_pgpools_service() -> None:
+    sets = [*SECRETS, "tls.enabled=true", "tls.secretName=pg-tls"]
+    objects = by_kind(render_chart(sets, release="shop"))
+    assert objects[("ConfigMap", "shop-config")]["data"]["TLS"] == "1"
+    for key in (("StatefulSet", "shop-pg"), ("Deployment", "shop-pgpool"), ("StatefulSet", "shop-barman")):
+        spec = objects[key]["spec"]["template"]["spec"]
+        [mount] = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "tls"]
+        assert mount == {"name": "tls", "mountPath": "/etc/postdock/tls", "readOnly": True}
+        [volume] = [v for v in spec["volumes"] if v["name"] == "tls"]
+        assert volume["secret"] == {"secretName": "pg-tls", "defaultMode": 0o400}
+    pool = env_of(objects[("Deployment", "shop-pgpool")]["spec"]["template"]["spec"]["containers"][0])
+    assert pool["TLS_NAMES"] == "shop-pgpool,shop-pgpool.default.svc"
+    for doc in objects.values():
+        kubernetes_validate.validate(doc, VERSIONS[0], strict=True)
+    off = by_kind(render_chart(SECRETS))
+    assert off[("ConfigMap", "postdock-config")]["data"]["TLS"] == "0"
+    with pytest.raises(HelmError, match="tls.secretName"):
+        render_chart([*SECRETS, "tls.enabled=true"])
