@@ -5,6 +5,7 @@ import json
 import logging
 import secrets
 import socket
+import ssl
 import struct
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -77,9 +78,26 @@ def postgres_answers(host: str, port: int, timeout: float = PROBE_S) -> bool:
         with socket.create_connection((host, port), timeout=timeout) as conn:
             conn.settimeout(timeout)
             conn.sendall(SSL_REQUEST)
-            return conn.recv(1) in (b"S", b"N")
+            answer = conn.recv(1)
+            if answer == b"S":
+                _part_politely(conn)
+            return answer in (b"S", b"N")
     except OSError:
         return False
+
+
+def _part_politely(conn: socket.socket) -> None:
+    """A server with TLS (TLS=1) said yes: complete the handshake and close it cleanly. Dropping the
+    connection instead makes postgres log 'could not accept SSL connection' at every probe; after a
+    clean close it logs nothing. Nothing is sent or trusted over this channel."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with context.wrap_socket(conn) as secured:
+            secured.unwrap()
+    except (OSError, ValueError):
+        pass  # it answered: alive, however the goodbye went
 
 
 def unreachable_nodes(pg: PostgresSettings) -> list[str]:

@@ -37,7 +37,11 @@ def with_subscriber(seed: Path) -> Path:
         REPLICATION_PRIMARY_HOST="subscriber",
         CONSISTENCY_MODE="eventual",
     )
-    node["volumes"] = ["subscriber:/var/lib/postgresql/data"]
+    # Its own data volume; the cluster's TLS authority as every node has it.
+    node["volumes"] = [
+        "subscriber:/var/lib/postgresql/data",
+        *[v for v in node["volumes"] if ":/etc/postdock/tls" in v],
+    ]
     document["services"]["subscriber"] = node
     document["volumes"]["subscriber"] = {}
     target = Path(tempfile.mkdtemp(prefix="postdock-e2e-")) / "logical.yml"

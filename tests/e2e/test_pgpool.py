@@ -86,6 +86,10 @@ def test_pgpool_takes_only_tls_clients_and_speaks_tls_to_the_nodes(cluster: Comp
     query = "SELECT s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.client_addr = %s::inet"
     sessions = sql(cluster, "pgmaster", query, (pgpool,), admin=True)
     assert sessions and all(ssl for (ssl,) in sessions), sessions
+    # The pool keeper probes every backend twice a second: a probe that dropped the TLS handshake
+    # would make postgres log it each time.
+    for node in FIRST_LEVEL:
+        assert "could not accept SSL connection" not in cluster.logs(node), node
 
 
 def test_every_rendered_pgpool_key_is_one_this_pgpool_knows(cluster: Compose) -> None:

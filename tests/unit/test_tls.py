@@ -2,7 +2,10 @@
 script and the node's own issuing step (the host's openssl stands in for the image's)."""
 
 import os
+import socket
+import ssl
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from postdock_supervisor import files, paths
 from postdock_supervisor.act import tls
 from postdock_supervisor.config import load_settings
 from postdock_supervisor.errors import ActionError, ConfigError
+from postdock_supervisor.observe.peers import SSL_REQUEST, postgres_answers
 from postdock_supervisor.programs.entrypoint import child_environment
 from postdock_supervisor.render.pgpool import pgpool_conf, pool_hba_conf
 from postdock_supervisor.render.postgres import pg_hba_conf, postgresql_conf
@@ -118,3 +122,42 @@ def test_tls_without_a_mounted_authority_is_one_line_naming_the_variable(tmp_pat
     assert raised.value.problems == [
         f"TLS_DIR: found '{tmp_path}/ca.crt' without a PEM block; expected the cluster CA's ca.crt (TLS=1)"
     ]
+
+
+def test_the_liveness_probe_of_a_tls_server_completes_the_handshake_and_closes_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """postgres with ssl=on answers the probe's SSLRequest with 'S'; dropping the connection then
+    makes it log 'could not accept SSL connection' at every probe (twice a second per node, from the
+    pool keeper), a clean TLS close makes it log nothing."""
+    ca = tmp_path / "ca"
+    make_ca(ca, tmp_path)
+    node = tmp_path / "node"
+    monkeypatch.setattr(paths, "TLS_CERT", node / "server.crt")
+    monkeypatch.setattr(paths, "TLS_KEY", node / "server.key")
+    monkeypatch.setattr(paths, "TLS_CA", node / "ca.crt")
+    real_write = files.write_atomic
+    monkeypatch.setattr(files, "write_atomic", lambda path, content, mode=0o644, owner=None, group=None: real_write(
+        path, content, mode))  # fmt: skip
+    tls.issue(ca, 1, ["localhost"], ["127.0.0.1"])
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(node / "server.crt", node / "server.key")
+    seen: dict[str, object] = {}
+
+    def serve(listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(5)
+        seen["request"] = conn.recv(8) == SSL_REQUEST
+        conn.sendall(b"S")
+        with server.wrap_socket(conn, server_side=True) as secured:
+            try:
+                seen["after"] = secured.recv(1)  # b"": the client's close_notify, a clean end
+            except (ssl.SSLError, OSError) as exc:
+                seen["after"] = exc
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        thread = threading.Thread(target=serve, args=(listener,), daemon=True)
+        thread.start()
+        assert postgres_answers("127.0.0.1", listener.getsockname()[1], timeout=2)
+        thread.join(timeout=5)
+    assert seen == {"request": True, "after": b""}
