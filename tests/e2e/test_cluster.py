@@ -293,12 +293,15 @@ def test_old_primary_comes_back_as_a_streaming_standby_of_the_new_one(cluster: C
         timeout=START,
     )
     seen = time.time()
-    # The flight recorder's last phase: the old primary's WAL sender on the new one started in between.
+    # The flight recorder's last phase: the start of the old primary's WAL sender on the new one. Once
+    # it streams, the old primary's sync keeper completes its primary_conninfo (slot sync needs the
+    # dbname) and its WAL receiver reconnects once, within one 5 s round; the new primary's keeper,
+    # also every 5 s, may see that second connection instead of the first.
     record = wait_until(
         "the rejoin in the flight record", lambda: (r := flight_record(cluster, new)) and r.rejoined_at and r
     )
     assert record.old_primary == "node1"
-    assert started - 1 <= record.rejoined_at <= seen + 1
+    assert started - 1 <= record.rejoined_at <= seen + 5 + 1
     assert [name for name, _ in phases(record, AFTER)] == ["rejoin"]
     assert "node1 rejoined" in summary(record)
     assert is_primary(cluster, "pgmaster") is False
