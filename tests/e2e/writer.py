@@ -25,6 +25,7 @@ class Writer:
     # "any" for pgpool: it routes writes itself, and a balanced SHOW may land on a standby.
     session_attrs: str = "read-write"
     interval: float = 0.1
+    port: int = 5432  # a swarm's pgpool is reached on the port it publishes
     acked: list[Write] = field(default_factory=list)
     errors: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -35,7 +36,7 @@ class Writer:
     def _connect(self) -> psycopg.Connection[object]:
         return psycopg.connect(
             host=",".join(self.hosts()),
-            port=5432,
+            port=self.port,
             target_session_attrs=self.session_attrs,
             connect_timeout=2,
             tcp_user_timeout=1000,
