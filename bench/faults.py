@@ -78,13 +78,14 @@ def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
 FAULTS = ("kill9", "stop", "drop", "freeze")
 
 
-def chosen_faults() -> list[str]:
+def chosen_faults(known: tuple[str, ...] = FAULTS) -> list[str]:
+    """--faults a,b: the faults to run, all of `known` by default."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--faults", default=",".join(FAULTS), help="a comma list of " + ", ".join(FAULTS))
+    parser.add_argument("--faults", default=",".join(known), help="a comma list of " + ", ".join(known))
     names = parser.parse_known_args()[0].faults.split(",")
-    unknown = sorted(set(names) - set(FAULTS))
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        parser.error(f"--faults: found {unknown}; expected some of {', '.join(FAULTS)}")
+        parser.error(f"--faults: found {unknown}; expected some of {', '.join(known)}")
     return names
 
 

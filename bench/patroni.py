@@ -18,13 +18,12 @@ from bench/patroni/). Figures are printed, compared with bench/results/failover.
 and written to bench/results/patroni.json (patroni-<faults>.json for a subset); nothing here asserts a
 time."""
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 from bench.failover import moved, run_and_report
-from bench.faults import gap
+from bench.faults import chosen_faults, gap
 from tests.e2e.harness import APP, Compose, addresses, sh, sql, wait_until
 from tests.e2e.writer import Writer
 
@@ -99,19 +98,9 @@ def measure(fault: str) -> dict[str, float]:
 FAULTS = ("kill", "drop", "kill9", "stop")
 
 
-def chosen_faults() -> list[str]:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--faults", default=",".join(FAULTS), help="a comma list of " + ", ".join(FAULTS))
-    names = parser.parse_known_args()[0].faults.split(",")
-    unknown = sorted(set(names) - set(FAULTS))
-    if unknown:
-        parser.error(f"--faults: found {unknown}; expected some of {', '.join(FAULTS)}")
-    return names
-
-
 def one_run() -> dict[str, float]:
     figures: dict[str, float] = {}
-    for fault in chosen_faults():
+    for fault in chosen_faults(FAULTS):
         figures.update(measure(fault))
     return figures
 
@@ -130,7 +119,7 @@ def ours() -> dict[str, float]:
 
 
 def main() -> None:
-    names = chosen_faults()
+    names = chosen_faults(FAULTS)
     name = "patroni" if names == list(FAULTS) else "patroni-" + "-".join(names)
     sh("docker", "build", "-q", "-t", IMAGE, str(HERE))
     run_and_report(name, one_run, __doc__ or "")
