@@ -73,8 +73,7 @@ class Compose:
         self.env = {
             "POSTDOCK_IMAGE": IMAGE,
             "POSTDOCK_SSH_KEYS": str(self.file.parent / "ssh"),
-            # Every scenario runs with TLS, as the example does.
-            "POSTDOCK_TLS": "1",
+            # The authority is mounted everywhere; TLS itself is on where a scenario asks (test_tls).
             "POSTDOCK_TLS_DIR": str(cluster_tls()),
             **(env or {}),
         }

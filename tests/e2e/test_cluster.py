@@ -11,14 +11,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from postdock_supervisor import paths
 from postdock_supervisor.model.failover import AFTER, phases, summary
 from tests.e2e.conftest import started
 from tests.e2e.harness import (
     IMAGE,
     Compose,
     addresses,
-    connect,
     flight_record,
     is_primary,
     local_sql,
@@ -166,23 +164,6 @@ def test_the_application_user_owns_its_database_and_is_no_superuser(cluster: Com
         sql(cluster, primary, "COPY (SELECT 1) TO PROGRAM 'cat /etc/postdock/secrets/*'")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         sql(cluster, primary, "SELECT pg_read_file('/etc/passwd')")
-
-
-def test_tls_carries_replication_and_refuses_network_clients_without_it(cluster: Compose) -> None:
-    """TLS=1 (the harness, like the example, turns it on): every WAL sender of the primary streams
-    over TLS, a node reaches another by name with its certificate verified, and a client from the
-    network that asks for no TLS is refused."""
-    primary = primaries(cluster, ["pgmaster", "pgslave1", "pgslave3"])[0]
-    senders = sql(
-        cluster, primary, "SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)", admin=True
-    )
-    assert senders and all(ssl for (ssl,) in senders), senders
-    verified = f"host={primary} sslmode=verify-full sslrootcert={paths.TLS_CA} user=replication_user dbname=postgres"
-    query = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-    answer = cluster.exec("pgslave4", "psql", "-XAtq", "-d", verified, "-c", query, user="postgres")
-    assert answer.strip().startswith("t|TLSv1."), answer
-    with pytest.raises(psycopg.OperationalError, match="no encryption"):
-        connect(cluster.ip(primary), sslmode="disable").close()
 
 
 def postmaster_pid(cluster: Compose, service: str) -> str:

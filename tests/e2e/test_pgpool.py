@@ -11,7 +11,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import yaml
 
@@ -70,26 +69,6 @@ def test_pgpool_starts_with_configs_applied_and_writes_to_the_primary(cluster: C
     assert {host: row["role"] for host, row in pool_nodes(cluster).items() if row["role"] == "primary"} == {
         "pgmaster": "primary"
     }
-
-
-def test_pgpool_takes_only_tls_clients_and_speaks_tls_to_the_nodes(cluster: Compose) -> None:
-    """TLS=1 (the harness's default, as in the example): a client that asks for no TLS is refused; one
-    that checks pgpool's certificate against the cluster CA gets in; pgpool's sessions on the primary
-    are encrypted."""
-    with pytest.raises(psycopg.OperationalError):
-        pool(cluster, sslmode="disable").close()
-    authority = str(Path(cluster.env["POSTDOCK_TLS_DIR"]) / "ca.crt")
-    with pool(cluster, sslmode="verify-ca", sslrootcert=authority) as conn:
-        assert conn.execute("SELECT 1").fetchone() == (1,)
-        assert conn.pgconn.ssl_in_use
-    pgpool = cluster.ip("pgpool")
-    query = "SELECT s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.client_addr = %s::inet"
-    sessions = sql(cluster, "pgmaster", query, (pgpool,), admin=True)
-    assert sessions and all(ssl for (ssl,) in sessions), sessions
-    # The pool keeper probes every backend twice a second: a probe that dropped the TLS handshake
-    # would make postgres log it each time.
-    for node in FIRST_LEVEL:
-        assert "could not accept SSL connection" not in cluster.logs(node), node
 
 
 def test_every_rendered_pgpool_key_is_one_this_pgpool_knows(cluster: Compose) -> None:
