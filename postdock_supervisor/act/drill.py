@@ -107,7 +107,12 @@ def _restore_and_check(bm: BarmanSettings, backup: BackupInfo, root: Path, recor
     began = time.monotonic()
     # Without --target-tli barman restores the WAL of the backup's own timeline only.
     follow = ["--target-tli", str(record.timeline)] if record.timeline > backup.timeline else []
-    done = proc.run([BARMAN, "recover", *follow, bm.server, backup.backup_id, str(data)], timeout=RECOVER_TIMEOUT_S)
+    # Its own staging directory: an incremental chain is combined there, and `postdock recover` running
+    # meanwhile combines into the server's (BACKUP_DIR/staging); sharing it corrupts both restores.
+    (root / "staging").mkdir(mode=0o700, exist_ok=True)
+    staging = ["--local-staging-path", str(root / "staging")]
+    argv = [BARMAN, "recover", *follow, *staging, bm.server, backup.backup_id, str(data)]
+    done = proc.run(argv, timeout=RECOVER_TIMEOUT_S)
     record = replace(record, recover_seconds=time.monotonic() - began)
     if not done.ok:
         last = (done.output.strip().splitlines() or ["no output"])[-1]
