@@ -3,6 +3,8 @@
 from pathlib import Path
 
 PG_MAJOR = 17  # the PostgreSQL major version this image runs (PG_VERSION of a data directory)
+# The CLI: repmgr.conf names it for its validation and promote commands, role_check reruns them.
+POSTDOCK_CLI = Path("/usr/local/bin/postdock")
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 ETC = Path("/etc/postdock")
 SECRETS = ETC / "secrets"

@@ -48,4 +48,4 @@ echo "built $image, $extended and $prometheus"
 
 echo "== end-to-end scenarios"
 POSTDOCK_IMAGE="$image" POSTDOCK_EXTENDED_IMAGE="$extended" POSTDOCK_PROMETHEUS_IMAGE="$prometheus" \
-  .venv/bin/python -m pytest -v -p no:cacheprovider tests/e2e
+  .venv/bin/python -m pytest -v -p no:cacheprovider --durations=40 tests/e2e

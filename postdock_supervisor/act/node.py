@@ -49,6 +49,19 @@ def promote_standby(unreachable: Iterable[str] = ()) -> proc.Completed:
     return repmgr("standby", "promote", env={"HOSTALIASES": str(paths.PROMOTE_ALIASES)})
 
 
+def rerun_election() -> bool:
+    """The last two steps of repmgrd's election, run as repmgrd runs them (its failover_validation_command,
+    then its promote_command): True once this node was promoted. Their output goes to the log."""
+    approved = proc.run([str(paths.POSTDOCK_CLI), "node", "approve-promotion"], timeout=120)
+    if not approved.ok:
+        logger.warning("the election's validation did not approve this node (code %d)", approved.returncode)
+        return False
+    promoted = proc.run([str(paths.POSTDOCK_CLI), "node", "promote"], timeout=300)
+    if not promoted.ok:
+        logger.warning("the promotion failed (code %d)", promoted.returncode)
+    return promoted.ok
+
+
 def wait_ready(pg: PostgresSettings, timeout: float = 120) -> None:
     """Until the local server answers SQL; raise if it does not within timeout."""
     deadline = time.monotonic() + timeout

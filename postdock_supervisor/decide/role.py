@@ -17,6 +17,7 @@ class RoleAct(enum.Enum):
     NOTHING = "nothing"
     STEP_DOWN = "step-down"  # stop postgres; the start-up decision rejoins the cluster
     RECLONE_STANDBY = "reclone-standby"  # a stuck standby: mark its data diverged, stop postgres; re-cloned at start
+    RERUN_ELECTION = "rerun-election"  # repmgrd gave its election up: validate and promote as it would (election.py)
 
 
 @dataclass(frozen=True)

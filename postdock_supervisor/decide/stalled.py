@@ -13,12 +13,14 @@ unreachable is no reason: nothing could be cloned, and the standby resumes when 
 from collections.abc import Mapping
 
 from postdock_supervisor.config import PostgresSettings
+from postdock_supervisor.decide.election import decide_election
 from postdock_supervisor.decide.role import RoleAct, RoleDecision, decide_role
-from postdock_supervisor.model.node import NodeReport
+from postdock_supervisor.model.node import NodeReport, RepmgrdView
 
 # repmgrd follows a new primary within a few seconds of noticing it; a standby that still does not
 # stream after this is stuck, not slow.
 STALL_S = 30.0
+NO_REPMGRD = RepmgrdView()  # not observed: no election is rerun
 
 
 def wanted_upstream(peers: Mapping[str, NodeReport | None], pg: PostgresSettings) -> str:
@@ -36,11 +38,12 @@ def decide_check(
     pg: PostgresSettings,
     stalled_since: float | None,
     now: float,
+    repmgrd: RepmgrdView = NO_REPMGRD,
 ) -> RoleDecision:
     """role_check's round: a standby is judged by decide_stalled, a first-level primary by decide_role;
     a cascaded node with primary data (a single node of its own) answers to nobody."""
     if me.postgres.in_recovery:
-        return decide_stalled(me, peers, pg, stalled_since, now)
+        return decide_stalled(me, peers, pg, stalled_since, now, repmgrd)
     if pg.is_cascade:
         return RoleDecision(RoleAct.NOTHING, "a cascaded node with its own primary data answers to nobody")
     return decide_role(me, peers, pg)
@@ -52,13 +55,18 @@ def decide_stalled(
     pg: PostgresSettings,
     stalled_since: float | None,
     now: float,
+    repmgrd: RepmgrdView = NO_REPMGRD,
 ) -> RoleDecision:
-    """stalled_since (memory): since when this standby has not streamed although its upstream ran."""
+    """stalled_since (memory): since when this standby has not streamed although its upstream ran.
+    With no primary at all, an election repmgrd gave up on is finished here (decide/election.py)."""
     if not me.postgres.running or not me.postgres.in_recovery or me.phase != "done":
         return RoleDecision(RoleAct.NOTHING, "not a running standby")
+    host = wanted_upstream(peers, pg)
+    if not host and not pg.is_cascade:
+        # Streaming or not: a deferring candidate has its preferred sibling stream from it.
+        return decide_election(me, peers, pg, repmgrd)
     if me.postgres.streaming:
         return RoleDecision(RoleAct.NOTHING, f"streaming from {me.postgres.upstream or '?'}")
-    host = wanted_upstream(peers, pg)
     upstream = peers.get(host) if host else None
     if upstream is None or not upstream.ready:
         what = f"upstream {host} is not set up and running" if host else "there is no single primary"

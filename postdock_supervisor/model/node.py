@@ -154,3 +154,12 @@ class SyncSnapshot:
     # each streaming standby's application name (repmgr's node name) -> when its WAL sender started
     streaming_since: tuple[tuple[str, float], ...] = ()
     failover: FailoverRecord | None = None  # this node's last promotion, for the rejoin of its old primary
+
+
+@dataclass(frozen=True)
+class RepmgrdView:
+    """repmgrd on this standby, as role_check sees it: whether supervisord runs it, and how many seconds
+    ago it last saw its upstream (repmgr.get_upstream_last_seen(); None: never since postgres started)."""
+
+    running: bool = False
+    upstream_unseen_s: int | None = None

@@ -1,18 +1,22 @@
-"""[eventlistener:role_check] events=TICK_5: a primary the cluster has left behind steps down, and a
-standby stuck without streaming while its upstream runs is re-cloned (decide/stalled.py)."""
+"""[eventlistener:role_check] events=TICK_5: a primary the cluster has left behind steps down, a
+standby stuck without streaming while its upstream runs is re-cloned (decide/stalled.py), and an
+election repmgrd gave up on is finished by the standby that leads it (decide/election.py)."""
 
 import logging
 import time
 
 from postdock_supervisor import files, healing, paths
+from postdock_supervisor.act.node import rerun_election
 from postdock_supervisor.act.phase import rerun_bootstrap
 from postdock_supervisor.act.supervisor import Supervisor
 from postdock_supervisor.config import Settings
 from postdock_supervisor.decide.role import RoleAct, RoleDecision
 from postdock_supervisor.decide.stalled import decide_check
 from postdock_supervisor.events.model import Event, TickEvent
-from postdock_supervisor.model.node import NodeReport
+from postdock_supervisor.model.node import NodeReport, RepmgrdView
+from postdock_supervisor.observe.local import read_upstream_last_seen
 from postdock_supervisor.observe.node import observe
+from postdock_supervisor.observe.supervisor import read_states
 from postdock_supervisor.programs.contract import react
 from postdock_supervisor.programs.runner import run_events
 
@@ -27,15 +31,21 @@ class RoleCheck:
         self.supervisor = supervisor
         self.stalled_since: float | None = None  # memory of the standby check
 
-    def observe(self, event: Event) -> tuple[NodeReport, dict[str, NodeReport | None]] | None:
+    def observe(self, event: Event) -> tuple[NodeReport, dict[str, NodeReport | None], RepmgrdView] | None:
         if not isinstance(event, TickEvent):
             return None
         me, peers = observe(self.settings)
-        return me, dict(peers)
+        repmgrd = RepmgrdView()
+        if me.postgres.running and me.postgres.in_recovery:
+            running = read_states().get("repmgrd") == "RUNNING"
+            repmgrd = RepmgrdView(running, read_upstream_last_seen(self.pg) if running else None)
+        return me, dict(peers), repmgrd
 
-    def decide(self, snapshot: tuple[NodeReport, dict[str, NodeReport | None]], now: float) -> RoleDecision:
-        me, peers = snapshot
-        return decide_check(me, peers, self.pg, self.stalled_since, now)
+    def decide(
+        self, snapshot: tuple[NodeReport, dict[str, NodeReport | None], RepmgrdView], now: float
+    ) -> RoleDecision:
+        me, peers, repmgrd = snapshot
+        return decide_check(me, peers, self.pg, self.stalled_since, now, repmgrd)
 
     def apply(self, decision: RoleDecision) -> None:
         self.stalled_since = decision.stalled_since
@@ -43,6 +53,9 @@ class RoleCheck:
             return
         logger.warning("%s", decision.reason)
         healing.record("role_check", decision.action.value, decision.reason)
+        if decision.action is RoleAct.RERUN_ELECTION:
+            rerun_election()
+            return
         if decision.action is RoleAct.RECLONE_STANDBY:
             # Restarted as it is, it would refuse to start or wait again (its WAL went past the fork):
             # the start-up decision re-clones a standby marked so.

@@ -49,7 +49,7 @@ def repmgr_conf(settings: Settings) -> str:
         # upstream was down): it holds no lease and is no member of the cluster.
         ("priority", "0" if pg.is_cascade else str(pg.priority)),
         # Promotes, then sets the synchronous standbys before anything else can commit unprotected.
-        ("promote_command", quote_conf("/usr/local/bin/postdock node promote")),
+        ("promote_command", quote_conf(f"{paths.POSTDOCK_CLI} node promote")),
         ("follow_command", quote_conf(f"{repmgr} standby follow --upstream-node-id=%n")),
         # supervisord owns the postmaster; repmgr asks it instead of calling pg_ctl.
         ("service_start_command", quote_conf(f"{ctl} start postgres")),
@@ -61,7 +61,7 @@ def repmgr_conf(settings: Settings) -> str:
         # the election on every standby a second later (a rerun also re-detects the failure: ~1 s).
         *(
             [
-                ("failover_validation_command", quote_conf("/usr/local/bin/postdock node approve-promotion")),
+                ("failover_validation_command", quote_conf(f"{paths.POSTDOCK_CLI} node approve-promotion")),
                 ("election_rerun_interval", "1"),
                 ("primary_notification_timeout", "20"),
             ]

@@ -196,11 +196,14 @@ def try_postmaster_pid(cluster: Compose, service: str) -> str | None:
 
 def test_killed_primary_fails_over_to_the_preferred_standby_even_when_it_was_behind(cluster: Compose) -> None:
     """NODE_PRIORITY: pgslave3 200, pgslave1 100. pgslave3 hears nothing from the primary while commits
-    reach pgslave1, then the primary is killed: repmgrd elects pgslave1 (more WAL), which has pgslave3
-    fetch the missing WAL from it and declines; the rerun elects pgslave3 on the tie. Every write
-    pgslave1 held is on pgslave3: the writer pauses before the kill until pgslave1 holds every
-    acknowledged write (this is `eventual` mode: a commit the primary acknowledged in the last
-    milliseconds before a kill may have reached no standby, and that is not what is tested here)."""
+    reach pgslave1, then the primary is killed while pgslave3 is frozen: pgslave1's repmgrd sees no
+    majority and cancels its election, and once pgslave3 thaws, its own repmgrd elects pgslave1 (more
+    WAL) and waits for it. Neither repmgrd runs an election again (repmgr 5.5), so pgslave1, which
+    leads, finishes it (decide/election.py): it has pgslave3 fetch the missing WAL from it and
+    declines; pgslave3 then leads on the tie and is promoted. Every write pgslave1 held is on
+    pgslave3: the writer pauses before the kill until pgslave1 holds every acknowledged write (this is
+    `eventual` mode: a commit the primary acknowledged in the last milliseconds before a kill may have
+    reached no standby, and that is not what is tested here)."""
     sql(cluster, "pgmaster", "CREATE TABLE acked (id int PRIMARY KEY)")
     candidates = [n for n in FIRST_LEVEL if n != "pgmaster"]
     writer = Writer(lambda: addresses(cluster, FIRST_LEVEL)).start()
@@ -225,6 +228,11 @@ def test_killed_primary_fails_over_to_the_preferred_standby_even_when_it_was_beh
             )
             cluster("kill", "pgmaster")
             killed_at = time.monotonic()
+            wait_until(
+                "pgslave1's repmgrd cancelling its election",
+                lambda: "unable to reach a qualified majority" in cluster.logs("pgslave1"),
+                timeout=60,
+            )
         finally:
             cluster.undrop_from("pgslave3", old_address)
             cluster("unpause", "pgslave3")
@@ -240,6 +248,7 @@ def test_killed_primary_fails_over_to_the_preferred_standby_even_when_it_was_beh
     assert winner == "pgslave3", f"{winner} promoted over pgslave3, of higher NODE_PRIORITY"
     assert primaries(cluster, candidates) == [winner]
     declined = cluster.logs("pgslave1")
+    assert "holds no election, 2 of 3 first-level nodes answer, none is primary, and this node leads" in declined
     assert "pgslave3 (priority 200 over 100) lacks" in declined
     assert "deferring to pgslave3, of higher NODE_PRIORITY: the election is rerun" in declined
     stored = {row[0] for row in sql(cluster, winner, "SELECT id FROM acked")}

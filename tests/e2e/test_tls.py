@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from postdock_supervisor import paths
+from postdock_supervisor.config.modes import BARMAN_RECEIVER
 from tests.e2e.conftest import started
 from tests.e2e.harness import Compose, connect, sql, streaming_children, wait_until
 from tests.e2e.pool import health, pool
@@ -68,8 +69,14 @@ def test_pgpool_takes_only_tls_clients_and_speaks_tls_to_the_nodes(cluster: Comp
 
 
 def test_barmans_wal_stream_arrives_encrypted(cluster: Compose) -> None:
+    # A base backup barman takes meanwhile is a second replication connection of its own.
     query = (
-        "SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE r.application_name LIKE 'barman%'"
+        "SELECT r.application_name, s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) "
+        "WHERE r.application_name LIKE 'barman%'"
     )
-    streams = wait_until("barman streaming", lambda: sql(cluster, "pgmaster", query, admin=True), timeout=START)
-    assert streams == [(True,)]
+    streams = wait_until(
+        "barman's WAL receiver streaming",
+        lambda: (rows := sql(cluster, "pgmaster", query, admin=True)) and BARMAN_RECEIVER in dict(rows) and rows,
+        timeout=START,
+    )
+    assert all(ssl for _, ssl in streams), streams

@@ -38,7 +38,7 @@ def test_no_restart_while_there_is_nothing_to_follow() -> None:
     nobody: dict[str, NodeReport | None] = {"pgslave3": None, "pgmaster": None}
     d = decide_stalled(STUCK, nobody, FIRST, 0.0, 1000.0)
     assert d.action is RoleAct.NOTHING and d.stalled_since is None
-    assert d.reason == "not streaming, and there is no single primary: nothing to follow yet"
+    assert d.reason == "no primary in sight, and repmgrd is stopped here (a switchover or a stop)"
     two = {"pgslave3": running_primary("pgslave3", 4, timeline=2), "pgmaster": running_primary("pgmaster", 1)}
     assert decide_stalled(STUCK, two, FIRST, 0.0, 1000.0).action is RoleAct.NOTHING
 
