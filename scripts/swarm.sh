@@ -38,15 +38,18 @@ done
 
 bash scripts/cluster-key.sh "$POSTDOCK_SSH_KEYS"
 bash scripts/cluster-tls.sh "$POSTDOCK_TLS_DIR"
-if [ ! -s "$POSTDOCK_SECRETS/replication_password" ]; then
-  mkdir -p "$POSTDOCK_SECRETS"
-  chmod 700 "$POSTDOCK_SECRETS"
-  secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n'; }
-  for name in replication_password postgres_password pcp_password; do
+mkdir -p "$POSTDOCK_SECRETS"
+chmod 700 "$POSTDOCK_SECRETS"
+secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n'; }
+# Each one made once and reused: a secret added by a later release is made on the next start.
+for name in replication_password postgres_password pcp_password check_password; do
+  if [ ! -s "$POSTDOCK_SECRETS/$name" ]; then
     (umask 077 && secret > "$POSTDOCK_SECRETS/$name")
-  done
+    echo "swarm: $name made in $POSTDOCK_SECRETS"
+  fi
+done
+if [ ! -s "$POSTDOCK_SECRETS/db_users" ]; then
   (umask 077 && printf 'monkey_user:%s' "$(cat "$POSTDOCK_SECRETS/postgres_password")" > "$POSTDOCK_SECRETS/db_users")
-  echo "swarm: passwords made in $POSTDOCK_SECRETS"
 fi
 docker stack deploy --resolve-image never -c docker-compose/stack.yml "$stack"
 echo "deployed; watch it with: docker exec \$(docker ps -qf name=${stack}_pgmaster) postdock status"

@@ -133,12 +133,15 @@ def _ensure_database(conn: psycopg.Connection[object], name: str, owner: str) ->
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
 
 
+NO_PRIVILEGES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+
+
 def app_user_attributes(pg: PostgresSettings) -> str:
     """The application user logs in and owns its database; it is a superuser only when asked, or when
     it is `postgres`, initdb's bootstrap superuser, which PostgreSQL does not let lose the attribute."""
     if pg.postgres_user_superuser or pg.postgres_user == BOOTSTRAP_SUPERUSER:
         return "LOGIN SUPERUSER"
-    return "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+    return NO_PRIVILEGES
 
 
 def create_cluster_roles(pg: PostgresSettings) -> None:
@@ -148,6 +151,10 @@ def create_cluster_roles(pg: PostgresSettings) -> None:
         _role_sql(conn, pg.postgres_user, pg.postgres_password.reveal(), app_user_attributes(pg))
         # Owner of its database, and so of its public schema (pg_database_owner): it creates what it needs.
         _ensure_database(conn, pg.app_db, pg.postgres_user)
+        if pg.check_user:
+            # pgpool's checks read recovery state and WAL positions: pg_monitor, nothing more.
+            _role_sql(conn, pg.check_user, pg.check_password.reveal(), NO_PRIVILEGES)
+            conn.execute(sql.SQL("GRANT pg_monitor TO {}").format(sql.Identifier(pg.check_user)))
 
 
 def crash_recovery(pg: PostgresSettings) -> None:

@@ -113,6 +113,17 @@ def _derive_postgres(values: dict[str, Any], hostname: str, problems: list[str])
             f"POSTGRES_USER: found {values['postgres_user']!r}, the same as REPLICATION_USER; expected another "
             "name (the application user has fewer rights than the replication superuser)"
         )
+    check = values.get("check_user")
+    if check and check == values.get("replication_user"):
+        # A settings file shared with pgpool, which checks as the repmgr user by default: nothing to create.
+        values["check_user"] = check = ""
+    if check and check == values.get("postgres_user"):
+        problems.append(
+            f"CHECK_USER: found {check!r}, the same as POSTGRES_USER; expected a role of its own (it is created "
+            "with pg_monitor only), the repmgr user, or nothing"
+        )
+    elif check and "check_password" in values and not values["check_password"].reveal():
+        problems.append(f"CHECK_PASSWORD: found nothing; expected the password of CHECK_USER {check!r}")
     primary = values.get("primary_host")
     if partners and primary and primary not in partners:
         problems.append(

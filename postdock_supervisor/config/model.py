@@ -192,6 +192,16 @@ class PostgresSettings:
         p.parse_bool,
         "0",
     )
+    check_user: str = env(
+        "CHECK_USER",
+        "A role the primary creates with `pg_monitor` only (no superuser) for pgpool's health and replication "
+        "checks: give pgpool the same CHECK_USER. Empty: none, and pgpool checks as REPLICATION_USER.",
+        p.parse_optional_identifier,
+        "",
+    )
+    check_password: Secret = env(
+        "CHECK_PASSWORD", "Password of CHECK_USER; required when it is set.", parse_secret, "", secret=True
+    )
     postgres_db: str = env(
         "POSTGRES_DB",
         "Application database created on a fresh primary (empty: the name of POSTGRES_USER).",
@@ -371,7 +381,8 @@ class PgpoolSettings:
     )
     check_user: str = env(
         "CHECK_USER",
-        "User of pgpool's health and replication checks and of `postdock health` (a superuser: the repmgr user).",
+        "User of pgpool's health and replication checks and of `postdock health`: the nodes' CHECK_USER (a "
+        "`pg_monitor` role, as in the example), or the repmgr superuser, PostDock's default.",
         p.parse_identifier,
         "replication_user",
     )

@@ -150,6 +150,10 @@ def parse_identifier(raw: str) -> str:
     return value
 
 
+def parse_optional_identifier(raw: str) -> str:
+    return parse_identifier(raw) if raw.strip() else ""
+
+
 def parse_log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in ("DEBUG", "INFO", "NOTICE", "WARNING", "ERROR"):

@@ -8,7 +8,7 @@ import psycopg
 
 from tests.e2e.harness import Compose, connect
 
-CHECK = {"user": "replication_user", "password": "replication_pass", "dbname": "postgres"}
+CHECK = {"user": "pool_check", "password": "pool_check_pass", "dbname": "postgres"}
 
 
 def pool(compose: Compose, **overrides: Any) -> psycopg.Connection[Any]:

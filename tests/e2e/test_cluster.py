@@ -164,6 +164,9 @@ def test_the_application_user_owns_its_database_and_is_no_superuser(cluster: Com
         sql(cluster, primary, "COPY (SELECT 1) TO PROGRAM 'cat /etc/postdock/secrets/*'")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         sql(cluster, primary, "SELECT pg_read_file('/etc/passwd')")
+    # pgpool's checks run as a role of their own that may only read monitoring views.
+    check = "SELECT rolsuper, rolreplication, pg_has_role(oid, 'pg_monitor', 'member') FROM pg_roles WHERE rolname = %s"
+    assert sql(cluster, primary, check, ("pool_check",)) == [(False, False, True)]
 
 
 def postmaster_pid(cluster: Compose, service: str) -> str:

@@ -89,6 +89,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "replication_password": f"repl-{uuid.uuid4().hex}",
         "postgres_password": APP["password"],
         "pcp_password": f"pcp-{uuid.uuid4().hex}",
+        "check_password": f"check-{uuid.uuid4().hex}",
         "db_users": f"{APP['user']}:{APP['password']}",
     }.items():
         (secrets / name).write_text(value)
@@ -149,7 +150,8 @@ def test_a_write_through_pgpools_published_port_reaches_every_standby(stack: Sta
 
 
 def test_secrets_never_appear_in_docker_service_inspect(stack: Stack) -> None:
-    values = [Path(stack.env["POSTDOCK_SECRETS"], n).read_text() for n in ("replication_password", "pcp_password")]
+    names = ("replication_password", "pcp_password", "check_password")
+    values = [Path(stack.env["POSTDOCK_SECRETS"], n).read_text() for n in names]
     values.append(APP["password"])
     values.append("".join(Path(stack.env["POSTDOCK_SSH_KEYS"], "id_ed25519").read_text().splitlines()[1:-1]))
     for service in SERVICES:

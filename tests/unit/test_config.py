@@ -105,6 +105,23 @@ def test_the_application_user_cannot_be_the_replication_superuser() -> None:
     )
 
 
+def test_a_check_user_is_a_role_of_its_own_with_a_password() -> None:
+    pg = make_pg(CHECK_USER="pool_check", CHECK_PASSWORD="check-secret")
+    assert (pg.check_user, pg.check_password.reveal()) == ("pool_check", "check-secret")
+    assert make_pg().check_user == ""  # none unless asked: pgpool then checks as the repmgr user
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE_ENV, "CHECK_USER": "pool_check"})
+    assert str(caught.value) == "CHECK_PASSWORD: found nothing; expected the password of CHECK_USER 'pool_check'"
+    # pgpool's default, from a settings file both roles share: the repmgr user exists already.
+    assert make_pg(CHECK_USER="replication_user").check_user == ""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE_ENV, "POSTGRES_USER": "app", "CHECK_USER": "app", "CHECK_PASSWORD": "x"})
+    assert str(caught.value) == (
+        "CHECK_USER: found 'app', the same as POSTGRES_USER; expected a role of its own (it is created with "
+        "pg_monitor only), the repmgr user, or nothing"
+    )
+
+
 def test_the_application_user_is_a_superuser_only_when_asked_or_when_it_is_postgres() -> None:
     assert app_user_attributes(make_pg(POSTGRES_USER="app")) == (
         "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"

@@ -178,3 +178,19 @@ def test_tls_mounts_the_cluster_authority_in_every_pod_and_names_pgpools_service
     assert off[("ConfigMap", "postdock-config")]["data"]["TLS"] == "0"
     with pytest.raises(HelmError, match="tls.secretName"):
         render_chart([*SECRETS, "tls.enabled=true"])
+
+
+def test_a_check_user_gets_its_own_password_on_the_nodes_and_on_pgpool() -> None:
+    sets = [*SECRETS, "postgres.checkUser=pool_check", "secrets.checkPassword=k-secret"]
+    objects = by_kind(render_chart(sets))
+    assert objects[("ConfigMap", "postdock-config")]["data"]["CHECK_USER"] == "pool_check"
+    assert objects[("Secret", "postdock-secrets")]["stringData"]["check-password"] == "k-secret"
+    node = env_of(objects[("StatefulSet", "postdock-pg")]["spec"]["template"]["spec"]["containers"][0])
+    pool = env_of(objects[("Deployment", "postdock-pgpool")]["spec"]["template"]["spec"]["containers"][0])
+    assert node["CHECK_PASSWORD_FILE"] == pool["CHECK_PASSWORD_FILE"] == "/etc/postdock/k8s-secret/check-password"
+    # Without one, pgpool checks as the repmgr user, as PostDock did.
+    plain = by_kind(render_chart(SECRETS))
+    assert plain[("ConfigMap", "postdock-config")]["data"]["CHECK_USER"] == "replication_user"
+    assert "check-password" not in plain[("Secret", "postdock-secrets")]["stringData"]
+    with pytest.raises(HelmError, match="secrets.checkPassword"):
+        render_chart([*SECRETS, "postgres.checkUser=pool_check"])

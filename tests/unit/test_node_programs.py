@@ -236,9 +236,10 @@ def test_secrets_leave_the_child_environment_as_files(monkeypatch: pytest.Monkey
     child = entrypoint.child_environment(shared, make_settings().role)
     assert "POSTGRES_PASSWORD" not in child and "REPLICATION_PASSWORD" not in child
     assert Path(child["REPLICATION_PASSWORD_FILE"]).read_text() == "repl-secret"
+    assert Path(child["CHECK_PASSWORD_FILE"]).read_text() == "check-secret"  # the node creates that role
     # Another role's secrets from a shared env file are dropped, not kept and not written.
     assert not {"CHECK_PASSWORD", "DB_USERS", "PCP_PASSWORD"} & child.keys()
-    assert not (tmp_path / "CHECK_PASSWORD").exists()
+    assert not (tmp_path / "PCP_PASSWORD").exists()
     pool_child = entrypoint.child_environment({**shared, "ROLE": "pgpool"}, Role.PGPOOL)
     assert "POSTGRES_PASSWORD" not in pool_child and "REPLICATION_PASSWORD" not in pool_child
     assert Path(pool_child["CHECK_PASSWORD_FILE"]).read_text() == "check-secret"
