@@ -136,6 +136,15 @@ ROLE_CHECK = ProgramSpec(
     events=("TICK_5",),
     safety=True,
 )
+# Root: the CA's key, which it signs with, is root's alone.
+TLS_KEEPER = ProgramSpec(
+    "tls_keeper",
+    "postdock listen tls-keeper",
+    priority=1,
+    autorestart="true",
+    events=("TICK_5",),  # a stat of the certificate; openssl reads it only when it changed
+    enabled=lambda settings: settings.common.tls and settings.barman is None,
+)
 # Capture mode: what it prints between supervisor's markers becomes PROCESS_COMMUNICATION_STDOUT.
 CONF_WATCH = ProgramSpec(
     "conf_watch", "postdock watch-conf", user="postgres", priority=10, autorestart="true", capture=True
@@ -213,10 +222,11 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         SYNC_KEEPER,
         CONF_WATCH,
         CONF_RELOAD,
+        TLS_KEEPER,
         EXPORTER,
         POSTGRES_EXPORTER,
     ),
-    Role.PGPOOL: (SSHD, PGPOOL, POOL_KEEPER, EXPORTER),
+    Role.PGPOOL: (SSHD, PGPOOL, POOL_KEEPER, TLS_KEEPER, EXPORTER),
     Role.BARMAN: (SSHD, BACKUP_KEEPER, DRILL_KEEPER, EXPORTER),
 }
 

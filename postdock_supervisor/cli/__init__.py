@@ -262,6 +262,7 @@ LISTENERS = {
     "sync-keeper": "postdock_supervisor.programs.sync_keeper",
     "conf-reload": "postdock_supervisor.programs.conf_reload",
     "role-check": "postdock_supervisor.programs.role_check",
+    "tls-keeper": "postdock_supervisor.programs.tls_keeper",
 }
 
 

@@ -75,8 +75,12 @@ class CommonSettings:
         p.parse_host_list,
         "",
     )
-    tls_cert_days: int = env(
-        "TLS_CERT_DAYS", "Validity of the certificate a node issues itself at each start (days).", p.parse_days, "90"
+    tls_cert_validity_s: int = env(
+        "TLS_CERT_DAYS",
+        "Validity of the certificate a node issues itself at start, and again once two thirds of it have "
+        "passed: whole days, or a number with `m`, `h` or `d` (`2m`).",
+        p.parse_validity,
+        "90",
     )
     configs_raw: str = env(
         "CONFIGS",

@@ -286,6 +286,19 @@ def parse_days(raw: str) -> int:
     return _int_between(raw, 1, 36_500)
 
 
+_VALIDITY_RE = re.compile(r"(\d{1,6})([mhd]?)")
+_UNIT_S = {"m": 60, "h": 3600, "d": 86_400, "": 86_400}
+
+
+def parse_validity(raw: str) -> int:
+    """A certificate's validity in seconds: whole days (`90`), or a number with `m`, `h` or `d`."""
+    match = _VALIDITY_RE.fullmatch(raw.strip())
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)] if match else 0
+    if not 120 <= seconds <= 36_500 * 86_400:
+        raise ValueError("whole days (`90`), or a number with m, h or d (`2m`, `12h`), from 2m to 36500d")
+    return seconds
+
+
 def parse_path(raw: str) -> str:
     value = raw.strip()
     if not value.startswith("/") or any(c.isspace() or c in "'\"\\" or c < " " for c in value):

@@ -103,10 +103,7 @@ def prepare_tls(settings: Settings) -> None:
     if settings.barman is not None:
         tls.install_ca(ca_dir)
         return
-    pg = settings.postgres
-    names = [pg.network_name, pg.node_name] if pg is not None else []
-    names += [*settings.common.tls_names, socket.gethostname(), "localhost"]
-    tls.issue(ca_dir, settings.common.tls_cert_days, names, tls.own_addresses(socket.gethostname()))
+    tls.issue_own(settings)
 
 
 def version_problem(pgdata: str, found: str | None) -> str | None:

@@ -1,9 +1,13 @@
 """TLS=1 on real containers (the example's setting): the three first-level nodes, pgpool and barman
 with the cluster's authority made by scripts/cluster-tls.sh. Replication, repmgr, pgpool and barman
-use TLS and verify the nodes; clients from the network without TLS are refused.
+use TLS and verify the nodes; clients from the network without TLS are refused. The nodes' certificates
+are valid two minutes (TLS_CERT_DAYS=2m), so each node renews its own every 80 s meanwhile.
 
 The scenarios run in order on one cluster."""
 
+import socket
+import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import pytest
 
 from postdock_supervisor import paths
 from postdock_supervisor.config.modes import BARMAN_RECEIVER
+from postdock_supervisor.observe.peers import SSL_REQUEST
 from tests.e2e.conftest import started
 from tests.e2e.harness import Compose, connect, sql, streaming_children, wait_until
 from tests.e2e.pool import health, pool
@@ -23,7 +28,7 @@ START = 240
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Compose]:
-    compose = Compose(env={"POSTDOCK_TLS": "1"})
+    compose = Compose(env={"POSTDOCK_TLS": "1", "POSTDOCK_TLS_CERT_DAYS": "2m"})
     ready = lambda: wait_until(  # noqa: E731
         "both standbys streaming from pgmaster",
         lambda: {"node2", "node4"} <= (streaming_children(compose, "pgmaster") or set()),
@@ -80,3 +85,43 @@ def test_barmans_wal_stream_arrives_encrypted(cluster: Compose) -> None:
         timeout=START,
     )
     assert all(ssl for _, ssl in streams), streams
+
+
+def served_certificate(ip: str, authority: str) -> bytes:
+    """The certificate postgres serves now (DER), verified against the cluster CA."""
+    context = ssl.create_default_context(cafile=authority)
+    context.check_hostname = False  # by address from the host: the chain is what is checked here
+    with socket.create_connection((ip, 5432), timeout=5) as raw:
+        raw.sendall(SSL_REQUEST)
+        assert raw.recv(1) == b"S"
+        secured = context.wrap_socket(raw)
+        der = secured.getpeercert(binary_form=True)
+        secured.unwrap()  # close_notify: postgres logs nothing for a client that ends cleanly
+    assert der is not None
+    return der
+
+
+def test_a_renewed_certificate_is_served_without_one_failed_connection(cluster: Compose) -> None:
+    """Each node reissues its two-minute certificate once 80 s of it have passed and postgres reloads
+    it: new sessions get the new one, verified by name and address, and none fails meanwhile."""
+    authority = str(Path(cluster.env["POSTDOCK_TLS_DIR"]) / "ca.crt")
+    ip = cluster.ip("pgmaster")
+    first = served_certificate(ip, authority)
+    failures: list[str] = []
+    sessions = 0
+    deadline = time.monotonic() + 150  # renewed 80 s after it was issued, seen by a 5 s tick
+    while served_certificate(ip, authority) == first:
+        assert time.monotonic() < deadline, "pgmaster served the same certificate for 150 s"
+        try:
+            with connect(ip, sslmode="verify-full", sslrootcert=authority) as conn:
+                conn.execute("SELECT 1")
+            sessions += 1
+        except psycopg.Error as exc:
+            failures.append(str(exc).strip())
+        time.sleep(0.2)
+    with connect(ip, sslmode="verify-full", sslrootcert=authority) as conn:
+        assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
+    assert failures == [] and sessions > 0
+    assert "): renewing it" in cluster.logs("pgmaster")
+    # The WAL senders started before the renewal stream on.
+    assert {"node2", "node4"} <= (streaming_children(cluster, "pgmaster") or set())

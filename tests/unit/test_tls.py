@@ -62,7 +62,7 @@ def test_a_node_certificate_from_the_cluster_ca_verifies_for_its_names_and_addre
     monkeypatch.setattr(
         files, "write_atomic", lambda path, content, mode=0o644, owner=None, group=None: real_write(path, content, mode)
     )  # fmt: skip  (this machine has no postgres account)
-    tls.issue(ca, 90, ["pgmaster", "node1", "localhost"], ["10.0.0.5", "127.0.0.1"])
+    tls.issue(ca, 90 * 86_400, ["pgmaster", "node1", "localhost"], ["10.0.0.5", "127.0.0.1"])
     crt = str(node / "server.crt")
     assert openssl("verify", "-CAfile", str(node / "ca.crt"), crt).returncode == 0
     for name in ("pgmaster", "node1", "localhost"):
@@ -79,7 +79,7 @@ def test_a_node_certificate_from_the_cluster_ca_verifies_for_its_names_and_addre
     (mixed / "ca.crt").write_text((ca / "ca.crt").read_text())
     (mixed / "ca.key").write_text((other / "ca.key").read_text())
     with pytest.raises(ActionError, match=r"^openssl x509 failed \("):
-        tls.issue(mixed, 90, ["pgmaster"], [])
+        tls.issue(mixed, 90 * 86_400, ["pgmaster"], [])
     # The script reuses what it made: every container of the cluster must trust the same CA.
     before = (ca / "ca.crt").read_text()
     make_ca_again = subprocess.run(
@@ -139,7 +139,7 @@ def test_the_liveness_probe_of_a_tls_server_completes_the_handshake_and_closes_c
     real_write = files.write_atomic
     monkeypatch.setattr(files, "write_atomic", lambda path, content, mode=0o644, owner=None, group=None: real_write(
         path, content, mode))  # fmt: skip
-    tls.issue(ca, 1, ["localhost"], ["127.0.0.1"])
+    tls.issue(ca, 86_400, ["localhost"], ["127.0.0.1"])
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(node / "server.crt", node / "server.key")
     seen: dict[str, object] = {}
