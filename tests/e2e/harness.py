@@ -166,6 +166,22 @@ def cluster_tls() -> Path:
     return directory
 
 
+def swarm_secrets(directory: Path) -> Path:
+    """The stack's password files in `directory`. The application's password is the example's (the
+    writers log in with it); the others are random, so that finding one in `docker service inspect`
+    is a leak, not a secret's name."""
+    directory.mkdir(parents=True, mode=0o700)
+    for name, value in {
+        "replication_password": f"repl-{uuid.uuid4().hex}",
+        "postgres_password": APP["password"],
+        "pcp_password": f"pcp-{uuid.uuid4().hex}",
+        "check_password": f"check-{uuid.uuid4().hex}",
+        "db_users": f"{APP['user']}:{APP['password']}",
+    }.items():
+        (directory / name).write_text(value)
+    return directory
+
+
 def make_key_pair(directory: Path) -> Path:
     """The cluster key pair, made by the example's own script with the image's ssh-keygen."""
     sh("bash", str(ROOT / "scripts" / "cluster-key.sh"), str(directory))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import conftest
-from tests.e2e.harness import APP, IMAGE, ROOT, cluster_tls, make_key_pair, sh, wait_until
+from tests.e2e.harness import APP, IMAGE, ROOT, cluster_tls, make_key_pair, sh, swarm_secrets, wait_until
 from tests.e2e.writer import Writer
 
 NODES = ["pgmaster", "pgslave1", "pgslave2", "pgslave3", "pgslave4"]
@@ -81,18 +81,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("swarm")
-    secrets = home / "secrets"
-    secrets.mkdir(mode=0o700)
-    # The application's password is the example's (the writer logs in with it); the others are random,
-    # so that finding one in `docker service inspect` is a leak, not a secret's name.
-    for name, value in {
-        "replication_password": f"repl-{uuid.uuid4().hex}",
-        "postgres_password": APP["password"],
-        "pcp_password": f"pcp-{uuid.uuid4().hex}",
-        "check_password": f"check-{uuid.uuid4().hex}",
-        "db_users": f"{APP['user']}:{APP['password']}",
-    }.items():
-        (secrets / name).write_text(value)
+    secrets = swarm_secrets(home / "secrets")
     env = {
         "POSTDOCK_IMAGE": IMAGE,
         "POSTDOCK_SSH_KEYS": str(make_key_pair(home / "ssh")),

@@ -48,20 +48,26 @@ def openssl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
 
 
-def test_a_node_certificate_from_the_cluster_ca_verifies_for_its_names_and_addresses_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def node_with_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A cluster CA made by the example's script, and this node's TLS files redirected to `node/`
+    (written without an owner: this machine has no postgres account)."""
     ca = tmp_path / "ca"
     make_ca(ca, tmp_path)
-    assert "CA:TRUE" in openssl("x509", "-in", str(ca / "ca.crt"), "-noout", "-ext", "basicConstraints").stdout
     node = tmp_path / "node"
     monkeypatch.setattr(paths, "TLS_CERT", node / "server.crt")
     monkeypatch.setattr(paths, "TLS_KEY", node / "server.key")
     monkeypatch.setattr(paths, "TLS_CA", node / "ca.crt")
     real_write = files.write_atomic
-    monkeypatch.setattr(
-        files, "write_atomic", lambda path, content, mode=0o644, owner=None, group=None: real_write(path, content, mode)
-    )  # fmt: skip  (this machine has no postgres account)
+    monkeypatch.setattr(files, "write_atomic", lambda path, content, mode=0o644, owner=None, group=None: real_write(
+        path, content, mode))  # fmt: skip
+    return ca, node
+
+
+def test_a_node_certificate_from_the_cluster_ca_verifies_for_its_names_and_addresses_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca, node = node_with_ca(tmp_path, monkeypatch)
+    assert "CA:TRUE" in openssl("x509", "-in", str(ca / "ca.crt"), "-noout", "-ext", "basicConstraints").stdout
     tls.issue(ca, 90 * 86_400, ["pgmaster", "node1", "localhost"], ["10.0.0.5", "127.0.0.1"])
     crt = str(node / "server.crt")
     assert openssl("verify", "-CAfile", str(node / "ca.crt"), crt).returncode == 0
@@ -130,15 +136,7 @@ def test_the_liveness_probe_of_a_tls_server_completes_the_handshake_and_closes_c
     """postgres with ssl=on answers the probe's SSLRequest with 'S'; dropping the connection then
     makes it log 'could not accept SSL connection' at every probe (twice a second per node, from the
     pool keeper), a clean TLS close makes it log nothing."""
-    ca = tmp_path / "ca"
-    make_ca(ca, tmp_path)
-    node = tmp_path / "node"
-    monkeypatch.setattr(paths, "TLS_CERT", node / "server.crt")
-    monkeypatch.setattr(paths, "TLS_KEY", node / "server.key")
-    monkeypatch.setattr(paths, "TLS_CA", node / "ca.crt")
-    real_write = files.write_atomic
-    monkeypatch.setattr(files, "write_atomic", lambda path, content, mode=0o644, owner=None, group=None: real_write(
-        path, content, mode))  # fmt: skip
+    ca, node = node_with_ca(tmp_path, monkeypatch)
     tls.issue(ca, 86_400, ["localhost"], ["127.0.0.1"])
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(node / "server.crt", node / "server.key")

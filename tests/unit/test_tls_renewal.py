@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from postdock_supervisor import files, paths
+from postdock_supervisor import paths
 from postdock_supervisor.config import load_settings
 from postdock_supervisor.decide.tls import TlsAct, decide_renewal
 from postdock_supervisor.errors import ConfigError
@@ -16,7 +16,7 @@ from postdock_supervisor.programs import tls_keeper
 from tests.builders import BASE_ENV, make_settings
 from tests.unit.test_pgpool import pool_settings
 from tests.unit.test_programs import FakeSupervisor
-from tests.unit.test_tls import make_ca
+from tests.unit.test_tls import node_with_ca
 
 DAY = 86_400.0
 
@@ -51,17 +51,7 @@ def test_renewal_comes_once_two_thirds_of_the_validity_have_passed() -> None:
 
 @pytest.fixture
 def node_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    ca = tmp_path / "ca"
-    make_ca(ca, tmp_path)
-    node = tmp_path / "node"
-    monkeypatch.setattr(paths, "TLS_CERT", node / "server.crt")
-    monkeypatch.setattr(paths, "TLS_KEY", node / "server.key")
-    monkeypatch.setattr(paths, "TLS_CA", node / "ca.crt")
-    real_write = files.write_atomic
-    monkeypatch.setattr(
-        files, "write_atomic", lambda path, content, mode=0o644, owner=None, group=None: real_write(path, content, mode)
-    )  # fmt: skip  (this machine has no postgres account)
-    return ca
+    return node_with_ca(tmp_path, monkeypatch)[0]
 
 
 def test_a_node_reissues_its_certificate_and_postgres_reloads_it(node_files: Path) -> None:
