@@ -181,6 +181,25 @@ def test_role_check_marks_a_standby_stuck_while_the_primary_runs_for_a_re_clone(
     assert paths.STANDBY_DIVERGED.read_text().startswith("not streaming for 30s although pgslave3 runs")
 
 
+def test_role_check_finishes_an_election_repmgrd_gave_up(monkeypatch: pytest.MonkeyPatch, recorded: Any) -> None:
+    me = running_standby("pgslave1", 2, "pgmaster", streaming=False)
+    peers: dict[str, NodeReport | None] = {"pgmaster": None, "pgslave3": running_standby("pgslave3", 4, "pgmaster")}
+    monkeypatch.setattr(role_check, "observe", lambda settings: (me, peers))
+    monkeypatch.setattr(role_check, "read_states", lambda: {"repmgrd": "RUNNING"})
+    monkeypatch.setattr(role_check, "read_upstream_last_seen", lambda pg: 25)
+    reruns: list[str] = []
+    monkeypatch.setattr(role_check, "rerun_election", lambda: reruns.append("rerun") or True)
+    supervisor = FakeSupervisor()
+    settings = make_settings(CLUSTER_NODE_NETWORK_NAME="pgslave1", NODE_ID="2")
+    decision = react(role_check.RoleCheck(settings, supervisor), TickEvent(5), 0.0)  # type: ignore[arg-type]
+    assert decision is not None and decision.action is RoleAct.RERUN_ELECTION
+    assert reruns == ["rerun"] and recorded == ["rerun-election"] and supervisor.calls == []
+    # repmgrd stopped on purpose (a switchover holds it): nothing is rerun.
+    monkeypatch.setattr(role_check, "read_states", lambda: {"repmgrd": "STOPPED"})
+    held = react(role_check.RoleCheck(settings, supervisor), TickEvent(5), 0.0)  # type: ignore[arg-type]
+    assert held is not None and held.action is RoleAct.NOTHING and reruns == ["rerun"]
+
+
 def test_promote_command_sets_the_synchronous_set_and_records_the_failover(
     monkeypatch: pytest.MonkeyPatch, recorded: Any, tmp_path: Path
 ) -> None:

@@ -6,13 +6,14 @@ from pathlib import Path
 import pytest
 
 from postdock_supervisor import paths
-from postdock_supervisor.config import load_settings
+from postdock_supervisor.config import Role, load_settings
 from postdock_supervisor.decide.tls import TlsAct, decide_renewal
 from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.events.model import TickEvent
 from postdock_supervisor.model.tls import Certificate
 from postdock_supervisor.observe.tls import parse_dates, read_certificate
 from postdock_supervisor.programs import tls_keeper
+from postdock_supervisor.roles import programs_for
 from tests.builders import BASE_ENV, make_settings
 from tests.unit.test_pgpool import pool_settings
 from tests.unit.test_programs import FakeSupervisor
@@ -78,3 +79,13 @@ def test_pgpool_restarts_to_serve_a_renewed_certificate(node_files: Path) -> Non
     keeper = tls_keeper.TlsKeeper(settings, supervisor, paths.TLS_CERT)  # type: ignore[arg-type]
     keeper.apply(decide_renewal(Certificate(), 0.0))
     assert supervisor.calls == [("stop", "pgpool"), ("start", "pgpool")]
+
+
+def test_the_keeper_runs_as_root_where_a_certificate_is_issued_and_nowhere_else() -> None:
+    def keeper(settings_env: dict[str, str], role: Role | None = None) -> list[tuple[str, str, tuple[str, ...]]]:
+        settings = pool_settings(**settings_env) if role is Role.PGPOOL else make_settings(**settings_env)
+        return [(p.name, p.user, p.events) for p in programs_for(settings) if p.name == "tls_keeper"]
+
+    assert keeper({"TLS": "1"}) == [("tls_keeper", "root", ("TICK_5",))]
+    assert keeper({"TLS": "1"}, Role.PGPOOL) == [("tls_keeper", "root", ("TICK_5",))]
+    assert keeper({}) == []
