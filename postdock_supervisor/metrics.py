@@ -12,14 +12,16 @@ import psycopg
 from prometheus_client import start_http_server
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 
-from postdock_supervisor import healing
+from postdock_supervisor import healing, paths
 from postdock_supervisor.config import Settings
 from postdock_supervisor.model.failover import AFTER, FailoverRecord, phases
 from postdock_supervisor.model.pool import PoolNode
+from postdock_supervisor.model.tls import Certificate
 from postdock_supervisor.observe.local import read_bootstrap_state, read_lease_state
 from postdock_supervisor.observe.metrics import ReplicationSnapshot, replication_snapshot
 from postdock_supervisor.observe.pool import pool_nodes_or_none, read_keeper_state, read_keeper_weights
 from postdock_supervisor.observe.supervisor import read_states
+from postdock_supervisor.observe.tls import CertificateFile
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +151,18 @@ def pgpool_switch_metrics(switch: object) -> list[Metric]:
     return [lag]
 
 
+def tls_metrics(node: str, cert: Certificate) -> list[Metric]:
+    """TLS=1: the validity of the certificate the node serves (tls_keeper renews it at two thirds)."""
+    if not cert.readable:
+        return []
+    start = _gauge("tls_certificate_valid_from_timestamp_seconds", "Start of the served certificate's validity.",
+                   ["node"])  # fmt: skip
+    end = _gauge("tls_certificate_expiry_timestamp_seconds", "End of the served certificate's validity.", ["node"])
+    start.add_metric([node], cert.not_before)
+    end.add_metric([node], cert.not_after)
+    return [start, end]
+
+
 class _Cached:
     """Probes in a background thread; collect() only reads the last result."""
 
@@ -175,6 +189,10 @@ class _Cached:
 
 
 def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
+    served = CertificateFile(paths.TLS_CERT)
+
+    def certificate(node: str) -> list[Metric]:
+        return tls_metrics(node, served.read()) if settings.common.tls else []
 
     def postgres() -> list[Metric]:
         pg = settings.postgres
@@ -189,6 +207,7 @@ def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
             *program_metrics(pg.node_name, read_states(), phase),
             *healing_metrics(pg.node_name, phase, healing.read_all(), healing.read_failover()),
             *lease_metrics(pg.node_name, snap.up and not snap.in_recovery, read_lease_state()),
+            *certificate(pg.node_name),
         ]
 
     def pgpool() -> list[Metric]:
@@ -200,6 +219,7 @@ def _probe_for(settings: Settings) -> Callable[[], list[Metric]]:
             *pgpool_metrics(nodes, read_keeper_weights()),
             *pgpool_switch_metrics(state.get("switch")),
             *program_metrics("pgpool", read_states(), ""),
+            *certificate("pgpool"),
         ]
 
     if settings.barman is not None:

@@ -29,3 +29,17 @@ def read_certificate(cert: Path) -> Certificate:
         return Certificate()
     done = proc.run(["openssl", "x509", "-noout", "-startdate", "-enddate", "-in", str(cert)], timeout=10, quiet=True)
     return parse_dates(done.output) if done.ok else Certificate()
+
+
+class CertificateFile:
+    """A certificate file read again only when it changed (openssl is a process; a stat is not)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._read: tuple[float, Certificate] | None = None
+
+    def read(self) -> Certificate:
+        mtime = self.path.stat().st_mtime if self.path.exists() else 0.0
+        if self._read is None or self._read[0] != mtime:
+            self._read = (mtime, read_certificate(self.path))
+        return self._read[1]

@@ -15,7 +15,7 @@ from postdock_supervisor.decide.tls import TlsAct, TlsDecision, decide_renewal
 from postdock_supervisor.errors import ActionError
 from postdock_supervisor.events.model import Event, TickEvent
 from postdock_supervisor.model.tls import Certificate
-from postdock_supervisor.observe.tls import read_certificate
+from postdock_supervisor.observe.tls import CertificateFile
 from postdock_supervisor.programs.contract import react
 from postdock_supervisor.programs.runner import run_events
 
@@ -26,16 +26,10 @@ class TlsKeeper:
     def __init__(self, settings: Settings, supervisor: Supervisor, cert: Path = paths.TLS_CERT) -> None:
         self.settings = settings
         self.supervisor = supervisor
-        self.cert = cert
-        self.read: tuple[float, Certificate] | None = None  # (mtime, what openssl read): once per file
+        self.cert = CertificateFile(cert)
 
     def observe(self, event: Event) -> Certificate | None:
-        if not isinstance(event, TickEvent):
-            return None
-        mtime = self.cert.stat().st_mtime if self.cert.exists() else 0.0
-        if self.read is None or self.read[0] != mtime:
-            self.read = (mtime, read_certificate(self.cert))
-        return self.read[1]
+        return self.cert.read() if isinstance(event, TickEvent) else None
 
     def decide(self, snapshot: Certificate, now: float) -> TlsDecision:
         return decide_renewal(snapshot, now)

@@ -5,6 +5,7 @@ are valid two minutes (TLS_CERT_DAYS=2m), so each node renews its own every 80 s
 
 The scenarios run in order on one cluster."""
 
+import re
 import socket
 import ssl
 import time
@@ -20,6 +21,7 @@ from postdock_supervisor.observe.peers import SSL_REQUEST
 from tests.e2e.conftest import started
 from tests.e2e.harness import Compose, connect, sql, streaming_children, wait_until
 from tests.e2e.pool import health, pool
+from tests.e2e.test_pgpool import scrape
 
 FIRST_LEVEL = ["pgmaster", "pgslave1", "pgslave3"]
 SERVICES = [*FIRST_LEVEL, "pgpool", "backup"]
@@ -125,3 +127,9 @@ def test_a_renewed_certificate_is_served_without_one_failed_connection(cluster: 
     assert "): renewing it" in cluster.logs("pgmaster")
     # The WAL senders started before the renewal stream on.
     assert {"node2", "node4"} <= (streaming_children(cluster, "pgmaster") or set())
+    # The exporter shows the new certificate's end (the old one had under 40 s left when renewed).
+    expiry = wait_until("the renewed certificate's end in the metrics", lambda: (
+        (found := re.search(r'^postdock_tls_certificate_expiry_timestamp_seconds\{node="node1"\} (\S+)$',
+                            scrape(cluster, "pgmaster"), re.M))
+        and float(found.group(1)) > time.time() + 60 and float(found.group(1))), timeout=30)  # fmt: skip
+    assert expiry <= time.time() + 120

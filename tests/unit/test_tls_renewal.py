@@ -10,6 +10,7 @@ from postdock_supervisor.config import Role, load_settings
 from postdock_supervisor.decide.tls import TlsAct, decide_renewal
 from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.events.model import TickEvent
+from postdock_supervisor.metrics import tls_metrics
 from postdock_supervisor.model.tls import Certificate
 from postdock_supervisor.observe.tls import parse_dates, read_certificate
 from postdock_supervisor.programs import tls_keeper
@@ -89,3 +90,12 @@ def test_the_keeper_runs_as_root_where_a_certificate_is_issued_and_nowhere_else(
     assert keeper({"TLS": "1"}) == [("tls_keeper", "root", ("TICK_5",))]
     assert keeper({"TLS": "1"}, Role.PGPOOL) == [("tls_keeper", "root", ("TICK_5",))]
     assert keeper({}) == []
+
+
+def test_the_exporter_shows_the_served_certificates_validity() -> None:
+    shown = {m.name: [(s.labels, s.value) for s in m.samples] for m in tls_metrics("node1", Certificate(10.0, 130.0))}
+    assert shown == {
+        "postdock_tls_certificate_valid_from_timestamp_seconds": [({"node": "node1"}, 10.0)],
+        "postdock_tls_certificate_expiry_timestamp_seconds": [({"node": "node1"}, 130.0)],
+    }
+    assert tls_metrics("node1", Certificate()) == []
