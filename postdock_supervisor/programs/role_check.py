@@ -16,7 +16,6 @@ from postdock_supervisor.events.model import Event, TickEvent
 from postdock_supervisor.model.node import NodeReport, RepmgrdView
 from postdock_supervisor.observe.local import read_upstream_last_seen
 from postdock_supervisor.observe.node import observe
-from postdock_supervisor.observe.supervisor import read_states
 from postdock_supervisor.programs.contract import react
 from postdock_supervisor.programs.runner import run_events
 
@@ -37,7 +36,7 @@ class RoleCheck:
         me, peers = observe(self.settings)
         repmgrd = RepmgrdView()
         if me.postgres.running and me.postgres.in_recovery:
-            running = read_states().get("repmgrd") == "RUNNING"
+            running = self.supervisor.states().get("repmgrd") == "RUNNING"
             repmgrd = RepmgrdView(running, read_upstream_last_seen(self.pg) if running else None)
         return me, dict(peers), repmgrd
 

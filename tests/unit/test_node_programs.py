@@ -185,18 +185,17 @@ def test_role_check_finishes_an_election_repmgrd_gave_up(monkeypatch: pytest.Mon
     me = running_standby("pgslave1", 2, "pgmaster", streaming=False)
     peers: dict[str, NodeReport | None] = {"pgmaster": None, "pgslave3": running_standby("pgslave3", 4, "pgmaster")}
     monkeypatch.setattr(role_check, "observe", lambda settings: (me, peers))
-    monkeypatch.setattr(role_check, "read_states", lambda: {"repmgrd": "RUNNING"})
     monkeypatch.setattr(role_check, "read_upstream_last_seen", lambda pg: 25)
     reruns: list[str] = []
     monkeypatch.setattr(role_check, "rerun_election", lambda: reruns.append("rerun") or True)
-    supervisor = FakeSupervisor()
+    supervisor = FakeSupervisor({"repmgrd": "RUNNING"})
     settings = make_settings(CLUSTER_NODE_NETWORK_NAME="pgslave1", NODE_ID="2")
     decision = react(role_check.RoleCheck(settings, supervisor), TickEvent(5), 0.0)  # type: ignore[arg-type]
     assert decision is not None and decision.action is RoleAct.RERUN_ELECTION
     assert reruns == ["rerun"] and recorded == ["rerun-election"] and supervisor.calls == []
     # repmgrd stopped on purpose (a switchover holds it): nothing is rerun.
-    monkeypatch.setattr(role_check, "read_states", lambda: {"repmgrd": "STOPPED"})
-    held = react(role_check.RoleCheck(settings, supervisor), TickEvent(5), 0.0)  # type: ignore[arg-type]
+    stopped = FakeSupervisor({"repmgrd": "STOPPED"})
+    held = react(role_check.RoleCheck(settings, stopped), TickEvent(5), 0.0)  # type: ignore[arg-type]
     assert held is not None and held.action is RoleAct.NOTHING and reruns == ["rerun"]
 
 
