@@ -250,6 +250,12 @@ def primaries(compose: Compose, services: Sequence[str]) -> list[str]:
     return [s for s in services if is_primary(compose, s)]
 
 
+def health_of(compose: Compose, services: Sequence[str]) -> dict[str, str]:
+    """`postdock health` in each service (phase, programs not running): what a failure message needs
+    when a cluster did not do what was awaited."""
+    return {s: compose.exec(s, "postdock", "health", check=False).strip() for s in services}
+
+
 def streaming_children(compose: Compose, service: str) -> set[str] | None:
     """application_name (repmgr node name) of every standby streaming from service."""
     rows = try_sql(
