@@ -3,6 +3,7 @@ standby stuck without streaming while its upstream runs is re-cloned (decide/sta
 election repmgrd gave up on is finished by the standby that leads it (decide/election.py)."""
 
 import logging
+import re
 import time
 
 from postdock_supervisor import files, healing, paths
@@ -29,6 +30,7 @@ class RoleCheck:
         self.pg = settings.postgres
         self.supervisor = supervisor
         self.stalled_since: float | None = None  # memory of the standby check
+        self.last_kind = ""  # the last reason logged, figures left out: each new situation once
 
     def observe(self, event: Event) -> tuple[NodeReport, dict[str, NodeReport | None], RepmgrdView] | None:
         if not isinstance(event, TickEvent):
@@ -48,8 +50,14 @@ class RoleCheck:
 
     def apply(self, decision: RoleDecision) -> None:
         self.stalled_since = decision.stalled_since
+        kind = re.sub(r"\d+(\.\d+)?", "#", decision.reason)
         if decision.action is RoleAct.NOTHING:
+            # Why nothing is done, when that changes: an outage that nobody ends must be explainable.
+            if kind != self.last_kind:
+                logger.info("%s", decision.reason)
+            self.last_kind = kind
             return
+        self.last_kind = kind
         logger.warning("%s", decision.reason)
         healing.record("role_check", decision.action.value, decision.reason)
         if decision.action is RoleAct.RERUN_ELECTION:

@@ -3,6 +3,7 @@ repmgr's promote command and the entrypoint's refusal. supervisord, repmgr and t
 answers are stand-ins; the checks each step makes before acting are the real ones."""
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,21 @@ def test_restore_hold_stops_the_start_up_decision_repmgrd_and_postgres_and_wipes
     assert wiped == ["postdock recover"]
     restore_node.reclone(make_pg())
     assert supervisor.calls[-2:] == [("stop", "postgres"), ("start", "bootstrap")] and phase() == "restarting"
+
+
+def test_role_check_logs_why_it_does_nothing_once_per_situation(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    me = running_standby("pgslave1", 2, "pgmaster", streaming=False)
+    peers: dict[str, NodeReport | None] = {"pgmaster": None, "pgslave3": running_standby("pgslave3", 4, "pgmaster")}
+    monkeypatch.setattr(role_check, "observe", lambda settings: (me, peers))
+    unseen = iter([3, 8, 13])
+    monkeypatch.setattr(role_check, "read_upstream_last_seen", lambda pg: next(unseen))
+    settings = make_settings(CLUSTER_NODE_NETWORK_NAME="pgslave1", NODE_ID="2")
+    check = role_check.RoleCheck(settings, FakeSupervisor({"repmgrd": "RUNNING"}))  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger=role_check.__name__):
+        for tick in range(3):
+            react(check, TickEvent(5), 5.0 * tick)
+    assert [r.getMessage() for r in caplog.records] == [
+        "no primary in sight; repmgrd has last seen its upstream 3s ago: its election decides"
+    ]
