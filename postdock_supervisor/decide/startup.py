@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.decide import lease
+from postdock_supervisor.decide.election import RERUN_AFTER_S as ELECTION_AFTER_S
 from postdock_supervisor.model.node import NodeReport, format_lsn
 
 
@@ -152,6 +153,8 @@ def decide_startup(
                 Start.START_PRIMARY,
                 f"standbys {names} still point at this node and none was promoted within {grace}s: resuming as primary",
             )
+        if pg.uses_lease and data.usable and not data.was_primary and majority and waited >= ELECTION_AFTER_S:
+            return _elect_among_standbys(me, standbys, pg, waited)
         return StartDecision(Start.WAIT, f"standbys {names} run without a primary: waiting for repmgrd to promote one")
 
     with_data = {host: r for host, r in reachable.items() if r.data.usable}
@@ -198,6 +201,29 @@ def decide_startup(
     if data.was_primary:
         return StartDecision(Start.START_PRIMARY, f"no primary running; this node is the {basis}")
     return StartDecision(Start.PROMOTE, f"no primary running; this standby is the {basis}: promoting it")
+
+
+def _elect_among_standbys(
+    me: NodeReport, standbys: Mapping[str, NodeReport], pg: PostgresSettings, waited: float
+) -> StartDecision:
+    """Standbys have run without a primary for ELECTION_AFTER_S while this one starts: repmgrd is not
+    running here, and may have exited on the others too (it exits when its upstream does not answer
+    as it starts), so nobody would end the outage. The standby repmgr's election would pick among
+    them promotes itself, with the partners' approvals: safe against a racing election."""
+    same = {h: r for h, r in standbys.items() if r.postgres.in_recovery and r.system_identifier == me.system_identifier}
+    eligible = {h: r for h, r in {pg.network_name: me, **same}.items() if r.priority > 0}
+    names = ",".join(sorted(standbys))
+    if pg.network_name not in eligible:
+        return StartDecision(Start.WAIT, f"standbys {names} run without a primary; NODE_PRIORITY 0: never promoted")
+    winner = max(eligible, key=lambda h: _election_key(eligible[h]))
+    if winner != pg.network_name:
+        why = f"{winner} leads the election ({_describe(eligible[winner])})"
+        return StartDecision(Start.WAIT, f"standbys {names} run without a primary for {waited:.0f}s: {why}")
+    return StartDecision(
+        Start.PROMOTE,
+        f"standbys {names} run without a primary for {waited:.0f}s and no election ended it; this standby "
+        f"leads ({_describe(me)}): promoting it once the partners approve",
+    )
 
 
 def _decide_cascade(me: NodeReport, others: Mapping[str, NodeReport | None], pg: PostgresSettings) -> StartDecision:

@@ -285,3 +285,44 @@ def test_a_crashed_primary_replaced_meanwhile_rejoins_instead() -> None:
     }
     d = decide_startup(me(MASTER, KILLED_PRIMARY_DATA), peers, MASTER, waited=0.5, crashed_ago=1.0)
     assert (d.action, d.upstream) == (Start.REJOIN, "pgslave3")
+
+
+def _outage(slave3_lsn: int) -> dict[str, NodeReport | None]:
+    """pgmaster (the primary) does not answer; pgslave3 runs as a standby of it, not streaming."""
+    slave3 = running_standby("pgslave3", 4, "pgmaster", streaming=False, priority=200)
+    return {"pgmaster": None, "pgslave3": replace(slave3, postgres=replace(slave3.postgres, lsn=slave3_lsn))}
+
+
+def test_a_restarted_standby_ends_an_outage_nobody_ends_when_it_leads_the_election() -> None:
+    # Its bootstrap reran (repmgrd exited while the primary did not answer): after ELECTION_AFTER_S
+    # it promotes itself when repmgr's ordering (LSN, then priority) picks it, with approvals.
+    mine = report("pgslave1", 2, data=STANDBY_DATA, running=True, in_recovery=True, timeline=1, lsn=0x5000100,
+                  system_identifier="42")  # fmt: skip
+    early = decide_startup(mine, _outage(0x5000000), SLAVE1, waited=5)
+    assert (early.action, early.reason) == (
+        Start.WAIT,
+        "standbys pgslave3 run without a primary: waiting for repmgrd to promote one",
+    )
+    late = decide_startup(mine, _outage(0x5000000), SLAVE1, waited=25)
+    assert (late.action, late.reason) == (
+        Start.PROMOTE,
+        "standbys pgslave3 run without a primary for 25s and no election ended it; this standby leads "
+        "(timeline 1, LSN 0/5000100): promoting it once the partners approve",
+    )
+
+
+def test_a_restarted_standby_waits_for_the_standby_that_leads_and_never_elects_without_the_lease() -> None:
+    mine = report("pgslave1", 2, data=STANDBY_DATA, running=True, in_recovery=True, timeline=1, lsn=0x5000000,
+                  system_identifier="42")  # fmt: skip
+    behind = decide_startup(mine, _outage(0x5000000), SLAVE1, waited=25)  # same LSN: pgslave3's priority 200 wins
+    assert (behind.action, behind.reason) == (
+        Start.WAIT,
+        "standbys pgslave3 run without a primary for 25s: pgslave3 leads the election (timeline 1, LSN 0/5000000)",
+    )
+    ahead = replace(mine, postgres=replace(mine.postgres, lsn=0x6000000))
+    no_lease = make_pg(
+        NODE_ID="2", NODE_NAME="node2", CLUSTER_NODE_NETWORK_NAME="pgslave1", LEASE_TIMEOUT="0", RECONNECT_ATTEMPTS="11"
+    )
+    assert decide_startup(ahead, _outage(0x5000000), no_lease, waited=100).action is Start.WAIT
+    alone = decide_startup(ahead, {"pgmaster": None, "pgslave3": None}, SLAVE1, waited=100)
+    assert alone.action is Start.WAIT  # no majority answers
