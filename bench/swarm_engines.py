@@ -202,8 +202,9 @@ class Stack:
         return subprocess.run(argv, capture_output=True).returncode == 0
 
     def writers(self) -> tuple[Writer, Writer]:
-        through_pool = Writer(lambda: [address(POOL_ENGINE)], session_attrs="any", port=POOL_PORT)
-        direct = Writer(lambda: [address(e) for e in ENGINES if not paused(e)], table="acked_direct")
+        # A write may take 2 s at most: one to a frozen primary is given up, and the writer reconnects.
+        through_pool = Writer(lambda: [address(POOL_ENGINE)], session_attrs="any", port=POOL_PORT, deadline=2.0)
+        direct = Writer(lambda: [address(e) for e in ENGINES if not paused(e)], table="acked_direct", deadline=2.0)
         return through_pool.start(), direct.start()
 
 

@@ -1,6 +1,8 @@
 """A client writing one row every 100 ms through a libpq multi-host connection string
 (target_session_attrs=read-write), remembering which writes were acknowledged and when."""
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,10 @@ class Writer:
     session_attrs: str = "read-write"
     interval: float = 0.1
     port: int = 5432  # a swarm's pgpool is reached on the port it publishes
+    # Seconds a write may take before the writer gives it up and reconnects; None waits (the e2e
+    # scenarios watch what a stalled commit does after a thaw). A frozen server's kernel still
+    # answers TCP, keepalives included, so without a deadline a write to it waits for the thaw.
+    deadline: float | None = None
     acked: list[Write] = field(default_factory=list)
     errors: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -60,7 +66,7 @@ class Writer:
             try:
                 if conn is None:
                     conn = self._connect()
-                conn.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (n,))
+                self._insert(conn, n)
                 self.acked.append(Write(n, time.monotonic(), conn.info.host))
             except (psycopg.Error, AssertionError):
                 self.errors.append(time.monotonic())
@@ -70,6 +76,17 @@ class Writer:
             self._stop.wait(self.interval)  # pacing of the load, not a wait for a condition
         if conn is not None:
             conn.close()
+
+    def _insert(self, conn: psycopg.Connection[object], n: int) -> None:
+        if self.deadline is None:
+            conn.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (n,))
+            return
+        timer = threading.Timer(self.deadline, _abandon, (conn.pgconn.socket,))
+        timer.start()
+        try:
+            conn.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (n,))
+        finally:
+            timer.cancel()
 
     def start(self) -> "Writer":
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -96,3 +113,14 @@ class Writer:
 
     def ids(self) -> set[int]:
         return {w.id for w in self.acked}
+
+
+def _abandon(fd: int) -> None:
+    """Shut the connection's socket down under the waiting write: it fails at once (an error, never
+    counted as acknowledged) and the writer reconnects. A cancel request would wait on the frozen
+    server too."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # the write ended meanwhile and the connection is gone
