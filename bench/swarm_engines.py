@@ -16,17 +16,15 @@ Each run deploys a fresh stack and applies two faults to the engine of the prima
   then resumed. With the primary on pgpool's engine, a switchover to pgslave3 comes first
   (pausing that engine would stop pgpool as well).
 
-Figures per fault: the longest write gap through pgpool and directly (libpq multi-host,
-read-write), acknowledged writes lost, and how long after the kill or the resume the old primary
-streams from the new one.
+Figures per fault, for a writer through pgpool and one direct (libpq multi-host, read-write), each
+committing every 100 ms and giving a write up to 2 s (a frozen node's kernel still answers TCP): the
+outage (last write acknowledged before the fault to the first after it), the longest gap between
+writes after the outage and before the fault, acknowledged writes lost, and how long after the kill
+or the resume the old primary streams from the new one.
 
 Run: .venv/bin/python -m bench.swarm_engines --runs 3 [--keep] [--reuse]   (builds postdock/bench-engine; the
 postdock image must be built). Figures are printed and written to bench/results/swarm-engines.json;
 nothing asserts a time. The engines are removed at the end unless --keep; --reuse skips making them.
-
-State: the pause fault does not complete yet. The direct writer's connection to the frozen primary
-waits for ever (the frozen container's kernel still answers TCP, keepalives included, and the writer
-has no client-side deadline per statement), so no figures have been taken; see README "Docker Swarm".
 
 Found on the first run: on a fresh stack the primary may fence itself once at start. A standby that
 registers before swarm's DNS publishes its name (only a healthy task's name is published) is a
@@ -42,7 +40,6 @@ import uuid
 from pathlib import Path
 
 from bench.failover import run_and_report
-from bench.faults import gap
 from tests.e2e.harness import APP, IMAGE, ROOT, cluster_tls, make_key_pair, sh, swarm_secrets, wait_until
 from tests.e2e.writer import Writer
 
@@ -208,6 +205,16 @@ class Stack:
         return through_pool.start(), direct.start()
 
 
+def outage(writer: Writer, fault_at: float) -> float:
+    """From the last write acknowledged before the fault to the first one after it."""
+    before = max(w.at for w in writer.acked if w.at <= fault_at)
+    return min(w.at for w in writer.acked if w.at > fault_at) - before
+
+
+def longest_gap(times: list[float]) -> float:
+    return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+
+
 def lost(stack: Stack, primary: str, *writers: Writer) -> int:
     missing = 0
     for writer in writers:
@@ -231,25 +238,32 @@ def fault(stack: Stack, name: str) -> dict[str, float]:
             on(engine, "kill", where[1])
         else:
             sh("docker", "pause", engine)
-        at = time.monotonic()
+        at = fault_at = time.monotonic()
         new = str(wait_until("a new primary", lambda: (p := [n for n in stack.primaries() if n != primary]) and p[0],
                              timeout=START))  # fmt: skip
         wait_until("10 s of direct writes on it", lambda: direct.acked_after(at) >= 100, timeout=START)
         if name == "pause":
-            # pgpool's sessions wait for the frozen backend (README, Known limits): pgpool's figure for
-            # the pause includes the wait for the resume, which comes after 10 s of direct writes.
+            # Resumed after 10 s of writes on the new primary: the thawed old primary must then
+            # acknowledge nothing and rejoin, while writes go on.
             sh("docker", "unpause", engine)
             at = time.monotonic()
         wait_until("writes through pgpool", lambda: pool.acked_after(at) >= 20, timeout=START)
+        for label, writer in (("pool", pool), ("direct", direct)):
+            seen = sorted({c[:90] for t, c in zip(writer.errors, writer.causes, strict=True) if t > fault_at})
+            print(f"  {name}/{label}: errors after the fault: {seen}", flush=True)
     finally:
         pool.stop()
         direct.stop()
     rejoined = wait_until(f"{primary} streaming from {new}",
                           lambda: NAME[primary] in stack.children(new) and time.monotonic(), timeout=START)  # fmt: skip
     assert stack.primaries() == [new], f"primaries after the {name}: {stack.primaries()}"
+    writers = (pool, direct)
     return {
-        f"{name}_pool_gap_s": gap(pool),
-        f"{name}_direct_gap_s": gap(direct),
+        f"{name}_pool_outage_s": outage(pool, fault_at),
+        f"{name}_direct_outage_s": outage(direct, fault_at),
+        # After the outage (from the first write after the fault on) and before the fault.
+        f"{name}_longest_gap_after_s": max(longest_gap([x.at for x in w.acked if x.at > fault_at]) for w in writers),
+        f"{name}_longest_gap_before_s": max(longest_gap([x.at for x in w.acked if x.at <= fault_at]) for w in writers),
         f"{name}_rejoin_s": rejoined - at,
         f"{name}_lost_acked_writes": float(lost(stack, new, pool, direct)),
     }

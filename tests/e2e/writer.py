@@ -34,6 +34,7 @@ class Writer:
     deadline: float | None = None
     acked: list[Write] = field(default_factory=list)
     errors: list[float] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)  # each error's first line, in the order of errors
     _stop: threading.Event = field(default_factory=threading.Event)
     _hold: threading.Event = field(default_factory=threading.Event)
     _idle: threading.Event = field(default_factory=threading.Event)
@@ -68,8 +69,9 @@ class Writer:
                     conn = self._connect()
                 self._insert(conn, n)
                 self.acked.append(Write(n, time.monotonic(), conn.info.host))
-            except (psycopg.Error, AssertionError):
+            except (psycopg.Error, AssertionError) as exc:
                 self.errors.append(time.monotonic())
+                self.causes.append(str(exc).strip().split("\n")[0])
                 if conn is not None:
                     conn.close()
                 conn = None
