@@ -56,6 +56,8 @@ POOL_ENGINE = "pdsw-e2"
 FIRST_LEVEL = ("pgmaster", "pgslave1", "pgslave3")
 NAME = {"pgmaster": "node1", "pgslave1": "node2", "pgslave3": "node4"}
 POOL_PORT = 5430
+SERVICES = ("pgmaster", "pgslave1", "pgslave2", "pgslave3", "pgslave4", "pgpool", "backup")
+LOGS = Path(__file__).with_name("results") / "swarm-logs"  # not in git: bench/results/swarm-logs/<stack>/
 STATE = Path("/tmp/postdock-bench-swarm")  # keys, secrets: mounted into engine 1 at the same path
 START = 600
 # What --privileged would give, less CAP_SYS_RESOURCE: this machine's bounding set lacks it, and runc
@@ -133,6 +135,15 @@ class Stack:
         sh("docker", "exec", *flags, ENGINES[0], "docker", "stack", "deploy", "--resolve-image", "never", *files,
            self.project)  # fmt: skip
 
+    def save_logs(self, directory: Path) -> None:
+        """Every service's log, timestamped, kept after the stack is gone: the figures' why."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for service in SERVICES:
+            # The tasks' standard error (postgres, repmgrd) too, in one stream.
+            command = f"docker service logs --timestamps --no-trunc {self.project}_{service} 2>&1"
+            text = sh("docker", "exec", ENGINES[0], "sh", "-c", command, check=False)
+            (directory / f"{service}.log").write_text(text)
+
     def remove(self) -> None:
         on(ENGINES[0], "stack", "rm", self.project, check=False)
         label = f"label=com.docker.stack.namespace={self.project}"
@@ -198,10 +209,16 @@ class Stack:
         argv = ["docker", "exec", where[0], "docker", "exec", where[1], "postdock", "health"]
         return subprocess.run(argv, capture_output=True).returncode == 0
 
-    def writers(self) -> tuple[Writer, Writer]:
+    def writers(self, fault: str, primary: str) -> tuple[Writer, Writer]:
+        """Two writers on tables of their own: a Writer numbers its rows from 1, so a table shared with
+        an earlier fault's writer refuses its first rows as duplicates (a gap that is no outage)."""
+        tables = (f"acked_{fault}", f"acked_direct_{fault}")
+        for table in tables:
+            self.psql(primary, f"CREATE TABLE {table} (id int PRIMARY KEY); ALTER TABLE {table} OWNER TO {APP['user']}")
         # A write may take 2 s at most: one to a frozen primary is given up, and the writer reconnects.
-        through_pool = Writer(lambda: [address(POOL_ENGINE)], session_attrs="any", port=POOL_PORT, deadline=2.0)
-        direct = Writer(lambda: [address(e) for e in ENGINES if not paused(e)], table="acked_direct", deadline=2.0)
+        through_pool = Writer(lambda: [address(POOL_ENGINE)], session_attrs="any", port=POOL_PORT, table=tables[0],
+                              deadline=2.0)  # fmt: skip
+        direct = Writer(lambda: [address(e) for e in ENGINES if not paused(e)], table=tables[1], deadline=2.0)
         return through_pool.start(), direct.start()
 
 
@@ -229,7 +246,7 @@ def fault(stack: Stack, name: str) -> dict[str, float]:
         stack.run("pgslave3", "postdock", "switchover", "--to", "pgslave3")
         primary = stack.settled()
     engine = stack.engine_of(primary)
-    pool, direct = stack.writers()
+    pool, direct = stack.writers(name, primary)
     try:
         wait_until("20 writes each way", lambda: len(pool.acked) >= 20 and len(direct.acked) >= 20)
         if name == "kill":
@@ -273,15 +290,13 @@ def one_run() -> dict[str, float]:
     stack = Stack()
     try:
         stack.deploy()
-        primary = stack.settled()
-        owner = f"ALTER TABLE {{}} OWNER TO {APP['user']}"
-        for table in ("acked", "acked_direct"):
-            stack.psql(primary, f"CREATE TABLE {table} (id int PRIMARY KEY); {owner.format(table)}")
+        stack.settled()
         return {**fault(stack, "kill"), **fault(stack, "pause")}
     finally:
         for engine in ENGINES:
             if paused(engine):
                 sh("docker", "unpause", engine, check=False)
+        stack.save_logs(LOGS / stack.project)
         stack.remove()
 
 
