@@ -26,9 +26,13 @@ from tests.e2e.writer import Writer
 NODES = ["pgmaster", "pgslave1", "pgslave3"]
 
 
+def longest_gap(times: list[float]) -> float:
+    """The longest time between two consecutive moments (0 for fewer than two)."""
+    return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+
+
 def gap(writer: Writer) -> float:
-    times = [w.at for w in writer.acked]
-    return max(b - a for a, b in zip(times, times[1:], strict=False))
+    return longest_gap([w.at for w in writer.acked])
 
 
 def settled(compose: Compose, services: list[str]) -> None:

@@ -40,6 +40,7 @@ import uuid
 from pathlib import Path
 
 from bench.failover import run_and_report
+from bench.faults import longest_gap
 from tests.e2e.harness import APP, IMAGE, ROOT, cluster_tls, make_key_pair, sh, swarm_secrets, wait_until
 from tests.e2e.writer import Writer
 
@@ -228,10 +229,6 @@ def outage(writer: Writer, fault_at: float) -> float:
     return min(w.at for w in writer.acked if w.at > fault_at) - before
 
 
-def longest_gap(times: list[float]) -> float:
-    return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
-
-
 def lost(stack: Stack, primary: str, *writers: Writer) -> int:
     missing = 0
     for writer in writers:
@@ -266,7 +263,7 @@ def fault(stack: Stack, name: str) -> dict[str, float]:
             at = time.monotonic()
         wait_until("writes through pgpool", lambda: pool.acked_after(at) >= 20, timeout=START)
         for label, writer in (("pool", pool), ("direct", direct)):
-            seen = sorted({c[:90] for t, c in zip(writer.errors, writer.causes, strict=True) if t > fault_at})
+            seen = sorted({cause[:90] for when, cause in writer.errors if when > fault_at})
             print(f"  {name}/{label}: errors after the fault: {seen}", flush=True)
     finally:
         pool.stop()

@@ -51,13 +51,12 @@ class RoleCheck:
     def apply(self, decision: RoleDecision) -> None:
         self.stalled_since = decision.stalled_since
         kind = re.sub(r"\d+(\.\d+)?", "#", decision.reason)
+        changed, self.last_kind = kind != self.last_kind, kind
         if decision.action is RoleAct.NOTHING:
             # Why nothing is done, when that changes: an outage that nobody ends must be explainable.
-            if kind != self.last_kind:
+            if changed:
                 logger.info("%s", decision.reason)
-            self.last_kind = kind
             return
-        self.last_kind = kind
         logger.warning("%s", decision.reason)
         healing.record("role_check", decision.action.value, decision.reason)
         if decision.action is RoleAct.RERUN_ELECTION:

@@ -33,8 +33,7 @@ class Writer:
     # answers TCP, keepalives included, so without a deadline a write to it waits for the thaw.
     deadline: float | None = None
     acked: list[Write] = field(default_factory=list)
-    errors: list[float] = field(default_factory=list)
-    causes: list[str] = field(default_factory=list)  # each error's first line, in the order of errors
+    errors: list[tuple[float, str]] = field(default_factory=list)  # when, and the error's first line
     _stop: threading.Event = field(default_factory=threading.Event)
     _hold: threading.Event = field(default_factory=threading.Event)
     _idle: threading.Event = field(default_factory=threading.Event)
@@ -70,8 +69,7 @@ class Writer:
                 self._insert(conn, n)
                 self.acked.append(Write(n, time.monotonic(), conn.info.host))
             except (psycopg.Error, AssertionError) as exc:
-                self.errors.append(time.monotonic())
-                self.causes.append(str(exc).strip().split("\n")[0])
+                self.errors.append((time.monotonic(), str(exc).strip().split("\n")[0]))
                 if conn is not None:
                     conn.close()
                 conn = None
@@ -80,15 +78,14 @@ class Writer:
             conn.close()
 
     def _insert(self, conn: psycopg.Connection[object], n: int) -> None:
-        if self.deadline is None:
-            conn.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (n,))
-            return
-        timer = threading.Timer(self.deadline, _abandon, (conn.pgconn.socket,))
-        timer.start()
+        timer = None if self.deadline is None else threading.Timer(self.deadline, _abandon, (conn.pgconn.socket,))
+        if timer is not None:
+            timer.start()
         try:
             conn.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (n,))
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
 
     def start(self) -> "Writer":
         self._thread = threading.Thread(target=self._run, daemon=True)
