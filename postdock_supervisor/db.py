@@ -46,6 +46,9 @@ class _Bounded(psycopg.Connection[Any]):
         super().close()
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
 def connect(
     host: str = "",
     port: int = 5432,
@@ -69,6 +72,9 @@ def connect(
         application_name="postdock",
         options=options,
         passfile=str(paths.PGPASS),
+        # Loopback never leaves the container: no TLS there, so no certificate must name 127.0.0.1 (one
+        # given by the user for the node's DNS names need not; TLS=1 sets PGSSLMODE=verify-full).
+        sslmode="disable" if host in LOOPBACK else None,
     )
     kwargs: dict[str, Any] = {"autocommit": autocommit}
     if password is not None:

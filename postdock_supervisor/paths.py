@@ -33,6 +33,10 @@ NODE_TLS = ETC / "tls-node"
 TLS_CERT = NODE_TLS / "server.crt"
 TLS_KEY = NODE_TLS / "server.key"
 TLS_CA = NODE_TLS / "ca.crt"
+# A certificate and key the user issued for this node, mounted in TLS_DIR beside ca.crt (the names of a
+# Kubernetes TLS Secret, as cert-manager writes it): served as they are, so no CA key is needed here.
+GIVEN_CERT_NAME = "tls.crt"
+GIVEN_KEY_NAME = "tls.key"
 SSHD_CONF = ETC / "sshd_config"
 SSH_CLIENT_CONF = Path("/etc/ssh/ssh_config.d/postdock.conf")
 SSH_KNOWN_HOSTS = ETC / "ssh_known_hosts"

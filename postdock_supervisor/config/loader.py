@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from postdock_supervisor import paths
 from postdock_supervisor.config import parse as p
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.config.model import (
@@ -174,9 +175,24 @@ def _ssh_key(key_dir: str, problems: list[str]) -> SshKey | None:
     return None
 
 
+_TLS_FILES = {
+    "ca.crt": "the cluster CA's ca.crt",
+    "ca.key": "the cluster CA's ca.key",
+    paths.GIVEN_CERT_NAME: "this node's certificate beside its tls.key",
+    paths.GIVEN_KEY_NAME: "this node's key beside its tls.crt",
+}
+
+
 def _tls_problems(tls_dir: str, role: Role | None) -> list[str]:
-    """The mounted CA: its certificate everywhere, its key where the node issues its own certificate."""
-    wanted = ["ca.crt"] if role is Role.BARMAN else ["ca.crt", "ca.key"]
+    """The mounted CA: its certificate everywhere; where a node serves TLS, the CA's key to issue its
+    own certificate, or a certificate and key given for it (either file present means that choice)."""
+    given = (paths.GIVEN_CERT_NAME, paths.GIVEN_KEY_NAME)
+    if role is Role.BARMAN:
+        wanted = ["ca.crt"]
+    elif any((Path(tls_dir) / name).exists() for name in given):
+        wanted = ["ca.crt", *given]
+    else:
+        wanted = ["ca.crt", "ca.key"]
     problems = []
     for name in wanted:
         path = Path(tls_dir) / name
@@ -184,14 +200,10 @@ def _tls_problems(tls_dir: str, role: Role | None) -> list[str]:
             text = path.read_text(encoding="ascii")
         except (OSError, ValueError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not PEM text"
-            problems.append(
-                f"TLS_DIR: found no readable {str(path)!r} ({why}); expected the cluster CA's {name} (TLS=1)"
-            )
+            problems.append(f"TLS_DIR: found no readable {str(path)!r} ({why}); expected {_TLS_FILES[name]} (TLS=1)")
             continue
         if "-----BEGIN " not in text:
-            problems.append(
-                f"TLS_DIR: found {str(path)!r} without a PEM block; expected the cluster CA's {name} (TLS=1)"
-            )
+            problems.append(f"TLS_DIR: found {str(path)!r} without a PEM block; expected {_TLS_FILES[name]} (TLS=1)")
     return problems
 
 

@@ -53,17 +53,19 @@ class CommonSettings:
     )
     tls: bool = env(
         "TLS",
-        "1 encrypts PostgreSQL's TCP connections: each node issues its own server certificate at every "
-        "start from the cluster CA in TLS_DIR; repmgr, replication, pgpool and barman verify it "
+        "1 encrypts PostgreSQL's TCP connections: each node serves a certificate from the cluster CA in TLS_DIR "
+        "(issued by itself at every start, or the one mounted there); repmgr, replication, pgpool and barman verify it "
         "(`verify-full`), and postgres and pgpool refuse TCP clients without TLS.",
         p.parse_bool,
         "0",
     )
     tls_dir: str = env(
         "TLS_DIR",
-        "Where the user mounts the cluster's certificate authority: `ca.crt`, and `ca.key` where a "
-        "node issues its certificate (postgres and pgpool; barman needs only `ca.crt`); made by "
-        "`scripts/cluster-tls.sh`. Read only when TLS=1.",
+        "Where the user mounts the cluster's certificate authority: `ca.crt` everywhere; on postgres and "
+        "pgpool also either `ca.key` (the node issues its own certificate; `scripts/cluster-tls.sh` makes the "
+        "pair) or `tls.crt` and `tls.key`, a certificate issued for this node (`scripts/node-tls.sh`, "
+        "cert-manager), served as it is and installed again when it changes: the CA key then stays out of "
+        "the container. Read only when TLS=1.",
         p.parse_path,
         "/etc/postdock/tls",
     )

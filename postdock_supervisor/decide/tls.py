@@ -1,11 +1,12 @@
 """When a node renews its own TLS certificate (pure): once two thirds of its validity have passed,
-so a renewal that fails has a third of the validity left to be retried and noticed."""
+so a renewal that fails has a third of the validity left to be retried and noticed. A certificate the
+user gave is theirs to renew: the node installs the mounted one whenever it changes."""
 
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from postdock_supervisor.model.tls import Certificate
+from postdock_supervisor.model.tls import Certificate, MountedCertificate, TlsSnapshot
 
 RENEW_AFTER = 2 / 3
 
@@ -13,6 +14,7 @@ RENEW_AFTER = 2 / 3
 class TlsAct(enum.Enum):
     NOTHING = "nothing"
     RENEW = "renew-certificate"
+    INSTALL = "install-certificate"
 
 
 @dataclass(frozen=True)
@@ -36,3 +38,23 @@ def decide_renewal(cert: Certificate, now: float) -> TlsDecision:
     left = end - now
     state = f"expires in {left:.0f}s" if left > 0 else f"expired {-left:.0f}s ago"
     return TlsDecision(TlsAct.RENEW, f"certificate valid until {_when(end)} ({state}): renewing it")
+
+
+def decide_mounted(served: Certificate, mounted: MountedCertificate, now: float) -> TlsDecision:
+    """A node serving the certificate given for it: install the mounted one once it is new. Its
+    renewal is up to its issuer; PostdockCertificateNotRenewed fires when that is late."""
+    if mounted.new:
+        return TlsDecision(TlsAct.INSTALL, "a new certificate is mounted in TLS_DIR: installing it")
+    if not served.readable:
+        return TlsDecision(TlsAct.NOTHING, "no readable certificate served, and none new mounted")
+    left = served.not_after - now
+    state = f"expires in {left:.0f}s" if left > 0 else f"expired {-left:.0f}s ago"
+    return TlsDecision(
+        TlsAct.NOTHING, f"serving the mounted certificate, valid until {_when(served.not_after)} ({state})"
+    )
+
+
+def decide_tls(snapshot: TlsSnapshot, now: float) -> TlsDecision:
+    if snapshot.mounted is None:
+        return decide_renewal(snapshot.served, now)
+    return decide_mounted(snapshot.served, snapshot.mounted, now)

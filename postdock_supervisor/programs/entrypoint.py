@@ -98,12 +98,12 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
 
 
 def prepare_tls(settings: Settings) -> None:
-    """A database node and pgpool serve TLS with a certificate issued now; barman only verifies."""
-    ca_dir = Path(settings.common.tls_dir)
+    """A database node and pgpool serve TLS with the certificate given for them or one issued now;
+    barman only verifies."""
     if settings.barman is not None:
-        tls.install_ca(ca_dir)
+        tls.install_ca(Path(settings.common.tls_dir))
         return
-    tls.issue_own(settings)
+    tls.provide_own(settings)
 
 
 def version_problem(pgdata: str, found: str | None) -> str | None:
@@ -133,7 +133,7 @@ def main(env: Mapping[str, str], hostname: str) -> NoReturn:
         try:  # first: a CA that cannot sign stops the start before anything else is written
             prepare_tls(settings)
         except (ActionError, OSError) as exc:
-            print(f"postdock: TLS_DIR: {exc}; expected a CA certificate and its key that sign", file=sys.stderr)
+            print(f"postdock: TLS_DIR: {exc}", file=sys.stderr)
             sys.exit(2)
     child_env = prepare(settings, env)
     sys.stdout.flush()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import started
-from tests.e2e.harness import IMAGE, ROOT, Compose, connect, sh, sql, try_sql, wait_until
+from tests.e2e.harness import IMAGE, ROOT, Compose, cluster_tls, connect, sh, sql, try_sql, wait_until
 
 GOOD_ENV = {
     "ROLE": "postgres",
@@ -190,11 +190,15 @@ def volume_listing(volume: str) -> str:
     return in_volume(volume, f"cd /data && {entries} && find . -type f -exec sha256sum {{}} + | sort")
 
 
-def refused(volume: str, seed: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def refused(
+    volume: str, seed: str, env: dict[str, str], mounts: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """Seed the volume, start the image on it with env; the run must leave it unchanged."""
     in_volume(volume, seed)
     before = volume_listing(volume)
     argv = ["docker", "run", "--rm", "-v", f"{volume}:/var/lib/postgresql/data"]
+    for mount in mounts:
+        argv += ["-v", mount]
     for key, value in env.items():
         argv += ["-e", f"{key}={value}"]
     done = subprocess.run([*argv, IMAGE], capture_output=True, text=True, timeout=120)
@@ -237,4 +241,19 @@ def test_a_data_volume_of_postgresql_15_is_refused_with_one_line_and_left_byte_f
         "postdock: PGDATA: found a PostgreSQL '15' data directory at /var/lib/postgresql/data (PG_VERSION), "
         "but this image runs PostgreSQL 17; nothing in it was changed. Move the data with pg_dumpall into a new "
         "volume (README: Upgrading from PostgreSQL 15) or run the image that matches it"
+    ]
+
+
+def test_a_certificate_given_for_another_name_stops_the_start_with_one_line(volume: str, tmp_path: Path) -> None:
+    """TLS=1 with tls.crt and tls.key mounted (no CA key): a certificate that does not name the node is
+    refused before anything is written."""
+    given = tmp_path / "tls"
+    script = str(ROOT / "scripts" / "node-tls.sh")
+    sh("bash", script, str(cluster_tls()), str(given), "db2", env={"POSTDOCK_IMAGE": IMAGE})
+    env = {**GOOD_ENV, "TLS": "1"}
+    done = refused(volume, "echo precious > /data/marker && chmod 0755 /data", env, (f"{given}:/etc/postdock/tls:ro",))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "postdock: TLS_DIR: found '/etc/postdock/tls/tls.crt' not valid for 'db1'; expected a certificate for every "
+        "name this node is reached by (db1)"
     ]

@@ -1,7 +1,8 @@
 """TLS=1 on real containers (the example's setting): the three first-level nodes, pgpool and barman
 with the cluster's authority made by scripts/cluster-tls.sh. Replication, repmgr, pgpool and barman
 use TLS and verify the nodes; clients from the network without TLS are refused. The nodes' certificates
-are valid two minutes (TLS_CERT_DAYS=2m), so each node renews its own every 80 s meanwhile.
+are valid two minutes (TLS_CERT_DAYS=2m), so each node renews its own every 80 s meanwhile; pgslave3
+instead serves a certificate given for it (scripts/node-tls.sh), and its container holds no CA key.
 
 The scenarios run in order on one cluster."""
 
@@ -14,12 +15,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
 from postdock_supervisor import paths
 from postdock_supervisor.config.modes import BARMAN_RECEIVER
 from postdock_supervisor.observe.peers import SSL_REQUEST
 from tests.e2e.conftest import started
-from tests.e2e.harness import Compose, connect, sql, streaming_children, wait_until
+from tests.e2e.harness import IMAGE, ROOT, Compose, connect, sh, sql, streaming_children, wait_until
 from tests.e2e.pool import health, pool
 from tests.e2e.test_pgpool import scrape
 
@@ -28,9 +30,29 @@ SERVICES = [*FIRST_LEVEL, "pgpool", "backup"]
 START = 240
 
 
+GIVEN = "pgslave3"  # serves the certificate issued for it, mounted without the CA key
+
+
+def issue_given(compose: Compose) -> Path:
+    """scripts/node-tls.sh: pgslave3's certificate from the cluster CA, in the folder it mounts."""
+    given = Path(compose.file).parent / "tls-pgslave3"
+    script = str(ROOT / "scripts" / "node-tls.sh")
+    sh("bash", script, compose.env["POSTDOCK_TLS_DIR"], str(given), GIVEN, "node4", env={"POSTDOCK_IMAGE": IMAGE})
+    return given
+
+
+def mount_given(compose: Compose, given: Path) -> None:
+    document = yaml.safe_load(compose.file.read_text())
+    volumes = document["services"][GIVEN]["volumes"]
+    [authority] = [i for i, volume in enumerate(volumes) if volume.endswith(":/etc/postdock/tls:ro")]
+    volumes[authority] = f"{given}:/etc/postdock/tls:ro"
+    compose.file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Compose]:
     compose = Compose(env={"POSTDOCK_TLS": "1", "POSTDOCK_TLS_CERT_DAYS": "2m"})
+    mount_given(compose, issue_given(compose))
     ready = lambda: wait_until(  # noqa: E731
         "both standbys streaming from pgmaster",
         lambda: {"node2", "node4"} <= (streaming_children(compose, "pgmaster") or set()),
@@ -101,6 +123,42 @@ def served_certificate(ip: str, authority: str) -> bytes:
         secured.unwrap()  # close_notify: postgres logs nothing for a client that ends cleanly
     assert der is not None
     return der
+
+
+def test_a_node_given_its_certificate_serves_it_holds_no_ca_key_and_installs_a_renewed_one(
+    cluster: Compose,
+) -> None:
+    """pgslave3 streams (the fixture waited for it) with the certificate issued for it, verified by
+    name from a partner; renewing the mounted pair gets the new one served without a failed session."""
+    authority = str(Path(cluster.env["POSTDOCK_TLS_DIR"]) / "ca.crt")
+    given = Path(cluster.file).parent / "tls-pgslave3"
+
+    def mounted() -> bytes:
+        return ssl.PEM_cert_to_DER_cert((given / "tls.crt").read_text())
+
+    ip = cluster.ip(GIVEN)
+    assert served_certificate(ip, authority) == mounted()
+    assert cluster.exec(GIVEN, "ls", "/etc/postdock/tls").split() == ["ca.crt", "tls.crt", "tls.key"]
+    verified = f"host={GIVEN} sslmode=verify-full sslrootcert={paths.TLS_CA} user=replication_user dbname=postgres"
+    answer = cluster.exec("pgmaster", "psql", "-XAtq", "-d", verified, "-c", "SELECT pg_is_in_recovery()",
+                          user="postgres")  # fmt: skip
+    assert answer.strip() == "t", answer
+    issue_given(cluster)
+    failures: list[str] = []
+    sessions = 0
+    deadline = time.monotonic() + 60  # the keeper looks every 5 s
+    while served_certificate(ip, authority) != mounted():
+        assert time.monotonic() < deadline, "pgslave3 did not serve its renewed certificate within 60 s"
+        try:
+            with connect(ip, sslmode="verify-ca", sslrootcert=authority) as conn:  # by address: the chain
+                conn.execute("SELECT 1")
+            sessions += 1
+        except psycopg.Error as exc:
+            failures.append(str(exc).strip())
+        time.sleep(0.2)
+    assert failures == [] and sessions > 0
+    assert "a new certificate is mounted in TLS_DIR: installing it" in cluster.logs(GIVEN)
+    assert "node4" in (streaming_children(cluster, "pgmaster") or set())  # its WAL receiver streams on
 
 
 def test_a_renewed_certificate_is_served_without_one_failed_connection(cluster: Compose) -> None:

@@ -25,23 +25,47 @@ from tests.unit.test_pgpool import pool_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_ca(directory: Path, tmp_path: Path) -> None:
-    """scripts/cluster-tls.sh with a stand-in docker that runs the host's openssl on the mounted folder."""
+def stand_in_docker(tmp_path: Path) -> dict[str, str]:
+    """An environment whose `docker run -v SRC:DST ... IMAGE ARGS` runs the host's openssl on ARGS with
+    each DST/ replaced by SRC/ (the scripts run the image's openssl on mounted folders)."""
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir(exist_ok=True)
     fake.write_text(
         "#!/bin/bash\n"
+        "maps=()\n"
         "for ((i = 1; i <= $#; i++)); do\n"
-        '  case "${!i}" in *:/k) d="${!i%:/k}";; postdock/*) start=$((i + 1));; esac\n'
+        '  case "${!i}" in -v) j=$((i + 1)); maps+=("${!j%:ro}");; postdock/*) start=$((i + 1)); break;; esac\n'
         "done\n"
-        'args=("${@:start}"); exec openssl "${args[@]//\\/k\\//$d/}"\n'
+        'args=("${@:start}")\n'
+        'for m in "${maps[@]}"; do args=("${args[@]//"${m#*:}/"/"${m%%:*}/"}"); done\n'
+        'exec openssl "${args[@]}"\n'
     )
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
     env.pop("POSTDOCK_IMAGE", None)
+    return env
+
+
+def make_ca(directory: Path, tmp_path: Path) -> None:
+    """scripts/cluster-tls.sh with a stand-in docker that runs the host's openssl on the mounted folder."""
     script = str(ROOT / "scripts" / "cluster-tls.sh")
-    out = subprocess.run(["bash", script, str(directory)], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", script, str(directory)], env=stand_in_docker(tmp_path), capture_output=True, text=True, check=True
+    )
     assert out.stdout.startswith("cluster TLS authority: made in")
+
+
+def node_certificate(ca: Path, out: Path, tmp_path: Path, *names: str) -> None:
+    """scripts/node-tls.sh: a certificate for `names` from the CA in `ca`, into `out`."""
+    script = str(ROOT / "scripts" / "node-tls.sh")
+    done = subprocess.run(
+        ["bash", script, str(ca), str(out), *names], env=stand_in_docker(tmp_path), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        done.stdout
+        == f"node certificate for {' '.join(names)}: {out} (valid 90 days; mount it at the node's TLS_DIR)\n"
+    )
 
 
 def openssl(*args: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from postdock_supervisor.decide.tls import TlsAct, decide_renewal
 from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.events.model import TickEvent
 from postdock_supervisor.metrics import tls_metrics
-from postdock_supervisor.model.tls import Certificate
+from postdock_supervisor.model.tls import Certificate, TlsSnapshot
 from postdock_supervisor.observe.tls import parse_dates, read_certificate
 from postdock_supervisor.programs import tls_keeper
 from postdock_supervisor.roles import programs_for
@@ -60,16 +60,16 @@ def test_a_node_reissues_its_certificate_and_postgres_reloads_it(node_files: Pat
     settings = make_settings(TLS="1", TLS_DIR=str(node_files))
     supervisor = FakeSupervisor({"postgres": "RUNNING"})
     keeper = tls_keeper.TlsKeeper(settings, supervisor, paths.TLS_CERT)  # type: ignore[arg-type]
-    assert keeper.observe(TickEvent(60)) == Certificate()
-    first = keeper.decide(Certificate(), 0.0)
+    assert keeper.observe(TickEvent(60)) == TlsSnapshot(Certificate())
+    first = keeper.decide(TlsSnapshot(Certificate()), 0.0)
     keeper.apply(first)
     issued = read_certificate(paths.TLS_CERT)
     assert issued.readable and issued.not_after - issued.not_before == pytest.approx(90 * DAY, abs=5)
     assert supervisor.calls == [("signal", "postgres", "HUP")]
-    assert keeper.observe(TickEvent(60)) == issued  # read again once the file changed
-    assert keeper.decide(issued, issued.not_before + 10).action is TlsAct.NOTHING
+    assert keeper.observe(TickEvent(60)) == TlsSnapshot(issued)  # read again once the file changed
+    assert keeper.decide(TlsSnapshot(issued), issued.not_before + 10).action is TlsAct.NOTHING
     before = paths.TLS_CERT.read_text()
-    keeper.apply(keeper.decide(issued, issued.not_before + 61 * DAY))
+    keeper.apply(keeper.decide(TlsSnapshot(issued), issued.not_before + 61 * DAY))
     assert paths.TLS_CERT.read_text() != before  # a new key and serial
     assert supervisor.calls == [("signal", "postgres", "HUP")] * 2
 
