@@ -145,6 +145,14 @@ TLS_KEEPER = ProgramSpec(
     events=("TICK_5",),  # a stat of the certificate; openssl reads it only when it changed
     enabled=lambda settings: settings.common.tls and settings.barman is None,
 )
+SSH_KEEPER = ProgramSpec(
+    "ssh_keeper",
+    "postdock listen ssh-keeper",
+    priority=1,
+    autorestart="true",
+    events=("TICK_60",),  # host certificates last days: a minute late is nothing
+    enabled=lambda settings: settings.common.ssh_enable,
+)
 # Capture mode: what it prints between supervisor's markers becomes PROCESS_COMMUNICATION_STDOUT.
 CONF_WATCH = ProgramSpec(
     "conf_watch", "postdock watch-conf", user="postgres", priority=10, autorestart="true", capture=True
@@ -210,6 +218,7 @@ POSTGRES_EXPORTER = ProgramSpec(
 ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
     Role.POSTGRES: (
         SSHD,
+        SSH_KEEPER,
         AGENT,
         BOOTSTRAP,
         POSTGRES,
@@ -226,8 +235,8 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         EXPORTER,
         POSTGRES_EXPORTER,
     ),
-    Role.PGPOOL: (SSHD, PGPOOL, POOL_KEEPER, TLS_KEEPER, EXPORTER),
-    Role.BARMAN: (SSHD, BACKUP_KEEPER, DRILL_KEEPER, EXPORTER),
+    Role.PGPOOL: (SSHD, SSH_KEEPER, PGPOOL, POOL_KEEPER, TLS_KEEPER, EXPORTER),
+    Role.BARMAN: (SSHD, SSH_KEEPER, BACKUP_KEEPER, DRILL_KEEPER, EXPORTER),
 }
 
 

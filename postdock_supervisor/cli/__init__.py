@@ -263,7 +263,9 @@ LISTENERS = {
     "conf-reload": "postdock_supervisor.programs.conf_reload",
     "role-check": "postdock_supervisor.programs.role_check",
     "tls-keeper": "postdock_supervisor.programs.tls_keeper",
+    "ssh-keeper": "postdock_supervisor.programs.ssh_keeper",
 }
+READS_KEYS = {"ssh-keeper"}  # runs as root and signs with the mounted host authority
 
 
 @main.command(name="watch-conf")
@@ -283,7 +285,7 @@ def listen(name: str) -> None:
     """Run an event listener (supervisord starts these)."""
     import importlib
 
-    settings = load()
+    settings = load(read_ssh_key=name in READS_KEYS)
     logs.setup(settings.common.log_level, name)
     importlib.import_module(LISTENERS[name]).main(settings)
 

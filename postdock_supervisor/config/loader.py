@@ -153,6 +153,33 @@ def _check_fence_timing(values: dict[str, Any], problems: list[str]) -> None:
 _KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 
+HOST_CA = "host_ca"
+
+
+def _with_host_ca(login: SshKey, key_dir: Path, problems: list[str]) -> SshKey | None:
+    """The host authority beside the login pair, when the user has one (both of its files)."""
+    private, public = key_dir / HOST_CA, key_dir / f"{HOST_CA}.pub"
+    if not private.exists() and not public.exists():
+        return login
+    try:
+        private.read_bytes()
+        text = public.read_text(encoding="utf-8").strip()
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not text"
+        problems.append(
+            f"SSH_KEY_DIR: found {HOST_CA} without a readable pair in {str(key_dir)!r} ({why}); expected "
+            f"{HOST_CA} and {HOST_CA}.pub, the host certificate authority (SSH_ENABLE=1)"
+        )
+        return None
+    if text == login.public:
+        problems.append(
+            f"SSH_KEY_DIR: found {HOST_CA}.pub equal to the login key's; expected a key pair of its own, so that "
+            "the key every postgres account holds cannot certify hosts (SSH_ENABLE=1)"
+        )
+        return None
+    return dataclasses.replace(login, host_ca_path=str(private), host_ca_public=text)
+
+
 def _ssh_key(key_dir: str, problems: list[str]) -> SshKey | None:
     """The mounted key pair; a missing or unreadable one is a start-up error naming the path."""
     for name in _KEY_NAMES:
@@ -168,7 +195,7 @@ def _ssh_key(key_dir: str, problems: list[str]) -> SshKey | None:
                 "expected a readable private key and its .pub (SSH_ENABLE=1)"
             )
             return None
-        return SshKey(str(private), public)
+        return _with_host_ca(SshKey(str(private), public), Path(key_dir), problems)
     problems.append(
         f"SSH_KEY_DIR: found {key_dir!r} without {', '.join(_KEY_NAMES)}; expected a mounted key pair (SSH_ENABLE=1)"
     )

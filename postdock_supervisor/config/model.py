@@ -39,8 +39,10 @@ class CommonSettings:
     )
     ssh_key_dir: str = env(
         "SSH_KEY_DIR",
-        "Where the user mounts the cluster's key pair (`id_ed25519`, "
-        "`id_ecdsa` or `id_rsa` with its `.pub`); read only when SSH_ENABLE=1.",
+        "Where the user mounts the cluster's keys: the login pair (`id_ed25519`, `id_ecdsa` or `id_rsa` with "
+        "its `.pub`) and the host authority `host_ca` with `host_ca.pub` that certifies every container's host "
+        "key (without it the login key does, as in 0.1); `scripts/cluster-key.sh` makes both. Read only when "
+        "SSH_ENABLE=1.",
         p.parse_path,
         "/etc/postdock/ssh",
     )
@@ -50,6 +52,13 @@ class CommonSettings:
         "at its first start (mount a volume here to keep it across re-creation).",
         p.parse_path,
         "/etc/ssh/host-keys",
+    )
+    ssh_cert_validity_s: int = env(
+        "SSH_CERT_DAYS",
+        "Validity of the certificate of this container's SSH host key (SSH_ENABLE=1), signed at start and "
+        "again once two thirds of it have passed: whole days, or a number with `m`, `h` or `d`.",
+        p.parse_validity,
+        "90",
     )
     tls: bool = env(
         "TLS",
@@ -443,11 +452,23 @@ class PgpoolSettings:
 
 @dataclass(frozen=True)
 class SshKey:
-    """The user's key pair: client key of the postgres user, its only authorized key, and the
-    authority that signs every container's host key."""
+    """The user's keys: the login pair (client key of the postgres user, its only authorized key) and
+    the host authority that signs every container's host key, `host_ca` beside it. Without one the
+    login key signs too, as 0.1 did (a postgres account that reads its own key could then certify any
+    host)."""
 
     private_path: str
     public: str  # one line: "<type> <base64> [comment]"
+    host_ca_path: str | None = None
+    host_ca_public: str | None = None
+
+    @property
+    def signer(self) -> str:
+        return self.host_ca_path or self.private_path
+
+    @property
+    def authority(self) -> str:
+        return self.host_ca_public or self.public
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import logging
 import os
 import pwd
 import shutil
-import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -89,8 +88,7 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
         own_directory(paths.BARMAN_LOG.parent, 0o750)
         own_directory(paths.BARMAN_SERVERS, 0o755)
     if settings.ssh_key is not None:
-        names = [settings.postgres.network_name, settings.postgres.node_name] if settings.postgres else []
-        ssh.prepare_host_identity(settings, [*names, socket.gethostname(), "localhost"])
+        ssh.prepare_host_identity(settings)
     child = child_environment(env, settings.role, settings.common.tls)
     saved = {k: v for k, v in child.items() if k not in ("HOME", "HOSTNAME", "PATH", "PWD", "TERM")}
     files.write_atomic(paths.SAVED_ENV, json.dumps(saved), 0o640, "root", "postgres")

@@ -1,6 +1,7 @@
-"""sshd and ssh client configuration. The user's key pair is the postgres user's client key, its
-only authorized key, and the authority that certifies each container's host key: known_hosts holds
-that authority, so host key checking stays on without collecting every host key by hand."""
+"""sshd and ssh client configuration. The user's login pair is the postgres user's client key and its
+only authorized key; the host authority (host_ca, or the login key where there is none) certifies
+each container's host key: known_hosts holds that authority, so host key checking stays on without
+collecting every host key by hand."""
 
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def ssh_client_config(settings: Settings) -> str:
 
 def known_hosts(settings: Settings) -> str:
     assert settings.ssh_key is not None
-    return f"@cert-authority * {settings.ssh_key.public}\n"
+    return f"@cert-authority * {settings.ssh_key.authority}\n"
 
 
 def authorized_keys(settings: Settings) -> str:

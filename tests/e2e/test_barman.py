@@ -7,12 +7,14 @@ import re
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from postdock_supervisor import paths
 from tests.e2e.conftest import started
-from tests.e2e.harness import IMAGE, Compose, make_key_pair, primaries, sql, try_sql, wait_until
+from tests.e2e.harness import IMAGE, Compose, make_key_pair, primaries, sh, sql, try_sql, wait_until
 from tests.e2e.pool import pool
 
 FIRST_LEVEL = ["pgmaster", "pgslave1", "pgslave3"]
@@ -128,9 +130,23 @@ def test_a_base_backup_is_taken_and_listed_and_wal_arrives_continuously(cluster:
 
 
 def test_ssh_from_backup_to_pgmaster_runs_a_command_with_host_keys_checked(cluster: Compose) -> None:
-    # Host key checking stays on: pgmaster proves itself with a certificate from the cluster key.
+    # Host key checking stays on: pgmaster proves itself with a certificate from the host authority.
     out = cluster.exec("backup", "ssh", "-o", "BatchMode=yes", "pgmaster", "hostname", user="postgres")
     assert out.strip() == cluster.exec("pgmaster", "hostname").strip()
+    keys = Path(cluster.env["POSTDOCK_SSH_KEYS"])
+    authority = (keys / "host_ca.pub").read_text().strip()
+    assert cluster.exec("backup", "cat", str(paths.SSH_KNOWN_HOSTS)) == f"@cert-authority * {authority}\n"
+    # Signed by host_ca, not by the login key, and for a limited time.
+    fingerprint = sh("ssh-keygen", "-l", "-f", str(keys / "host_ca.pub")).split()[1]
+    shown = cluster.exec("pgmaster", "ssh-keygen", "-L", "-f", "/etc/ssh/host-keys/ssh_host_ed25519_key-cert.pub")
+    assert f"Signing CA: ED25519 {fingerprint}" in shown, shown
+    [validity] = [line.split() for line in shown.splitlines() if line.strip().startswith("Valid:")]
+    assert validity[:2] == ["Valid:", "from"] and validity[3] == "to", validity
+    # postgres holds the login key and cannot read the authority.
+    assert cluster.exec("pgmaster", "ls", str(paths.POSTGRES_SSH_DIR)).split() == ["id_ed25519"]
+    denied = cluster.exec("pgmaster", "sh", "-c", "cat /etc/postdock/ssh/host_ca >/dev/null 2>&1 || echo denied",
+                          user="postgres")  # fmt: skip
+    assert denied.strip() == "denied"
 
 
 def test_backups_and_wal_continue_from_the_new_primary_after_a_failover(cluster: Compose) -> None:

@@ -81,7 +81,8 @@ def test_an_invalid_environment_stops_a_program_before_it_starts() -> None:
 def test_unknown_listener_and_bad_option_values_are_usage_errors() -> None:
     result = run(["listen", "nosuch"], BASE_ENV)
     assert result.exit_code == 2
-    assert "'nosuch' is not one of 'conf-reload', 'crash-guard', 'role-check', 'sync-keeper'" in result.stderr
+    listeners = "'conf-reload', 'crash-guard', 'role-check', 'ssh-keeper', 'sync-keeper', 'tls-keeper'"
+    assert f"'nosuch' is not one of {listeners}" in result.stderr
     result = run(["switchover", "--timeout", "soon"], BASE_ENV)
     assert result.exit_code == 2 and "'soon' is not a valid integer" in result.stderr
 

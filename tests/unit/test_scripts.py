@@ -7,15 +7,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_cluster_key_pair_is_made_once_with_the_images_ssh_keygen_and_then_reused(tmp_path: Path) -> None:
+def test_the_cluster_keys_are_made_once_with_the_images_ssh_keygen_and_then_reused(tmp_path: Path) -> None:
     calls = tmp_path / "calls"
     fake = tmp_path / "bin" / "docker"
     fake.parent.mkdir()
     # Records its arguments and makes the two files ssh-keygen would write into the mounted folder.
     fake.write_text(
         '#!/bin/sh\necho "$@" >> "$CALLS"\n'
-        'for a in "$@"; do case "$a" in *:/k) d="${a%:/k}";; esac; done\n'
-        'echo private > "$d/id_ed25519"; echo public > "$d/id_ed25519.pub"\n'
+        'for a in "$@"; do case "$a" in *:/k) d="${a%:/k}";; /k/*) f="${a#/k/}";; esac; done\n'
+        'echo "private $f" > "$d/$f"; echo "public $f" > "$d/$f.pub"\n'
     )
     fake.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "POSTDOCK_IMAGE"}
@@ -26,9 +26,16 @@ def test_the_cluster_key_pair_is_made_once_with_the_images_ssh_keygen_and_then_r
         script = str(ROOT / "scripts" / "cluster-key.sh")
         return subprocess.run(["bash", script, str(keys)], env=env, capture_output=True, text=True, check=True).stdout
 
-    assert run() == f"cluster key pair: made in {keys} (keep it: every container of the cluster mounts it)\n"
-    assert (keys / "id_ed25519").read_text() == "private\n" and keys.stat().st_mode & 0o777 == 0o700
-    [call] = calls.read_text().splitlines()
-    assert "--entrypoint ssh-keygen postdock/postdock:latest -q -t ed25519 -N  -C postdock-cluster" in call
-    assert run() == f"cluster key pair: reusing {keys}\n"
-    assert len(calls.read_text().splitlines()) == 1  # not made again
+    made = f"in {keys} (keep them: every container of the cluster mounts them)\n"
+    assert run() == f"cluster keys: made id_ed25519 host_ca {made}"
+    assert (keys / "id_ed25519").read_text() == "private id_ed25519\n" and keys.stat().st_mode & 0o777 == 0o700
+    assert (keys / "host_ca.pub").read_text() == "public host_ca\n"
+    login, authority = calls.read_text().splitlines()
+    assert "--entrypoint ssh-keygen postdock/postdock:latest -q -t ed25519 -N  -C postdock-cluster" in login
+    assert login.endswith("-f /k/id_ed25519") and authority.endswith("-C postdock-host-ca -f /k/host_ca")
+    assert run() == f"cluster keys: reusing {keys}\n"
+    assert len(calls.read_text().splitlines()) == 2  # not made again
+    # A folder made before the host authority existed gets it, and keeps its login pair.
+    (keys / "host_ca").unlink()
+    assert run() == f"cluster keys: made host_ca {made}"
+    assert (keys / "id_ed25519").read_text() == "private id_ed25519\n"
