@@ -3,8 +3,10 @@ signed request and refuses an unsigned or replayed one. The node's probes and st
 
 import contextlib
 import json
+import logging
 import socket
 import socketserver
+import struct
 import threading
 import time
 import urllib.error
@@ -256,3 +258,29 @@ def test_an_unsigned_report_counts_only_without_a_key_or_while_legacy_agents_are
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_client_that_hangs_up_before_its_answer_costs_one_debug_line_and_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def slow_report(settings: object) -> object:
+        time.sleep(0.5)  # the client is gone (reset) before the answer is written
+        return running_primary("pgmaster", 1)
+
+    monkeypatch.setattr(agent, "local_report", slow_report)
+    server = agent.make_server(loopback_settings(), Steps(), 0)  # type: ignore[arg-type]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with caplog.at_level(logging.DEBUG, logger=agent.__name__):
+            client = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+            client.sendall(b"GET /status HTTP/1.0\r\n\r\n")
+            client.close()
+            deadline = time.monotonic() + 5
+            while "hung up before its answer" not in caplog.text:
+                assert time.monotonic() < deadline, caplog.text
+                time.sleep(0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in capsys.readouterr().err
