@@ -19,6 +19,7 @@ from postdock_supervisor.model.pool import PoolNode
 from postdock_supervisor.model.tls import Certificate
 from postdock_supervisor.observe.local import read_bootstrap_state, read_lease_state
 from postdock_supervisor.observe.metrics import ReplicationSnapshot, replication_snapshot
+from postdock_supervisor.observe.offsite import read_state as read_offsite
 from postdock_supervisor.observe.pool import pool_nodes_or_none, read_keeper_state, read_keeper_weights
 from postdock_supervisor.observe.supervisor import read_states
 from postdock_supervisor.observe.tls import CertificateFile
@@ -264,6 +265,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
             behind_bytes=None if behind["bytes"] is None else int(behind["bytes"]),
             drill=drills[0],
             drill_success=drills[1],
+            offsite=read_offsite(bm) if bm.cloud_url else None,
         )
         return [*barman_metrics(bm.server, snap), *program_metrics("barman", read_states(), "")]
 

@@ -6,6 +6,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from postdock_supervisor.model.backup import BackupInfo
 from postdock_supervisor.model.drill import DrillRecord
+from postdock_supervisor.model.offsite import OffsiteState
 from postdock_supervisor.model.wal import WalContinuity
 
 
@@ -21,6 +22,7 @@ class BarmanSnapshot:
     behind_bytes: int | None = None  # the primary's WAL past barman's slot; None: no primary or no slot
     drill: DrillRecord | None = None  # the last restore drill
     drill_success: DrillRecord | None = None  # the last one that passed
+    offsite: OffsiteState | None = None  # None: no off-site copy (CLOUD_BACKUP_URL empty)
 
 
 def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
@@ -89,6 +91,8 @@ def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
                     )
                 )
     metrics += drill_metrics(server, snap.drill, snap.drill_success)
+    if snap.offsite is not None:
+        metrics += offsite_metrics(server, snap.offsite)
     if snap.wal is not None:
         metrics += [
             gauge(
@@ -133,4 +137,31 @@ def drill_metrics(server: str, last: DrillRecord | None, success: DrillRecord | 
         for name, seconds in [*success.step_seconds(), ("total", success.seconds)]:
             steps.add_metric([server, name], seconds)
         metrics.append(steps)
+    return metrics
+
+
+def offsite_metrics(server: str, state: OffsiteState) -> list[Metric]:
+    """The off-site copy (CLOUD_BACKUP_URL): the last copy of a backup and of a WAL segment, and the
+    segments the object store lacks after its newest backup."""
+    metrics: list[Metric] = []
+
+    def gauge(name: str, doc: str, value: float) -> None:
+        family = GaugeMetricFamily(name, doc, labels=["server"])
+        family.add_metric([server], value)
+        metrics.append(family)
+
+    if state.backup is not None:
+        gauge("barman_offsite_backup_last_ok", "1 when the last copy of a base backup to the object store "
+              "succeeded, 0 when it failed.", float(state.backup.ok))  # fmt: skip
+    if state.copied_at:
+        gauge("barman_offsite_backup_last_success_time_seconds", "Unix time the newest backup in the object "
+              "store was copied there.", state.copied_at)  # fmt: skip
+    if state.wal is not None:
+        gauge("barman_offsite_wal_last_ok", "1 when the last WAL segment went to the object store, 0 when it "
+              "did not.", float(state.wal.ok))  # fmt: skip
+        gauge("barman_offsite_wal_last_time_seconds", "Unix time of the last copy of a WAL segment, or of its "
+              "last failed try.", state.wal.at)  # fmt: skip
+    gauge("barman_offsite_wal_missing_segments", "WAL segments the object store did not take since its newest "
+          "backup was copied: a restore from the object store stops at the first.",
+          float(state.missing_since_copy))  # fmt: skip
     return metrics

@@ -52,6 +52,7 @@ POOL_PASSWD = RUN / "pool_passwd"
 PGPOOL_KEY = Path("/var/lib/postgresql/.pgpoolkey")
 PCPPASS = Path("/var/lib/postgresql/.pcppass")
 POOL_KEEPER_STATE = RUN / "pool-keeper.json"
+AWS_CREDENTIALS = SECRETS / "aws-credentials"  # CLOUD_BACKUP_URL with an access key: boto3 reads it
 BARMAN_CONF = Path("/etc/barman.conf")  # where every barman command looks, so `barman ...` works by hand too
 BARMAN_SERVERS = RUN / "barman.d"  # the backup keeper (postgres) re-points the server at a new primary
 BARMAN_LOG = Path("/var/log/barman/barman.log")

@@ -194,6 +194,15 @@ BACKUP_KEEPER = ProgramSpec(
 )
 
 # Restores the newest backup into a scratch copy to prove it (programs/drill_keeper.py).
+OFFSITE_KEEPER = ProgramSpec(
+    "offsite_keeper",
+    "postdock backup offsite-keeper",
+    user="postgres",
+    priority=45,
+    autorestart="true",
+    startretries=100,
+    enabled=lambda settings: settings.barman is not None and bool(settings.barman.cloud_url),
+)
 DRILL_KEEPER = ProgramSpec(
     "drill_keeper",
     "postdock backup drill-keeper",
@@ -236,7 +245,7 @@ ROLE_PROGRAMS: dict[Role, tuple[ProgramSpec, ...]] = {
         POSTGRES_EXPORTER,
     ),
     Role.PGPOOL: (SSHD, SSH_KEEPER, PGPOOL, POOL_KEEPER, TLS_KEEPER, EXPORTER),
-    Role.BARMAN: (SSHD, SSH_KEEPER, BACKUP_KEEPER, DRILL_KEEPER, EXPORTER),
+    Role.BARMAN: (SSHD, SSH_KEEPER, BACKUP_KEEPER, DRILL_KEEPER, OFFSITE_KEEPER, EXPORTER),
 }
 
 

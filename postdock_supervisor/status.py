@@ -7,6 +7,7 @@ from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.model.backup import BackupInfo
 from postdock_supervisor.model.drill import DrillRecord
 from postdock_supervisor.model.node import NodeReport, format_lsn
+from postdock_supervisor.model.offsite import OffsiteState
 from postdock_supervisor.model.wal import WalContinuity
 
 COLUMNS = ("node", "id", "host", "role", "upstream", "state", "timeline", "lsn", "lag_bytes")
@@ -107,9 +108,23 @@ def drill_summary(last: DrillRecord | None, success: DrillRecord | None, now: fl
     return shown
 
 
+def offsite_summary(state: OffsiteState, now: float) -> dict[str, Any]:
+    """The off-site copy (CLOUD_BACKUP_URL), for the barman container's `postdock status`."""
+    copied = state.copied_backup
+    shown = {"off-site backup": f"{copied} ({(now - state.copied_at) / 3600:.1f} h ago)" if copied else "none yet"}
+    if state.backup is not None and not state.backup.ok:
+        shown["off-site backup"] += f"; last copy FAILED: {state.backup.error}"
+    if state.wal is not None:
+        wal = "last segment copied" if state.wal.ok else f"last segment FAILED: {state.wal.error}"
+        shown["off-site wal"] = f"{wal}; {state.missing_since_copy} missing since the newest off-site backup"
+    return shown
+
+
 def barman_status(bm: BarmanSettings, now: float) -> dict[str, Any]:
     from postdock_supervisor.observe.backup import backups, wal_continuity
     from postdock_supervisor.observe.drill import read_records
+    from postdock_supervisor.observe.offsite import read_state
 
     catalogue = backups(bm)
-    return {**backup_summary(catalogue, wal_continuity(bm, catalogue), now), **drill_summary(*read_records(bm), now)}
+    shown = {**backup_summary(catalogue, wal_continuity(bm, catalogue), now), **drill_summary(*read_records(bm), now)}
+    return {**shown, **offsite_summary(read_state(bm), now)} if bm.cloud_url else shown

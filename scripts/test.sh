@@ -44,8 +44,9 @@ echo "== image"
 image=$(bash scripts/build-image.sh)
 extended=$(bash scripts/build-image.sh extended)
 prometheus=$(bash scripts/build-image.sh prometheus)
-echo "built $image, $extended and $prometheus"
+s3=$(bash scripts/build-image.sh s3)
+echo "built $image, $extended, $prometheus and $s3"
 
 echo "== end-to-end scenarios"
-POSTDOCK_IMAGE="$image" POSTDOCK_EXTENDED_IMAGE="$extended" POSTDOCK_PROMETHEUS_IMAGE="$prometheus" \
+POSTDOCK_IMAGE="$image" POSTDOCK_EXTENDED_IMAGE="$extended" POSTDOCK_PROMETHEUS_IMAGE="$prometheus" POSTDOCK_S3_IMAGE="$s3" \
   .venv/bin/python -m pytest -v -p no:cacheprovider --durations=40 tests/e2e

@@ -1,5 +1,7 @@
 """`postdock backup ...`: the programs and commands of ROLE=barman."""
 
+import sys
+
 import click
 
 from postdock_supervisor import logs
@@ -44,6 +46,32 @@ def drill_keeper() -> None:
     barman(settings)
     logs.setup(settings.common.log_level, "drill_keeper")
     program.main(settings)
+
+
+@backup.command(name="offsite-keeper")
+def offsite_keeper() -> None:
+    """Copy the newest full backup to the object store of CLOUD_BACKUP_URL (a supervisor program)."""
+    from postdock_supervisor.programs import offsite_keeper as program
+
+    settings = load()
+    barman(settings)
+    logs.setup(settings.common.log_level, "offsite_keeper")
+    program.main(settings)
+
+
+@backup.command(name="offsite-wal")
+def offsite_wal() -> None:
+    """barman's pre-archive hook: copy the WAL segment it names to the object store (exit 62 lets barman
+    archive it locally anyway after failed tries)."""
+    import os
+
+    from postdock_supervisor.act import offsite
+    from postdock_supervisor.config.barman import wal_hook_segment
+
+    settings = load()
+    bm = barman(settings)
+    logs.setup(settings.common.log_level, "offsite_wal")
+    sys.exit(offsite.copy_wal(bm, dict(os.environ), wal_hook_segment(os.environ)))
 
 
 @backup.command()

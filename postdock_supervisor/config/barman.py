@@ -1,5 +1,6 @@
 """Settings of ROLE=barman: PostDock's barman variables, with a list of nodes instead of one host."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from postdock_supervisor.config import parse as p
@@ -88,3 +89,39 @@ class BarmanSettings:
     backup_dir: str = env(
         "BACKUP_DIR", "Where barman keeps backups and WAL (mount a volume here).", p.parse_path, "/var/backups"
     )
+    cloud_url: str = env(
+        "CLOUD_BACKUP_URL",
+        "Off-site copy: every full base backup and every WAL segment barman archives also goes to this "
+        "S3-compatible bucket and folder, `s3://BUCKET/FOLDER`, with barman-cloud (BACKUP_RETENTION_DAYS "
+        "applies there too). Empty: no off-site copy.",
+        p.parse_optional_s3_url,
+        "",
+    )
+    cloud_endpoint: str = env(
+        "CLOUD_ENDPOINT_URL",
+        "The object store's endpoint for an S3-compatible service other than AWS (`https://s3.example.net`); "
+        "empty: AWS S3.",
+        p.parse_optional_http_url,
+        "",
+    )
+    cloud_key_id: Secret = env(
+        "AWS_ACCESS_KEY_ID",
+        "Access key of the off-site bucket (or AWS_ACCESS_KEY_ID_FILE), with AWS_SECRET_ACCESS_KEY; both empty: "
+        "boto3's own chain (an instance or pod role).",
+        parse_secret,
+        "",
+        secret=True,
+    )
+    cloud_secret: Secret = env(
+        "AWS_SECRET_ACCESS_KEY",
+        "Secret of AWS_ACCESS_KEY_ID (or AWS_SECRET_ACCESS_KEY_FILE); kept in a file only barman's account "
+        "reads, never in the programs' environment.",
+        parse_secret,
+        "",
+        secret=True,
+    )
+
+
+def wal_hook_segment(env: Mapping[str, str]) -> str:
+    """The WAL segment barman calls its archive hook for (BARMAN_SEGMENT, else BARMAN_FILE's name)."""
+    return env.get("BARMAN_SEGMENT") or env.get("BARMAN_FILE", "").rsplit("/", 1)[-1] or "?"

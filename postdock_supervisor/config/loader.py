@@ -202,6 +202,21 @@ def _ssh_key(key_dir: str, problems: list[str]) -> SshKey | None:
     return None
 
 
+def _check_cloud(values: dict[str, Any], problems: list[str]) -> None:
+    """An access key comes with its secret, and neither without a bucket to use them for."""
+    key_id, secret = values.get("cloud_key_id"), values.get("cloud_secret")
+    if key_id is None or secret is None:
+        return
+    key = key_id.reveal()
+    if bool(key) != bool(secret.reveal()):
+        given, missing = (
+            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if key else ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+        )
+        problems.append(f"{missing}: found nothing; expected it with {given} (or neither, for boto3's own chain)")
+    elif key and not values.get("cloud_url"):
+        problems.append("CLOUD_BACKUP_URL: found nothing; expected s3://BUCKET[/FOLDER] where AWS_ACCESS_KEY_ID is set")
+
+
 _TLS_FILES = {
     "ca.crt": "the cluster CA's ca.crt",
     "ca.key": "the cluster CA's ca.key",
@@ -280,6 +295,7 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_
     barman: BarmanSettings | None = None
     if role is not None and BarmanSettings in SECTIONS[role]:
         values = _parse_section(BarmanSettings, env, problems)
+        _check_cloud(values, problems)
         if not problems:
             barman = BarmanSettings(**values)
     if problems:

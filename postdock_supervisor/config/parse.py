@@ -324,3 +324,23 @@ def parse_networks(raw: str) -> tuple[str, ...]:
     if not found:
         raise ValueError("at least one CIDR (e.g. 10.0.0.0/8) or samenet")
     return tuple(dict.fromkeys(found))
+
+
+_S3_URL_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?$")
+_HTTP_URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?$")
+
+
+def parse_optional_s3_url(raw: str) -> str:
+    """Empty, or an S3 bucket with an optional folder: s3://bucket/path."""
+    value = raw.strip().rstrip("/")
+    if value and not _S3_URL_RE.match(value):
+        raise ValueError("empty, or s3://BUCKET[/FOLDER] (a bucket name of lower-case letters, digits, '.' and '-')")
+    return value
+
+
+def parse_optional_http_url(raw: str) -> str:
+    """Empty, or an http(s) URL of a host, with an optional port and path."""
+    value = raw.strip().rstrip("/")
+    if value and not _HTTP_URL_RE.match(value):
+        raise ValueError("empty, or http(s)://HOST[:PORT][/PATH]")
+    return value

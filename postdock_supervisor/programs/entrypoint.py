@@ -90,6 +90,9 @@ def prepare(settings: Settings, env: Mapping[str, str]) -> dict[str, str]:
     if settings.ssh_key is not None:
         ssh.prepare_host_identity(settings)
     child = child_environment(env, settings.role, settings.common.tls)
+    if settings.barman is not None and settings.barman.cloud_key_id.reveal():
+        # boto3 reads the pair from the rendered file (both variables left the environment as secrets).
+        child["AWS_SHARED_CREDENTIALS_FILE"] = str(paths.AWS_CREDENTIALS)
     saved = {k: v for k, v in child.items() if k not in ("HOME", "HOSTNAME", "PATH", "PWD", "TERM")}
     files.write_atomic(paths.SAVED_ENV, json.dumps(saved), 0o640, "root", "postgres")
     return child

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from postdock_supervisor import paths, roles
 from postdock_supervisor.config import Role, Settings
-from postdock_supervisor.render.barman import barman_conf, barman_pgpass, server_conf
+from postdock_supervisor.render.barman import aws_credentials, barman_conf, barman_pgpass, server_conf
 from postdock_supervisor.render.pgpool import pgpool_conf, pool_hba_conf
 from postdock_supervisor.render.postgres import pg_hba_conf, pg_ident_conf, pgpass, postgresql_conf
 from postdock_supervisor.render.repmgr import repmgr_conf
@@ -49,6 +49,8 @@ def render_all(settings: Settings) -> tuple[RenderedFile, ...]:
             RenderedFile(paths.BARMAN_SERVERS / f"{bm.server}.conf", server_conf(bm, bm.hosts[0]), 0o644, "postgres"),
             RenderedFile(paths.PGPASS, barman_pgpass(settings), 0o600, "postgres", "postgres"),
         ]
+        if bm.cloud_key_id.reveal():
+            files.append(RenderedFile(paths.AWS_CREDENTIALS, aws_credentials(bm), 0o600, "postgres", "postgres"))
     if settings.ssh_key is not None:
         files += [
             RenderedFile(paths.SSHD_CONF, sshd_config(settings)),

@@ -65,7 +65,21 @@ minimum_redundancy = 0
 immediate_checkpoint = true
 ; where `barman recover` combines an incremental backup with its chain (pg_combinebackup)
 local_staging_path = {bm.backup_dir}/staging
-"""
+{_offsite_hook(bm)}"""
+
+
+def _offsite_hook(bm: BarmanSettings) -> str:
+    """CLOUD_BACKUP_URL: every WAL segment also goes to the object store before barman archives it."""
+    if not bm.cloud_url:
+        return ""
+    return f"; the off-site copy of each WAL segment (barman-cloud-wal-archive, bounded by postdock)\n" \
+           f"pre_archive_retry_script = {paths.POSTDOCK_CLI} backup offsite-wal\n"  # fmt: skip
+
+
+def aws_credentials(bm: BarmanSettings) -> str:
+    """boto3's shared credentials file (AWS_SHARED_CREDENTIALS_FILE): the secret never in an environment."""
+    key_id, secret = bm.cloud_key_id.reveal(), bm.cloud_secret.reveal()
+    return f"[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
 
 
 def barman_pgpass(settings: Settings) -> str:

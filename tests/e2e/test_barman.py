@@ -3,6 +3,7 @@
 The scenarios run in order on one cluster (three first-level nodes and barman)."""
 
 import json
+import os
 import re
 import subprocess
 import urllib.request
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from postdock_supervisor import paths
 from tests.e2e.conftest import started
@@ -24,11 +26,33 @@ START = 240
 FIRST_BACKUP: dict[str, str] = {}  # the backup taken before the failover, restored across it later
 
 
+S3_IMAGE = os.environ.get("POSTDOCK_S3_IMAGE", "postdock/postdock-s3:latest")
+OFFSITE = "s3://postdock-offsite/cluster"
+ENDPOINT = "http://s3:5000"
+
+
+def with_object_store(compose: Compose) -> None:
+    """An S3-compatible server (moto, the test image `s3`) beside the cluster, and barman copying its
+    backups and WAL there."""
+    document = yaml.safe_load(compose.file.read_text())
+    document["services"]["s3"] = {"image": S3_IMAGE, "networks": ["cluster"]}
+    document["services"]["backup"]["environment"].update(
+        {
+            "CLOUD_BACKUP_URL": OFFSITE,
+            "CLOUD_ENDPOINT_URL": ENDPOINT,
+            "AWS_ACCESS_KEY_ID": "postdock-test",
+            "AWS_SECRET_ACCESS_KEY": "offsite-secret-value",
+        }  # fmt: skip
+    )
+    compose.file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     keys = make_key_pair(tmp_path_factory.mktemp("ssh"))
     compose = Compose(env={"POSTDOCK_SSH_ENABLE": "1", "POSTDOCK_SSH_KEYS": str(keys)})
-    with started(compose, SERVICES):
+    with_object_store(compose)
+    with started(compose, [*SERVICES, "s3"]):
         yield compose
 
 
@@ -127,6 +151,48 @@ def test_a_base_backup_is_taken_and_listed_and_wal_arrives_continuously(cluster:
     for secret in ("monkey_pass", "replication_pass"):
         assert secret not in text
         assert secret not in cluster.exec("backup", "ps", "axww")
+
+
+def offsite_objects(cluster: Compose, under: str) -> list[str]:
+    """Keys in the object store under the cluster's folder, listed by boto3 in the barman container."""
+    script = (
+        "import boto3, sys; c = boto3.client('s3', endpoint_url=sys.argv[1]); "
+        "pages = c.get_paginator('list_objects_v2').paginate(Bucket='postdock-offsite', Prefix=sys.argv[2]); "
+        "print('\\n'.join(o['Key'] for p in pages for o in p.get('Contents', [])))"
+    )
+    listed = cluster.exec("backup", "python3", "-c", script, ENDPOINT, f"cluster/pg_cluster/{under}", user="postgres")
+    return listed.split()
+
+
+def test_the_first_backup_and_the_wal_are_copied_to_the_object_store(cluster: Compose) -> None:
+    """barman-cloud copies the newest full backup (hook mode, by the offsite keeper) and every WAL
+    segment (barman's pre-archive hook) to the S3-compatible server; the secret stays out of the
+    programs' environments and of the metrics."""
+    first = FIRST_BACKUP["id"]
+    listed = wait_until(
+        "the first backup listed in the object store",
+        lambda: (out := cluster.exec("backup", "barman-cloud-backup-list", "--format", "json", "--endpoint-url",
+                                     ENDPOINT, OFFSITE, "pg_cluster", user="postgres", check=False))
+        and first in out and out,
+        timeout=START,
+    )  # fmt: skip
+    [copied] = [b for b in json.loads(listed)["backups_list"] if b["backup_id"] == first]
+    assert copied["status"] == "DONE"
+    segments = wait_until("WAL segments in the object store", lambda: offsite_objects(cluster, "wals/") or None,
+                          timeout=START)  # fmt: skip
+    assert all(re.search(r"/[0-9A-F]{24}(\.history)?\.gz$", key) for key in segments), segments
+    text = wait_until(
+        "the off-site metrics",
+        lambda: (t := scrape(cluster, "backup")) and metric(t, "barman_offsite_backup_last_ok") == 1 and t,
+        timeout=90,
+    )
+    assert metric(text, "barman_offsite_wal_last_ok") == 1 and metric(text, "barman_offsite_wal_missing_segments") == 0
+    supervised = cluster.exec("backup", "cat", "/proc/1/environ")  # supervisord's, which every program inherits
+    assert "offsite-secret-value" not in text + supervised + cluster.exec("backup", "ps", "axww")
+    assert "AWS_SHARED_CREDENTIALS_FILE=" in supervised
+    assert f"backup {first} copied to {OFFSITE} in " in cluster.logs("backup")
+    status = cluster.exec("backup", "postdock", "status", user="postgres")
+    assert f"off-site backup: {first} (" in status, status
 
 
 def test_ssh_from_backup_to_pgmaster_runs_a_command_with_host_keys_checked(cluster: Compose) -> None:
