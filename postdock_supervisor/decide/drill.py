@@ -4,7 +4,8 @@ A backup is proven only by restoring it: a drill restores the newest DONE backup
 WAL segment up to the newest timeline, starts a throwaway postgres on it, waits for the end of
 recovery and reads every table (act/drill.py). One drill runs at a time, after every new backup,
 after every change of primary (a new timeline: the WAL across the failover must restore too), and
-on DRILL_SCHEDULE; a failed one is retried after DRILL_RETRY_S, sooner for a new backup."""
+on DRILL_SCHEDULE; a failed one is retried after DRILL_RETRY_S, sooner for a new backup. A drill due
+while the archive lacks a WAL file the backup's restore needs fails at once, naming the file."""
 
 import enum
 from dataclasses import dataclass, replace
@@ -42,6 +43,12 @@ class DrillDecision:
     @property
     def backup_id(self) -> str:
         return self.backup.backup_id if self.backup is not None else ""
+
+
+def gap_reason(backup_id: str, missing: str) -> str:
+    """A restore would stop early, silently (recovery ends where the WAL ends): the drill fails instead,
+    naming the file, so the hole is found now and not on restore day."""
+    return f"not restoring, the WAL archive lacks {missing} after backup {backup_id}: a restore would stop there"
 
 
 def needed_bytes(backup_size: int) -> int:
@@ -85,6 +92,9 @@ def decide_drill(snap: DrillSnapshot, schedule: str, memory: DrillMemory, now: f
     # A scheduled time is served by any drill that starts after it.
     served = replace(memory, last_fire=now) if schedule else memory
     backup = snap.newest
+    if snap.gap:
+        return DrillDecision(DrillAct.REFUSE, f"{why}: {gap_reason(backup.backup_id, snap.gap)}", served, backup,
+                             snap.timeline, why)  # fmt: skip
     need = needed_bytes(backup.size)
     if snap.free_bytes < need:
         mib = 1024 * 1024

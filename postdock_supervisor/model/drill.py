@@ -64,3 +64,4 @@ class DrillSnapshot:
     free_bytes: int  # on the filesystem of BACKUP_DIR
     timeline: int  # the newest timeline in barman's WAL archive
     last: DrillRecord | None
+    gap: str = ""  # the first WAL file (segment or .history) a restore of `newest` needs that the archive lacks

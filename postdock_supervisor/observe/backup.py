@@ -208,3 +208,14 @@ def wal_continuity(bm: BarmanSettings, catalogue: tuple[BackupInfo, ...]) -> Wal
 def check(bm: BarmanSettings, timeout: float) -> proc.Completed:
     """`barman check` for the server (seconds: never in a scrape)."""
     return proc.run(["/usr/bin/barman", "-q", "check", bm.server], timeout=timeout, quiet=True)
+
+
+def restore_gap(newest: BackupInfo | None, names: list[str], histories: dict[int, str]) -> str:
+    """The first WAL file a restore of `newest` to the newest timeline needs and the archive lacks:
+    a segment, or a timeline's .history file; '' when nothing is missing."""
+    if newest is None or not newest.begin_wal:
+        return ""
+    found = continuity(newest.begin_wal, names, histories)
+    if found.first_missing:
+        return found.first_missing
+    return f"{found.missing_history[0]:08X}.history" if found.missing_history else ""

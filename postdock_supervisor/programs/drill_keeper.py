@@ -10,9 +10,9 @@ from pathlib import Path
 from postdock_supervisor.act import drill as act
 from postdock_supervisor.config import Settings
 from postdock_supervisor.config.barman import BarmanSettings
-from postdock_supervisor.decide.drill import DrillAct, DrillDecision, DrillMemory, decide_drill
+from postdock_supervisor.decide.drill import DrillAct, DrillDecision, DrillMemory, decide_drill, gap_reason
 from postdock_supervisor.model.drill import DrillRecord, DrillSnapshot
-from postdock_supervisor.observe.backup import backup_locked, backups, wal_archive
+from postdock_supervisor.observe.backup import backup_locked, backups, restore_gap, wal_archive
 from postdock_supervisor.observe.drill import read_records
 from postdock_supervisor.programs.contract import step
 from postdock_supervisor.programs.runner import run_ticks
@@ -25,14 +25,14 @@ INTERVAL = 30.0
 def observe(bm: BarmanSettings) -> DrillSnapshot:
     done = [b for b in backups(bm) if b.status == "DONE"]
     newest = done[-1] if done else None
-    _, histories = wal_archive(bm)
+    names, histories = wal_archive(bm)
     timeline = max([*histories, newest.timeline if newest else 0])
     try:
         free = shutil.disk_usage(Path(bm.backup_dir)).free
     except OSError:
         free = 0
     last, _ = read_records(bm)
-    return DrillSnapshot(newest, backup_locked(bm), free, timeline, last)
+    return DrillSnapshot(newest, backup_locked(bm), free, timeline, last, restore_gap(newest, names, histories))
 
 
 def drill_now(bm: BarmanSettings, trigger: str) -> DrillRecord:
@@ -40,6 +40,10 @@ def drill_now(bm: BarmanSettings, trigger: str) -> DrillRecord:
     snap = observe(bm)
     if snap.newest is None:
         raise act.DrillBusy("barman holds no DONE backup to restore yet")
+    if snap.gap:
+        record = act.refused(snap.newest.backup_id, trigger, gap_reason(snap.newest.backup_id, snap.gap), time.time())
+        act.write_record(bm, record)
+        return record
     record = act.run_drill(bm, snap.newest, snap.timeline, trigger)
     act.write_record(bm, record)
     return record

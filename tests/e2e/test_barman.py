@@ -401,6 +401,36 @@ def test_an_incremental_backup_holds_only_the_changed_blocks_and_restores_to_a_p
     )
 
 
+def test_a_wal_segment_missing_from_the_archive_is_counted_and_fails_the_drill_naming_it(cluster: Compose) -> None:
+    """Last on this cluster: it damages the archive on purpose. One segment archived after the newest
+    backup is deleted from barman's volume: the continuity metric counts it and a restore drill of
+    that backup fails at once, naming the file, instead of a restore that would silently stop there."""
+    primary = the_primary(cluster)
+    wait_until("the backup keeper settled", lambda: keeper_settled(cluster, primary), timeout=START)
+    backup_id, _ = take_backup(cluster)
+    before = set(archived_wals(cluster))
+    for _ in range(3):
+        sql(cluster, primary, "INSERT INTO rows_wal SELECT g, 'gap' FROM generate_series(1000000, 1000100) g "
+            "ON CONFLICT (id) DO UPDATE SET pad = 'gap'; SELECT pg_switch_wal()")  # fmt: skip
+    new = wait_until(
+        "three more segments archived after the backup",
+        lambda: (added := sorted(set(archived_wals(cluster)) - before)) and len(added) >= 3 and added,
+        timeout=START,
+    )
+    scraped = scrape(cluster, "backup")
+    missing_before = metric(scraped, "barman_wal_missing_segments") or 0.0
+    victim = new[-2]  # neither the backup's first segment nor the newest archived one
+    cluster.exec("backup", "find", "/var/backups/pg_cluster/wals", "-name", victim, "-delete")
+    wait_until(
+        "the missing segment counted",
+        lambda: (metric(scrape(cluster, "backup"), "barman_wal_missing_segments") or 0.0) >= missing_before + 1,
+        timeout=90,
+    )
+    drill = cluster("exec", "-T", "-u", "postgres", "backup", "postdock", "backup", "drill", check=False)
+    assert f"the WAL archive lacks {victim} after backup {backup_id}: a restore would stop there" in drill, drill
+    assert "restore drill FAILED" in drill
+
+
 def take_backup(cluster: Compose, *flags: str) -> tuple[str, dict[str, Any]]:
     """`postdock backup take` in the backup container: the one new backup's id and barman's description
     of it, once DONE."""

@@ -95,3 +95,24 @@ def test_status_in_the_barman_container_says_how_the_last_drill_ended() -> None:
         "restore drill": "FAILED 0.1 h ago: barman recover failed: disk full",
         "last passing drill": "20261203T120000 (2.3 h ago)",
     }
+
+
+def test_a_drill_due_while_the_archive_lacks_a_file_the_restore_needs_fails_naming_it() -> None:
+    gap = decide_drill(snap(last=None, gap="000000010000000000000007"), "", DrillMemory(), 2000.0)
+    assert (gap.act, gap.backup_id) == (DrillAct.REFUSE, NEW.backup_id)
+    assert gap.reason == (
+        "no drill yet: restoring backup 20261203T120000: not restoring, the WAL archive lacks "
+        "000000010000000000000007 after backup 20261203T120000: a restore would stop there"
+    )
+
+
+def test_the_gap_a_restore_meets_is_counted_from_the_newest_backup_on() -> None:
+    from postdock_supervisor.observe.backup import restore_gap
+
+    newest = replace(NEW, begin_wal="000000010000000000000005")
+    archive = [f"0000000100000000000000{n:02X}" for n in (3, 5, 6, 8)]  # 4 is before the backup: no matter
+    assert restore_gap(newest, archive, {}) == "000000010000000000000007"
+    assert restore_gap(newest, archive[:3], {}) == ""
+    after_failover = [*archive[:3], "000000020000000000000007"]  # timeline 2 without its history file
+    assert restore_gap(newest, after_failover, {}) == "00000002.history"
+    assert restore_gap(replace(NEW, begin_wal=""), archive, {}) == ""
