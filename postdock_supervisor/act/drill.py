@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import shlex
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from postdock_supervisor import db, files, paths, proc
+from postdock_supervisor.act import offsite
 from postdock_supervisor.act.barman import BARMAN
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.model.backup import BackupInfo
@@ -86,15 +88,18 @@ def refused(backup_id: str, trigger: str, reason: str, now: float) -> DrillRecor
     return DrillRecord(backup_id, trigger, now, now, False, reason)
 
 
-def run_drill(bm: BarmanSettings, backup: BackupInfo, timeline: int, trigger: str) -> DrillRecord:
-    """Restore `backup` with the archived WAL up to `timeline`, start it, read it, remove it."""
+def run_drill(
+    bm: BarmanSettings, backup: BackupInfo, timeline: int, trigger: str, from_cloud: bool = False
+) -> DrillRecord:
+    """Restore `backup` with the archived WAL up to `timeline`, start it, read it, remove it.
+    from_cloud: the copy of it in the object store (CLOUD_BACKUP_URL) with the WAL there."""
     with one_at_a_time(bm):
         root = scratch(bm)
         shutil.rmtree(root, ignore_errors=True)  # a drill cut short by a restart leaves its copy
         root.mkdir(mode=0o700)
         record = DrillRecord(backup.backup_id, trigger, time.time(), 0.0, False, "", timeline)
         try:
-            record = _restore_and_check(bm, backup, root, record)
+            record = _restore_and_check(bm, backup, root, record, from_cloud)
         except Exception as exc:  # noqa: BLE001 - any failure is the drill's result, named
             record = replace(record, reason=f"{type(exc).__name__}: {exc}")
         finally:
@@ -102,23 +107,44 @@ def run_drill(bm: BarmanSettings, backup: BackupInfo, timeline: int, trigger: st
         return replace(record, finished_at=time.time())
 
 
-def _restore_and_check(bm: BarmanSettings, backup: BackupInfo, root: Path, record: DrillRecord) -> DrillRecord:
-    data = root / "data"
-    began = time.monotonic()
+def _restore_locally(bm: BarmanSettings, backup: BackupInfo, root: Path, timeline: int) -> proc.Completed:
     # Without --target-tli barman restores the WAL of the backup's own timeline only.
-    follow = ["--target-tli", str(record.timeline)] if record.timeline > backup.timeline else []
+    follow = ["--target-tli", str(timeline)] if timeline > backup.timeline else []
     # Its own staging directory: an incremental chain is combined there, and `postdock recover` running
     # meanwhile combines into the server's (BACKUP_DIR/staging); sharing it corrupts both restores.
     (root / "staging").mkdir(mode=0o700, exist_ok=True)
     staging = ["--local-staging-path", str(root / "staging")]
-    argv = [BARMAN, "recover", *follow, *staging, bm.server, backup.backup_id, str(data)]
+    argv = [BARMAN, "recover", *follow, *staging, bm.server, backup.backup_id, str(root / "data")]
+    return proc.run(argv, timeout=RECOVER_TIMEOUT_S)
+
+
+def _restore_from_cloud(bm: BarmanSettings, backup: BackupInfo, root: Path) -> tuple[proc.Completed, dict[str, str]]:
+    """The object store's copy of the backup, and the settings that replay the WAL stored there
+    (barman-cloud-wal-restore as restore_command, to the newest timeline, then promote)."""
+    options = offsite.cloud_options(bm)
+    argv = ["barman-cloud-restore", *options, bm.cloud_url, bm.server, backup.backup_id, str(root / "data")]
     done = proc.run(argv, timeout=RECOVER_TIMEOUT_S)
+    if done.ok:
+        (root / "data" / "recovery.signal").touch()
+    fetch = shlex.join(["barman-cloud-wal-restore", *options, bm.cloud_url, bm.server]) + " %f %p"
+    return done, {"restore_command": fetch, "recovery_target_timeline": "latest"}
+
+
+def _restore_and_check(
+    bm: BarmanSettings, backup: BackupInfo, root: Path, record: DrillRecord, from_cloud: bool
+) -> DrillRecord:
+    data = root / "data"
+    began = time.monotonic()
+    if from_cloud:
+        done, replay = _restore_from_cloud(bm, backup, root)
+    else:
+        done, replay = _restore_locally(bm, backup, root, record.timeline), {}
     record = replace(record, recover_seconds=time.monotonic() - began)
     if not done.ok:
         last = (done.output.strip().splitlines() or ["no output"])[-1]
-        return replace(record, reason=f"barman recover failed: {last}")
+        return replace(record, reason=f"{'barman-cloud-restore' if from_cloud else 'barman recover'} failed: {last}")
     began = time.monotonic()
-    with _server(root, data) as server:
+    with _server(root, data, replay) as server:
         ended = _await_promotion(root, server)
         record = replace(record, replay_seconds=time.monotonic() - began)
         if ended:
@@ -130,14 +156,14 @@ def _restore_and_check(bm: BarmanSettings, backup: BackupInfo, root: Path, recor
         record,
         ok=True,
         reason=(
-            f"backup {backup.backup_id} restored up to {record.lsn} and read: {record.databases} databases, "
-            f"{record.tables} tables, {record.rows} rows"
+            f"{'off-site ' if from_cloud else ''}backup {backup.backup_id} restored up to {record.lsn} and read: "
+            f"{record.databases} databases, {record.tables} tables, {record.rows} rows"
         ),
     )
 
 
 @contextlib.contextmanager
-def _server(root: Path, data: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _server(root: Path, data: Path, replay: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     empty = root / "empty.conf"
     hba = root / "hba.conf"
     empty.write_text("", encoding="utf-8")
@@ -148,6 +174,7 @@ def _server(root: Path, data: Path) -> Iterator[subprocess.Popen[bytes]]:
         "hba_file": str(hba),
         "ident_file": str(empty),
         "unix_socket_directories": str(root),
+        **replay,
     }
     argv = [str(paths.PG_BIN / "postgres"), "-D", str(data)]
     for name, value in settings.items():

@@ -75,16 +75,19 @@ def offsite_wal() -> None:
 
 
 @backup.command()
-def drill() -> None:
+@click.option(
+    "--from-cloud", is_flag=True, help="The newest backup in the object store (CLOUD_BACKUP_URL), with its WAL."
+)
+def drill(from_cloud: bool) -> None:
     """Restore the newest backup now into a scratch copy, start it, read every table, remove it."""
     from postdock_supervisor.act.drill import DrillBusy
-    from postdock_supervisor.programs.drill_keeper import drill_now
+    from postdock_supervisor.programs.drill_keeper import drill_now, offsite_drill
 
     settings = load()
     bm = barman(settings)
     logs.setup(settings.common.log_level, "drill")
     try:
-        record = drill_now(bm, "asked for by hand")
+        record = offsite_drill(bm) if from_cloud else drill_now(bm, "asked for by hand")
     except DrillBusy as exc:
         raise CommandError(str(exc)) from None
     steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in record.step_seconds())

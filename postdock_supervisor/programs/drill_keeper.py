@@ -11,9 +11,11 @@ from postdock_supervisor.act import drill as act
 from postdock_supervisor.config import Settings
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.decide.drill import DrillAct, DrillDecision, DrillMemory, decide_drill, gap_reason
+from postdock_supervisor.model.backup import BackupInfo
 from postdock_supervisor.model.drill import DrillRecord, DrillSnapshot
 from postdock_supervisor.observe.backup import backup_locked, backups, restore_gap, wal_archive
 from postdock_supervisor.observe.drill import read_records
+from postdock_supervisor.observe.offsite import read_state
 from postdock_supervisor.programs.contract import step
 from postdock_supervisor.programs.runner import run_ticks
 
@@ -47,6 +49,19 @@ def drill_now(bm: BarmanSettings, trigger: str) -> DrillRecord:
     record = act.run_drill(bm, snap.newest, snap.timeline, trigger)
     act.write_record(bm, record)
     return record
+
+
+def offsite_drill(bm: BarmanSettings) -> DrillRecord:
+    """A drill of the newest backup in the object store, with the WAL there (`postdock backup drill
+    --from-cloud`); not recorded: the records are the local drills'."""
+    if not bm.cloud_url:
+        raise act.DrillBusy("CLOUD_BACKUP_URL is empty: there is no off-site copy to restore")
+    copied = read_state(bm).copied_backup
+    if not copied:
+        raise act.DrillBusy("no backup has been copied to the object store yet")
+    known = [b for b in backups(bm) if b.backup_id == copied]
+    return act.run_drill(bm, known[0] if known else BackupInfo(copied, "DONE"), 0, "off-site, asked for by hand",
+                         from_cloud=True)  # fmt: skip
 
 
 class DrillKeeper:

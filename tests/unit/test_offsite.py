@@ -165,3 +165,31 @@ def test_postdock_status_says_what_is_off_site() -> None:
         "off-site backup": "20261205T040000 (2.0 h ago); last copy FAILED: access denied",
         "off-site wal": "last segment copied; 1 missing since the newest off-site backup",
     }
+
+
+def test_an_off_site_drill_restores_the_stores_copy_and_replays_the_wal_kept_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from postdock_supervisor.act import drill
+    from postdock_supervisor.act.drill import DrillBusy
+    from postdock_supervisor.programs.drill_keeper import offsite_drill
+
+    bm = cloud_settings(tmp_path)
+    log = stand_in(tmp_path, monkeypatch, "barman-cloud-restore", 'for last; do :; done; mkdir -p "$last"')
+    root = tmp_path / "drill"
+    root.mkdir()
+    done, replay = drill._restore_from_cloud(bm, FULL, root)
+    assert done.ok and (root / "data" / "recovery.signal").exists()
+    assert log.read_text().splitlines()[0] == (
+        f"--cloud-provider aws-s3 --endpoint-url http://s3:5000 s3://postdock-backups/cluster-a pg_cluster "
+        f"{FULL.backup_id} {root / 'data'}"
+    )
+    assert replay == {
+        "restore_command": "barman-cloud-wal-restore --cloud-provider aws-s3 --endpoint-url http://s3:5000 "
+        "s3://postdock-backups/cluster-a pg_cluster %f %p",
+        "recovery_target_timeline": "latest",
+    }
+    with pytest.raises(DrillBusy, match="no backup has been copied to the object store yet"):
+        offsite_drill(bm)
+    with pytest.raises(DrillBusy, match="CLOUD_BACKUP_URL is empty"):
+        offsite_drill(settings(BACKUP_DIR=str(tmp_path)).barman)  # type: ignore[arg-type]
