@@ -13,15 +13,20 @@ def backup() -> None:
     """Backups of ROLE=barman."""
 
 
-@backup.command()
-def keeper() -> None:
-    """Follow the primary, keep WAL streaming, take scheduled backups (a supervisor program)."""
-    from postdock_supervisor.programs import backup_keeper
+def _program(name: str) -> None:
+    """A supervisor program of ROLE=barman (programs/<name>.py): the role checked, its log set up, run."""
+    import importlib
 
     settings = load()
     barman(settings)
-    logs.setup(settings.common.log_level, "backup_keeper")
-    backup_keeper.main(settings)
+    logs.setup(settings.common.log_level, name)
+    importlib.import_module(f"postdock_supervisor.programs.{name}").main(settings)
+
+
+@backup.command()
+def keeper() -> None:
+    """Follow the primary, keep WAL streaming, take scheduled backups (a supervisor program)."""
+    _program("backup_keeper")
 
 
 @backup.command()
@@ -40,23 +45,13 @@ def take(incremental: bool) -> None:
 @backup.command(name="drill-keeper")
 def drill_keeper() -> None:
     """Restore the newest backup whenever a drill is due, to prove it (a supervisor program)."""
-    from postdock_supervisor.programs import drill_keeper as program
-
-    settings = load()
-    barman(settings)
-    logs.setup(settings.common.log_level, "drill_keeper")
-    program.main(settings)
+    _program("drill_keeper")
 
 
 @backup.command(name="offsite-keeper")
 def offsite_keeper() -> None:
     """Copy the newest full backup to the object store of CLOUD_BACKUP_URL (a supervisor program)."""
-    from postdock_supervisor.programs import offsite_keeper as program
-
-    settings = load()
-    barman(settings)
-    logs.setup(settings.common.log_level, "offsite_keeper")
-    program.main(settings)
+    _program("offsite_keeper")
 
 
 @backup.command(name="offsite-wal")
