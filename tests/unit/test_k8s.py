@@ -194,3 +194,24 @@ def test_a_check_user_gets_its_own_password_on_the_nodes_and_on_pgpool() -> None
     assert "check-password" not in plain[("Secret", "postdock-secrets")]["stringData"]
     with pytest.raises(HelmError, match="secrets.checkPassword"):
         render_chart([*SECRETS, "postgres.checkUser=pool_check"])
+
+
+def test_the_off_site_copy_reaches_barman_with_its_keys_as_files() -> None:
+    sets = [*SECRETS, "barman.cloud.url=s3://shop-backups/pg", "barman.cloud.endpoint=https://s3.example.net",
+            "barman.cloud.secretName=shop-s3"]  # fmt: skip
+    objects = by_kind(render_chart(sets))
+    spec = objects[("StatefulSet", "postdock-barman")]["spec"]["template"]["spec"]
+    env = env_of(spec["containers"][0])
+    assert (env["CLOUD_BACKUP_URL"], env["CLOUD_ENDPOINT_URL"]) == ("s3://shop-backups/pg", "https://s3.example.net")
+    assert env["AWS_SECRET_ACCESS_KEY_FILE"] == "/etc/postdock/cloud/secret-access-key"
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    [volume] = [v for v in spec["volumes"] if v["name"] == "cloud"]
+    assert volume["secret"] == {"secretName": "shop-s3", "defaultMode": 0o400}
+    for doc in objects.values():
+        kubernetes_validate.validate(doc, VERSIONS[0], strict=True)
+    role_chain = env_of(by_kind(render_chart([*SECRETS, "barman.cloud.url=s3://b-1"]))[
+        ("StatefulSet", "postdock-barman")]["spec"]["template"]["spec"]["containers"][0])  # fmt: skip
+    assert role_chain["CLOUD_BACKUP_URL"] == "s3://b-1" and "AWS_ACCESS_KEY_ID_FILE" not in role_chain
+    assert "CLOUD_BACKUP_URL" not in env_of(
+        by_kind(render_chart(SECRETS))[("StatefulSet", "postdock-barman")]["spec"]["template"]["spec"]["containers"][0]
+    )
