@@ -66,6 +66,7 @@ def _as_postgres() -> None:
 @click.option("--backup-id", default="", help="Base backup to start from (default: the newest before the target).")
 @click.option("--node", default="", help="Node that becomes the primary (default: the current primary).")
 @click.option("--timeout", default=3600, show_default=True, help="Seconds each long step may take.")
+@click.option("--from-cloud", is_flag=True, help="From the object store's copy (CLOUD_BACKUP_URL), not barman's own.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def recover(
     target_time: str | None,
@@ -75,11 +76,13 @@ def recover(
     backup_id: str,
     node: str,
     timeout: int,
+    from_cloud: bool,
     yes: bool,
 ) -> None:
     """Restore the whole cluster to a moment from barman: one node restored and promoted, every
     other node re-cloned from it. Writes made after the target leave the cluster."""
     from postdock_supervisor.programs import recover as recover_mod
+    from postdock_supervisor.programs import recover_cloud
 
     settings = load()
     bm = barman(settings, "recover")
@@ -99,6 +102,7 @@ def recover(
             click.confirm(
                 f"Restore the whole cluster to {target.describe()}? Every node's current data is replaced", abort=True
             )
-        recover_mod.run(bm, target, backup_id, node, float(timeout))
+        source = recover_cloud.CloudSource(bm) if from_cloud else None
+        recover_mod.run(bm, target, backup_id, node, float(timeout), source)
     except PostdockError as exc:
         raise CommandError(str(exc)) from None

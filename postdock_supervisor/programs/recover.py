@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from postdock_supervisor import proc
 from postdock_supervisor.act import barman as barman_act
@@ -147,16 +147,65 @@ def step(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
-def run(bm: BarmanSettings, target: Target, backup_id: str, node: str, timeout: float) -> None:
-    chosen = choose_backup(backups(bm), target, backup_id, time.time())
+class Source(Protocol):
+    """Where the restored data comes from: barman's catalogue, or the object store's copy."""
+
+    name: str
+
+    def choose(self, target: Target, backup_id: str) -> BackupInfo: ...
+
+    def restore(self, chosen: BackupInfo, target: Target, node: str, pgdata: str, timeout: float) -> None: ...
+
+
+class BarmanSource:
+    name = "barman"
+
+    def __init__(self, bm: BarmanSettings) -> None:
+        self.bm = bm
+
+    def choose(self, target: Target, backup_id: str) -> BackupInfo:
+        return choose_backup(backups(self.bm), target, backup_id, time.time())
+
+    def restore(self, chosen: BackupInfo, target: Target, node: str, pgdata: str, timeout: float) -> None:
+        bm = self.bm
+        step("archiving the WAL barman has streamed")
+        barman_act.barman("archive-wal", bm.server, timeout=600)
+        step(f"restoring backup {chosen.backup_id} onto {node} (barman recover over SSH)")
+        # Without --target-tli barman copies only the WAL of the backup's own timeline, so a target after a
+        # failover could not be reached: follow the history to the newest timeline (PostgreSQL's default).
+        tli = latest_timeline(bm)
+        follow = ["--target-tli", str(tli)] if tli > chosen.timeline and not target.immediate else []
+        recover = ["barman", "recover", "--remote-ssh-command", f"ssh postgres@{node}", *target.barman_args(),
+                   *follow, bm.server, chosen.backup_id, pgdata]  # fmt: skip
+        if proc.stream(recover, timeout, prefix="  barman: ") != 0:
+            raise RecoverError(f"barman recover failed; {node} is held with partial data: run recover again")
+        partial = newest_partial(bm)
+        if partial is not None:
+            # The segment being streamed is not in the archive yet; with BARMAN_SYNCHRONOUS it holds the
+            # last acknowledged commits. Offered to the replay under its final name (recovery stops at the
+            # target anyway). -O: the classic protocol; sshd here serves no SFTP subsystem.
+            name = partial.name.removesuffix(".partial")
+            step(f"adding the WAL segment barman was still receiving ({name}) to the replay")
+            # With a target barman writes a recovery configuration reading barman_wal/; with none it puts
+            # the WAL straight into pg_wal (a plain crash recovery to its end).
+            where = "barman_wal" if [*target.barman_args(), *follow] else "pg_wal"
+            copy = ["scp", "-O", "-q", str(partial), f"postgres@{node}:{pgdata}/{where}/{name}"]
+            if proc.stream(copy, 600, prefix="  scp: ") != 0:
+                raise RecoverError(f"could not copy {partial.name} to {node}")
+
+
+def run(bm: BarmanSettings, target: Target, backup_id: str, node: str, timeout: float,
+        source: Source | None = None) -> None:  # fmt: skip
+    source = source or BarmanSource(bm)
+    chosen = source.choose(target, backup_id)
     probes = {p.host: p for p in probe_nodes(bm)}
     writable = [h for h, p in probes.items() if p.writable]
     node = node or (writable[0] if writable else bm.hosts[0])
     if node not in bm.hosts:
         raise RecoverError(f"--node: found {node!r}; expected one of REPLICATION_HOST: {', '.join(bm.hosts)}")
-    source = writable[0] if writable else node
+    source_node = writable[0] if writable else node
     pgdata = node_pgdata(node)
-    nodes = cluster_nodes(source)
+    nodes = cluster_nodes(source_node)
     absent = [str(r["host"]) for r in nodes if r["state"] == "unreachable" and r["host"] != node]
     if absent:
         print(f"  not answering, left alone: {', '.join(absent)} (its data is from before the restore: once it "
@@ -165,37 +214,14 @@ def run(bm: BarmanSettings, target: Target, backup_id: str, node: str, timeout: 
     # Cascaded standbys first, then first-level ones (the restore target among them), the primary
     # last: no standby is left running for repmgrd to promote while the others stop.
     order = sorted([*others, node], key=lambda h: (h in bm.hosts, h in writable))
-    step(f"recovering to {target.describe()} from backup {chosen.backup_id} onto {node}; "
+    step(f"recovering to {target.describe()} from backup {chosen.backup_id} ({source.name}) onto {node}; "
          f"every other node ({', '.join(others) or 'none'}) is re-cloned from it")  # fmt: skip
     step("holding every node (repmgrd and postgres stopped)")
     for host in order:
         wipe = ["--wipe"] if host == node else []
         if ssh(host, "postdock", "node", "hold", *wipe, "--reason", "postdock recover") != 0:
             raise RecoverError(f"could not hold {host}; the nodes held so far stay stopped (phase 'held')")
-    step("archiving the WAL barman has streamed")
-    barman_act.barman("archive-wal", bm.server, timeout=600)
-    step(f"restoring backup {chosen.backup_id} onto {node} (barman recover over SSH)")
-    # Without --target-tli barman copies only the WAL of the backup's own timeline, so a target after a
-    # failover could not be reached: follow the history to the newest timeline (PostgreSQL's default).
-    tli = latest_timeline(bm)
-    follow = ["--target-tli", str(tli)] if tli > chosen.timeline and not target.immediate else []
-    recover = ["barman", "recover", "--remote-ssh-command", f"ssh postgres@{node}", *target.barman_args(), *follow,
-               bm.server, chosen.backup_id, pgdata]  # fmt: skip
-    if proc.stream(recover, timeout, prefix="  barman: ") != 0:
-        raise RecoverError(f"barman recover failed; {node} is held with partial data: run recover again")
-    partial = newest_partial(bm)
-    if partial is not None:
-        # The segment being streamed is not in the archive yet; with BARMAN_SYNCHRONOUS it holds the
-        # last acknowledged commits. Offered to the replay under its final name (recovery stops at the
-        # target anyway). -O: the classic protocol; sshd here serves no SFTP subsystem.
-        name = partial.name.removesuffix(".partial")
-        step(f"adding the WAL segment barman was still receiving ({name}) to the replay")
-        # With a target barman writes a recovery configuration reading barman_wal/; with none it puts
-        # the WAL straight into pg_wal (a plain crash recovery to its end).
-        where = "barman_wal" if [*target.barman_args(), *follow] else "pg_wal"
-        copy = ["scp", "-O", "-q", str(partial), f"postgres@{node}:{pgdata}/{where}/{name}"]
-        if proc.stream(copy, 600, prefix="  scp: ") != 0:
-            raise RecoverError(f"could not copy {partial.name} to {node}")
+    source.restore(chosen, target, node, pgdata, timeout)
     step(f"replaying WAL on {node} up to the target, then promoting it")
     if ssh(node, "postdock", "node", "finish-restore", "--timeout", str(int(timeout)), timeout=timeout + 60) != 0:
         raise RecoverError(f"the restored node {node} did not come up as primary: see its log")
@@ -212,7 +238,7 @@ def run(bm: BarmanSettings, target: Target, backup_id: str, node: str, timeout: 
     if not barman_act.take_backup(bm):
         print("  the base backup failed; the backup keeper retries it", flush=True)
     step(f"done: {node} is the primary at {target.describe()}; writes made after it are not in the cluster "
-         "(they stay in barman's archive on the old timeline)")  # fmt: skip
+         f"(they stay in the {source.name} archive on the old timeline)")  # fmt: skip
 
 
 def wait_streaming(primary: str, others: list[str], timeout: float) -> None:

@@ -442,6 +442,53 @@ def test_a_wal_segment_missing_from_the_archive_is_counted_and_fails_the_drill_n
     assert "restore drill FAILED" in drill
 
 
+def cloud_backup_ids(cluster: Compose) -> list[str]:
+    listed = cluster.exec("backup", "barman-cloud-backup-list", "--format", "json", "--endpoint-url", ENDPOINT,
+                          OFFSITE, "pg_cluster", user="postgres", check=False)  # fmt: skip
+    try:
+        return [str(b["backup_id"]) for b in json.loads(listed)["backups_list"] if b.get("status") == "DONE"]
+    except (ValueError, KeyError):
+        return []
+
+
+def test_the_cluster_is_restored_from_the_object_store_after_barmans_volume_is_lost(cluster: Compose) -> None:
+    """barman's volume is removed with its container; a new barman container, empty, restores the whole
+    cluster from the object store's copy: the newest backup there and the WAL after it, rows committed
+    just before the loss included."""
+    primary = the_primary(cluster)
+    newest = done_backups(cluster)[-1]["backup_id"]
+    wait_until(f"backup {newest} in the object store", lambda: newest in cloud_backup_ids(cluster), timeout=START)
+    with pool(cluster) as conn:
+        conn.execute("CREATE TABLE cloud_marker (id int PRIMARY KEY)")
+        conn.execute("INSERT INTO cloud_marker SELECT generate_series(1, 500)")
+    [(segment,)] = sql(cluster, primary, "SELECT pg_walfile_name(pg_current_wal_lsn())", admin=True)
+    sql(cluster, primary, "SELECT pg_switch_wal()", admin=True)
+    wait_until(f"segment {segment} in the object store",
+               lambda: any(key.endswith(f"/{segment}.gz") for key in offsite_objects(cluster, "wals/")) or None,
+               timeout=START)  # fmt: skip
+    volume = next(v for v in sh("docker", "volume", "ls", "-q").split() if v == f"{cluster.project}_backup")
+    cluster("rm", "-sf", "backup")
+    sh("docker", "volume", "rm", volume)
+    cluster("up", "-d", "backup")
+
+    def barman_lost_it() -> bool:
+        try:
+            return newest not in {b["backup_id"] for b in backups(cluster)}
+        except (AssertionError, ValueError):  # the new container is not up yet
+            return False
+
+    wait_until("a new barman container without the old backups", barman_lost_it, timeout=START)
+    done = recover(cluster, "--from-cloud", "--latest", "--backup-id", newest)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"from backup {newest} (the object store)" in done.stdout
+    assert f"==> done: {primary} is the primary" in done.stdout
+    assert try_sql(cluster, primary, "SELECT count(*) FROM cloud_marker") == [(500,)]
+    others = [n for n in NODES if n != primary]
+    wait_until(
+        "every other node streaming again", lambda: streaming_nodes(cluster, primary) >= set(others), timeout=600
+    )
+
+
 def take_backup(cluster: Compose, *flags: str) -> tuple[str, dict[str, Any]]:
     """`postdock backup take` in the backup container: the one new backup's id and barman's description
     of it, once DONE."""
