@@ -1,9 +1,12 @@
-"""Atomic file writes: readers see the old file or the new one, never half of either."""
+"""Atomic file writes (readers see the old file or the new one, never half of either), and the
+reading of the small JSON state files they make."""
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def write_atomic(
@@ -23,3 +26,12 @@ def write_atomic(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a state file; {} when it is missing, unreadable or not an object."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return raw if isinstance(raw, dict) else {}

@@ -14,18 +14,10 @@ from postdock_supervisor.model.failover import FailoverRecord
 PREFIX = "healing-"
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
-
-
 def record(program: str, action: str, reason: str, now: float | None = None, directory: Path | None = None) -> None:
     """Count one decision that acted (not the many that decided to do nothing)."""
     path = (directory or paths.RUN) / f"{PREFIX}{program}.json"
-    state = _read(path)
+    state = files.read_json_object(path)
     counts = {str(k): int(v) for k, v in dict(state.get("counts", {})).items()}
     counts[action] = counts.get(action, 0) + 1
     last = {"action": action, "reason": reason, "time": time.time() if now is None else now}
@@ -36,7 +28,7 @@ def read_all(directory: Path | None = None) -> dict[str, dict[str, Any]]:
     """program -> {"counts": {action: n}, "last": {...}} for every program that has decided something."""
     found = {}
     for path in sorted((directory or paths.RUN).glob(f"{PREFIX}*.json")):
-        state = _read(path)
+        state = files.read_json_object(path)
         if state:
             found[path.stem[len(PREFIX) :]] = state
     return found
@@ -54,7 +46,7 @@ def write_failover(record: FailoverRecord, directory: Path | None = None) -> Non
 def read_failover(directory: Path | None = None) -> FailoverRecord | None:
     """The last failover's record, with the moments writes came back and its old primary rejoined, once
     they did."""
-    record = FailoverRecord.from_json(_read((directory or paths.RUN) / FAILOVER))
+    record = FailoverRecord.from_json(files.read_json_object((directory or paths.RUN) / FAILOVER))
     if record is None:
         return None
     released = _moment(directory, RELEASED)
@@ -74,6 +66,6 @@ def record_rejoined(at: float, directory: Path | None = None) -> None:
 
 def _moment(directory: Path | None, name: str) -> float | None:
     try:
-        return float(_read((directory or paths.RUN) / name)["at"])
+        return float(files.read_json_object((directory or paths.RUN) / name)["at"])
     except (KeyError, TypeError, ValueError):
         return None

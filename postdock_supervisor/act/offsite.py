@@ -97,7 +97,8 @@ def copy_wal(bm: BarmanSettings, hook_env: Mapping[str, str], segment: str) -> i
             return 0
         error = _last_line(done.output, f"exit {done.returncode}")
         logger.warning("copy of WAL %s to the object store failed (attempt %d): %s", segment, attempt, error)
-        time.sleep(min(5.0 * attempt, 10.0))
+        if attempt < WAL_ATTEMPTS:
+            time.sleep(min(5.0 * attempt, 10.0))
     _write_wal_record(bm, OffsiteRecord(False, time.time(), segment, error, time.monotonic() - started))
     logger.error("WAL %s is not in the object store (%s); barman archives it locally", segment, error)
     return ABORT_CONTINUE

@@ -1,6 +1,5 @@
 """Probe the local node: the data directory (pg_controldata) and the running server (SQL)."""
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -8,7 +7,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from postdock_supervisor import db, paths, proc
+from postdock_supervisor import db, files, paths, proc
 from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.model.node import DataState, PostgresState, SyncSnapshot, parse_lsn
 
@@ -110,21 +109,13 @@ def read_postgres_state(port: int) -> PostgresState:
     )
 
 
-def _json_file(path: Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
-
-
 def _phase_file() -> dict[str, Any]:
-    return _json_file(paths.BOOTSTRAP_STATE)
+    return files.read_json_object(paths.BOOTSTRAP_STATE)
 
 
 def read_lease_state() -> dict[str, Any]:
     """The lease keeper's last round (programs/lease_keeper.py); {} before its first."""
-    return _json_file(paths.LEASE_STATE)
+    return files.read_json_object(paths.LEASE_STATE)
 
 
 def read_lease_left(now: float) -> float:

@@ -1,9 +1,9 @@
 """What the barman role knows of its off-site copy: two small records beside the backups, one kept by
 the offsite keeper (base backups), one by the WAL hook (segments), so neither overwrites the other."""
 
-import json
 from pathlib import Path
 
+from postdock_supervisor import files
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.model.offsite import OffsiteRecord, OffsiteState
 
@@ -16,16 +16,8 @@ def wal_record_path(bm: BarmanSettings) -> Path:
     return Path(bm.backup_dir) / ".postdock-offsite-wal.json"
 
 
-def _read(path: Path) -> dict[str, object]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
-
-
 def read_state(bm: BarmanSettings) -> OffsiteState:
-    backup, wal = _read(backup_record_path(bm)), _read(wal_record_path(bm))
+    backup, wal = files.read_json_object(backup_record_path(bm)), files.read_json_object(wal_record_path(bm))
     missing = wal.get("missing")
     pairs = [(str(m[0]), float(m[1])) for m in missing if _is_pair(m)] if isinstance(missing, list) else []
     copied_at = backup.get("copied_at", 0.0)

@@ -1,5 +1,6 @@
 """The validity window of this node's TLS certificate, as openssl reads it."""
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -32,14 +33,16 @@ def read_certificate(cert: Path) -> Certificate:
 
 
 class CertificateFile:
-    """A certificate file read again only when it changed (openssl is a process; a stat is not)."""
+    """A certificate file read again only when it changed (its reader runs a process, openssl or
+    ssh-keygen; a stat is cheap)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, reader: Callable[[Path], Certificate] = read_certificate) -> None:
         self.path = path
+        self._reader = reader
         self._read: tuple[float, Certificate] | None = None
 
     def read(self) -> Certificate:
         mtime = self.path.stat().st_mtime if self.path.exists() else 0.0
         if self._read is None or self._read[0] != mtime:
-            self._read = (mtime, read_certificate(self.path))
+            self._read = (mtime, self._reader(self.path))
         return self._read[1]

@@ -14,6 +14,7 @@ from postdock_supervisor.errors import ActionError
 from postdock_supervisor.events.model import Event, TickEvent
 from postdock_supervisor.model.tls import Certificate
 from postdock_supervisor.observe.ssh import read_host_certificate
+from postdock_supervisor.observe.tls import CertificateFile
 from postdock_supervisor.programs.contract import react
 from postdock_supervisor.programs.runner import run_events
 
@@ -24,11 +25,10 @@ class SshKeeper:
     def __init__(self, settings: Settings, supervisor: Supervisor) -> None:
         self.settings = settings
         self.supervisor = supervisor
+        self.cert = CertificateFile(ssh.host_certificate_path(settings), read_host_certificate)
 
     def observe(self, event: Event) -> Certificate | None:
-        if not isinstance(event, TickEvent):
-            return None
-        return read_host_certificate(ssh.host_certificate_path(self.settings))
+        return self.cert.read() if isinstance(event, TickEvent) else None
 
     def decide(self, snapshot: Certificate, now: float) -> TlsDecision:
         return decide_renewal(snapshot, now)
