@@ -73,16 +73,19 @@ def offsite_wal() -> None:
 @click.option(
     "--from-cloud", is_flag=True, help="The newest backup in the object store (CLOUD_BACKUP_URL), with its WAL."
 )
-def drill(from_cloud: bool) -> None:
+@click.option("--backup-id", default="", help="This DONE backup instead of the newest (not with --from-cloud).")
+def drill(from_cloud: bool, backup_id: str) -> None:
     """Restore the newest backup now into a scratch copy, start it, read every table, remove it."""
     from postdock_supervisor.act.drill import DrillBusy
     from postdock_supervisor.programs.drill_keeper import drill_now, offsite_drill
 
+    if from_cloud and backup_id:
+        raise click.UsageError("--backup-id: the off-site drill restores the newest copied backup")
     settings = load()
     bm = barman(settings)
     logs.setup(settings.common.log_level, "drill")
     try:
-        record = offsite_drill(bm) if from_cloud else drill_now(bm, "asked for by hand")
+        record = offsite_drill(bm) if from_cloud else drill_now(bm, "asked for by hand", backup_id)
     except DrillBusy as exc:
         raise CommandError(str(exc)) from None
     steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in record.step_seconds())

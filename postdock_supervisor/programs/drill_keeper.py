@@ -37,16 +37,22 @@ def observe(bm: BarmanSettings) -> DrillSnapshot:
     return DrillSnapshot(newest, backup_locked(bm), free, timeline, last, restore_gap(newest, names, histories))
 
 
-def drill_now(bm: BarmanSettings, trigger: str) -> DrillRecord:
-    """A drill of the newest DONE backup whatever is due (`postdock backup drill`), recorded."""
-    snap = observe(bm)
-    if snap.newest is None:
-        raise act.DrillBusy("barman holds no DONE backup to restore yet")
-    if snap.gap:
-        record = act.refused(snap.newest.backup_id, trigger, gap_reason(snap.newest.backup_id, snap.gap), time.time())
+def drill_now(bm: BarmanSettings, trigger: str, backup_id: str = "") -> DrillRecord:
+    """A drill whatever is due (`postdock backup drill`), recorded: of the newest DONE backup, or of
+    `backup_id` (an older one proves the archive across every timeline switch since)."""
+    done = [b for b in backups(bm) if b.status == "DONE"]
+    chosen = [b for b in done if b.backup_id == backup_id] if backup_id else done[-1:]
+    if not chosen:
+        raise act.DrillBusy(f"barman holds no DONE backup {backup_id}" if backup_id else
+                            "barman holds no DONE backup to restore yet")  # fmt: skip
+    backup = chosen[0]
+    names, histories = wal_archive(bm)
+    gap = restore_gap(backup, names, histories)
+    if gap:
+        record = act.refused(backup.backup_id, trigger, gap_reason(backup.backup_id, gap), time.time())
         act.write_record(bm, record)
         return record
-    record = act.run_drill(bm, snap.newest, snap.timeline, trigger)
+    record = act.run_drill(bm, backup, max([*histories, backup.timeline]), trigger)
     act.write_record(bm, record)
     return record
 

@@ -93,3 +93,9 @@ def test_docs_env_prints_the_generated_table_and_version_is_shown() -> None:
     assert "| `PARTNER_NODES` |" in result.stdout
     result = run(["--version"], {})
     assert result.exit_code == 0 and "version" in result.stdout
+
+
+def test_an_off_site_drill_takes_no_backup_id() -> None:
+    result = run(["backup", "drill", "--from-cloud", "--backup-id", "20261201T120000"], BARMAN_ENV)
+    assert result.exit_code == 2
+    assert "--backup-id: the off-site drill restores the newest copied backup" in result.stderr

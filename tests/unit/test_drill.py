@@ -2,6 +2,9 @@
 and what the exporter says of it."""
 
 from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from postdock_supervisor.decide.drill import DRILL_RETRY_S, DrillAct, DrillMemory, decide_drill, needed_bytes
 from postdock_supervisor.metrics_barman import drill_metrics
@@ -116,3 +119,31 @@ def test_the_gap_a_restore_meets_is_counted_from_the_newest_backup_on() -> None:
     after_failover = [*archive[:3], "000000020000000000000007"]  # timeline 2 without its history file
     assert restore_gap(newest, after_failover, {}) == "00000002.history"
     assert restore_gap(replace(NEW, begin_wal=""), archive, {}) == ""
+
+
+def test_a_drill_by_hand_of_an_older_backup_checks_the_archive_from_that_backup_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`postdock backup drill --backup-id`: the gap is looked for from the chosen backup's first
+    segment, so a hole the newest backup no longer needs still fails the older one's drill."""
+    from postdock_supervisor.act.drill import DrillBusy
+    from postdock_supervisor.programs import drill_keeper
+    from tests.unit.test_backup import settings
+
+    bm = settings(BACKUP_DIR=str(tmp_path)).barman
+    assert bm is not None
+    old = replace(NEW, backup_id="20261201T120000", begin_wal="000000010000000000000002")
+    new = replace(NEW, begin_wal="000000010000000000000005")
+    monkeypatch.setattr(drill_keeper, "backups", lambda _: [old, new])
+    wals = tmp_path / bm.server / "wals" / "0000000100000000"
+    wals.mkdir(parents=True)
+    for segment in (2, 4, 5):  # 3 is missing: after the old backup, before the new one
+        (wals / f"00000001000000000000000{segment}").write_bytes(b"")
+    record = drill_keeper.drill_now(bm, "asked for by hand", old.backup_id)
+    assert (record.backup_id, record.ok) == (old.backup_id, False)
+    assert record.reason == (
+        "not restoring, the WAL archive lacks 000000010000000000000003 after backup 20261201T120000: "
+        "a restore would stop there"
+    )
+    with pytest.raises(DrillBusy, match="barman holds no DONE backup 20261130T000000"):
+        drill_keeper.drill_now(bm, "asked for by hand", "20261130T000000")
