@@ -11,6 +11,7 @@ off-site (a metric and an alert; the next copied backup makes the older ones moo
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -59,11 +60,26 @@ def hook_environment(bm: BarmanSettings, backup: BackupInfo) -> dict[str, str]:
     }
 
 
+def without_children(info: str) -> str:
+    """backup.info as the store gets it: naming no incremental children, which the store never holds
+    (only full backups are copied). barman-cloud-backup-delete 3.13 fails on every retention run
+    once one copy names children (it walks them as local backups: no `walk_backups_tree`)."""
+    lines = info.splitlines(keepends=True)
+    return "".join("children_backup_ids=None\n" if line.startswith("children_backup_ids=") else line for line in lines)
+
+
 def copy_backup(bm: BarmanSettings, backup: BackupInfo) -> OffsiteRecord:
     started = time.monotonic()
     env = {**os.environ, **hook_environment(bm, backup)}
-    done = proc.run(["barman-cloud-backup", "--gzip", *cloud_options(bm), bm.cloud_url, bm.server],
-                    timeout=BACKUP_TIMEOUT_S, env=env)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="postdock-offsite-") as scratch:
+        try:
+            info = Path(env["BARMAN_BACKUP_INFO_PATH"]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            return OffsiteRecord(False, time.time(), backup.backup_id, f"backup.info unreadable: {exc}", 0.0)
+        env["BARMAN_BACKUP_INFO_PATH"] = str(Path(scratch) / "backup.info")
+        Path(env["BARMAN_BACKUP_INFO_PATH"]).write_text(without_children(info), encoding="utf-8")
+        done = proc.run(["barman-cloud-backup", "--gzip", *cloud_options(bm), bm.cloud_url, bm.server],
+                        timeout=BACKUP_TIMEOUT_S, env=env)  # fmt: skip
     seconds = time.monotonic() - started
     if not done.ok:
         return OffsiteRecord(False, time.time(), backup.backup_id, _last_line(done.output, f"exit {done.returncode}"),

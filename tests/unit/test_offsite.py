@@ -107,9 +107,14 @@ def test_a_backup_is_copied_in_barman_clouds_hook_mode_then_the_retention_applie
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bm = cloud_settings(tmp_path)
-    log = stand_in(tmp_path, monkeypatch, "barman-cloud-backup", "exit 0")
+    uploaded = tmp_path / "uploaded.info"
+    log = stand_in(tmp_path, monkeypatch, "barman-cloud-backup", f'cp "$BARMAN_BACKUP_INFO_PATH" {uploaded}')
     deleted = stand_in(tmp_path, monkeypatch, "barman-cloud-backup-delete", "exit 0")
     monkeypatch.setattr(offsite_keeper, "backups", lambda bm: (FULL, INCREMENTAL))
+    meta = tmp_path / "pg_cluster" / "meta"
+    meta.mkdir(parents=True)
+    info = f"backup_id={FULL.backup_id}\nchildren_backup_ids={INCREMENTAL.backup_id}\nstatus=DONE\n"
+    (meta / f"{FULL.backup_id}-backup.info").write_text(info)
     keeper = offsite_keeper.OffsiteKeeper(bm)
     snap = keeper.observe()
     assert snap.newest_full == FULL  # the incremental one stays local
@@ -124,6 +129,9 @@ def test_a_backup_is_copied_in_barman_clouds_hook_mode_then_the_retention_applie
         "--cloud-provider aws-s3 --endpoint-url http://s3:5000 --retention-policy RECOVERY WINDOW OF 30 DAYS "
         "s3://postdock-backups/cluster-a pg_cluster"
     )
+    # The store's copy names no incremental children: it holds none, and barman-cloud-backup-delete
+    # 3.13 fails on a copy that does.
+    assert uploaded.read_text() == f"backup_id={FULL.backup_id}\nchildren_backup_ids=None\nstatus=DONE\n"
     state = read_state(bm)
     assert state.copied_backup == FULL.backup_id and state.backup is not None and state.backup.ok
     assert keeper.decide(keeper.observe(), 0.0).act is OffsiteAct.NOTHING  # copied once
