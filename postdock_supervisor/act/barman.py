@@ -36,6 +36,24 @@ def reset_receiver(bm: BarmanSettings) -> None:
     barman("receive-wal", "--reset", bm.server, timeout=30)
 
 
+def discard(bm: BarmanSettings, backup_id: str) -> bool:
+    """A backup cut short: FAILED in its backup.info (as barman marks one whose WAL is missing), so
+    that barman's commands no longer trip on it, then deleted."""
+    server = Path(bm.backup_dir) / bm.server
+    info = server / "meta" / f"{backup_id}-backup.info"
+    if not info.exists():
+        info = server / "base" / backup_id / "backup.info"
+    try:
+        lines = info.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        logger.warning("backup %s: backup.info unreadable (%s)", backup_id, exc)
+        return False
+    why = "error=cut short: no end position (its primary was lost while it was finalised); deleted by postdock"
+    kept = [line for line in lines if not line.startswith(("status=", "error="))]
+    files.write_atomic(info, "\n".join([*kept, "status=FAILED", why]) + "\n", 0o600)
+    return barman("delete", bm.server, backup_id, timeout=600).ok
+
+
 def cron() -> bool:
     return barman("cron", timeout=120, quiet=True).ok
 

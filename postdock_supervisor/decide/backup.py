@@ -24,6 +24,7 @@ class Act(enum.Enum):
     RESET_RECEIVER = "reset-receiver"
     CRON = "cron"  # barman cron: (re)starts receive-wal, archives streamed WAL, applies retention
     BACKUP = "backup"
+    DISCARD = "discard"  # mark a cut-short backup FAILED and delete it
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Decision:
     host: str = ""
     backup_reason: str = ""
     incremental: bool = False
+    discard: str = ""  # the backup id Act.DISCARD removes
 
 
 def next_fire(schedule: str, after: float) -> float:
@@ -118,6 +120,16 @@ def backup_failed(memory: Memory, reason: str, now: float) -> Memory:
 
 
 def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now: float) -> Decision:
+    broken = [b for b in snap.backups if b.cut_short]
+    if broken and not snap.backup_running:
+        # Nothing in it can be restored (no end position), and barman can list nothing while it is there.
+        return Decision(
+            (Act.DISCARD,),
+            f"backup {broken[0].backup_id} was cut short (its primary was lost while barman finalised it: no end "
+            "position): marking it FAILED and deleting it, so that barman can list and check its catalogue again",
+            owe(memory, f"replacing backup {broken[0].backup_id}, cut short", now),
+            discard=broken[0].backup_id,
+        )
     writable = snap.writable
     if not writable:
         hosts = ",".join(n.host for n in snap.nodes)

@@ -37,10 +37,17 @@ class BackupInfo:
     end_lsn: str = ""
     parent_backup_id: str = ""  # set on a block-level incremental backup (barman 3.11+)
     begin_wal: str = ""  # the first WAL segment a restore of it needs
+    end_wal: str = ""
 
     @property
     def incremental(self) -> bool:
         return bool(self.parent_backup_id)
+
+    @property
+    def cut_short(self) -> bool:
+        """Left waiting for WAL with no end position: its primary died as barman finalised it (barman
+        3.13 then fails every `list-backups`, `check` and `cron` of the server on its missing end_wal)."""
+        return self.status == "WAITING_FOR_WALS" and not self.end_wal
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ def read_backup_info(path: Path) -> BackupInfo | None:
         copy_seconds=float(stats.get("copy_time", 0.0) or 0.0),
         total_seconds=float(stats.get("total_time", 0.0) or 0.0),
         end_lsn=_info_value(values.get("end_xlog", "")).replace("None", ""),
+        end_wal=_info_value(values.get("end_wal", "")).replace("None", ""),
         backup_id=_info_value(values.get("backup_id", "")) or backup_id_of(path),
         status=_info_value(values.get("status", "UNKNOWN")),
         begin_time=stamp("begin_time"),

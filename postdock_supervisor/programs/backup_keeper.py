@@ -78,6 +78,9 @@ def start_actions(bm: BarmanSettings, decision: Decision) -> subprocess.Popen[by
             act.reset_receiver(bm)
         elif action is Act.CRON:
             act.cron()
+        elif action is Act.DISCARD:
+            if not act.discard(bm, decision.discard):
+                logger.warning("backup %s could not be deleted: barman delete failed (see above)", decision.discard)
         elif action is Act.BACKUP:
             job = act.start_backup(decision.backup_reason, decision.incremental)
     return job

@@ -395,3 +395,43 @@ def test_backups_are_found_in_barmans_meta_directory_and_in_the_older_layout(tmp
     old.mkdir(parents=True)
     (old / "backup.info").write_text("status=FAILED\n")
     assert [(b.backup_id, b.status) for b in backups_in(tmp_path / "old")] == [("20270115T000000", "FAILED")]
+
+
+# What barman 3.13 left on disk when the primary was killed while it finalised a backup (seen in the
+# e2e suite after three failovers in a row): waiting for WAL, with no end position.
+CUT_SHORT_INFO = """backup_id=20270115T010000
+begin_wal=000000060000000000000038
+end_wal=None
+end_xlog=None
+status=WAITING_FOR_WALS
+"""
+
+
+def test_a_backup_cut_short_by_a_failover_is_discarded_and_a_new_one_owed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meta = tmp_path / "pg_cluster" / "meta"
+    meta.mkdir(parents=True)
+    (meta / "20270115T010000-backup.info").write_text(CUT_SHORT_INFO)
+    [broken] = backups_in(tmp_path / "pg_cluster")
+    assert broken.cut_short and not DONE.cut_short
+    d = decide_backup(snap("pgmaster", backups=(DONE, broken)), BM, STREAMING, NOW)
+    assert (d.actions, d.discard) == ((Act.DISCARD,), "20270115T010000")
+    assert d.reason == (
+        "backup 20270115T010000 was cut short (its primary was lost while barman finalised it: no end position): "
+        "marking it FAILED and deleting it, so that barman can list and check its catalogue again"
+    )
+    assert d.memory.backup_due == "replacing backup 20270115T010000, cut short"
+    # A backup still running may be finalising: left alone.
+    running = decide_backup(snap("pgmaster", backups=(DONE, broken), backup_running=True), BM, STREAMING, NOW)
+    assert Act.DISCARD not in running.actions
+    from postdock_supervisor.act import barman as act
+
+    asked: list[tuple[str, ...]] = []
+    monkeypatch.setattr(act, "barman", lambda *args, **kw: asked.append(args) or act.proc.Completed(args, 0, ""))
+    bm = settings(BACKUP_DIR=str(tmp_path)).barman
+    assert act.discard(bm, "20270115T010000")
+    marked = (meta / "20270115T010000-backup.info").read_text()
+    assert "status=FAILED\n" in marked and "WAITING_FOR_WALS" not in marked
+    assert asked == [("delete", "pg_cluster", "20270115T010000")]
+    assert not read_backup_info(meta / "20270115T010000-backup.info").cut_short  # type: ignore[union-attr]
