@@ -1,9 +1,9 @@
 """The authenticated control channel between postdock commands and the nodes' agents.
 
-A request is a JSON body signed with HMAC-SHA256 under a key derived from REPLICATION_PASSWORD, which
-every postgres node already holds: no SSH, no new secret. The key is the password stretched with
-PBKDF2 under this channel's own label, so a captured request costs a password guesser as much as
-postgres's SCRAM verifier does, and the key is of no use anywhere else. The body names the method, the
+A request is a JSON body signed with HMAC-SHA256 under a key derived from the cluster's CONTROL_KEY
+(REPLICATION_PASSWORD when it has none). The key is that secret stretched with PBKDF2 under this
+channel's own label, so a captured request costs a guesser as much as postgres's SCRAM verifier does,
+and the key is of no use anywhere else. The body names the method, the
 path and the node it is meant for, its time and a random nonce: it is refused by any other node, once
 it is older than MAX_AGE_S or more than MAX_SKEW_S ahead, and when replayed. The password never travels."""
 
@@ -16,7 +16,7 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from postdock_supervisor import wire
@@ -81,13 +81,19 @@ def _is_address(name: str) -> bool:
     return True
 
 
-class Verifier:
-    """The agent's side: the signature, the target, the time, and every nonce until its request expires."""
+def signed_by_one_of(keys: Iterable[str], signature: str, signer: Callable[[str], str]) -> bool:
+    """The signature is `signer(key)` for one of `keys` (the signing key, or one accepted during a rotation)."""
+    return any(hmac.compare_digest(signer(key), signature or "") for key in keys if key)
 
-    def __init__(self, password: str, names: Iterable[str], accept_legacy: bool = False) -> None:
-        self._password = password
+
+class Verifier:
+    """The agent's side: the signature, the target, the time, and every nonce until its request expires.
+    keys: the accepted keys; legacy_key: also accept 0.1.0's signature by this bare password."""
+
+    def __init__(self, keys: tuple[str, ...], names: Iterable[str], legacy_key: str = "") -> None:
+        self._keys = keys
         self._names = tuple(names)
-        self._accept_legacy = accept_legacy
+        self._legacy_key = legacy_key
         self._seen: dict[str, float] = {}  # nonce -> when its request expires
         self._lock = threading.Lock()
 
@@ -95,8 +101,8 @@ class Verifier:
                now: float | None = None) -> dict[str, Any]:  # fmt: skip
         """The request, or ControlError with why it is refused."""
         legacy = False
-        if not hmac.compare_digest(sign(self._password, body), signature or ""):
-            legacy = self._accept_legacy and hmac.compare_digest(_legacy_sign(self._password, body), signature or "")
+        if not signed_by_one_of(self._keys, signature, lambda key: sign(key, body)):
+            legacy = signed_by_one_of([self._legacy_key], signature, lambda key: _legacy_sign(key, body))
             if not legacy:
                 raise ControlError("bad signature")
         try:

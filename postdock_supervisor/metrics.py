@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
-from prometheus_client import start_http_server
+from prometheus_client import MetricsHandler
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 
 from postdock_supervisor import healing, paths
 from postdock_supervisor.config import Settings
+from postdock_supervisor.httpserve import BoundedServer, server_tls
 from postdock_supervisor.model.failover import AFTER, FailoverRecord, phases
 from postdock_supervisor.model.pool import PoolNode
 from postdock_supervisor.model.tls import Certificate
@@ -275,6 +276,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
 def serve(settings: Settings) -> None:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Cached(_probe_for(settings)))
-    start_http_server(settings.common.exporter_port, registry=registry)
-    logger.info("exporter listening on port %d", settings.common.exporter_port)
-    threading.Event().wait()
+    tls = server_tls(settings)
+    server = BoundedServer(("", settings.common.exporter_port), MetricsHandler.factory(registry), tls)
+    logger.info("exporter listening on port %d%s", settings.common.exporter_port, " (TLS)" if tls else "")
+    server.serve_forever()

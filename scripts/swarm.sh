@@ -42,7 +42,7 @@ mkdir -p "$POSTDOCK_SECRETS"
 chmod 700 "$POSTDOCK_SECRETS"
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n'; }
 # Each one made once and reused: a secret added by a later release is made on the next start.
-for name in replication_password postgres_password pcp_password check_password; do
+for name in replication_password control_key postgres_password pcp_password check_password barman_password; do
   if [ ! -s "$POSTDOCK_SECRETS/$name" ]; then
     (umask 077 && secret > "$POSTDOCK_SECRETS/$name")
     echo "swarm: $name made in $POSTDOCK_SECRETS"

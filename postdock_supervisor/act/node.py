@@ -155,6 +155,23 @@ def create_cluster_roles(pg: PostgresSettings) -> None:
             # pgpool's checks read recovery state and WAL positions: pg_monitor, nothing more.
             _role_sql(conn, pg.check_user, pg.check_password.reveal(), NO_PRIVILEGES)
             conn.execute(sql.SQL("GRANT pg_monitor TO {}").format(sql.Identifier(pg.check_user)))
+        if pg.barman_user:
+            _barman_role(conn, pg.barman_user, pg.barman_password.reveal())
+
+
+# What barman's streaming backups need of a role that is no superuser (barman's own check asks for
+# these): replication connections, reading settings and statistics, and the backup functions.
+BARMAN_ROLES = ("pg_read_all_settings", "pg_read_all_stats", "pg_checkpoint")
+BARMAN_FUNCTIONS = ("pg_backup_start(text, boolean)", "pg_backup_stop(boolean)", "pg_switch_wal()",
+                    "pg_create_restore_point(text)")  # fmt: skip
+
+
+def _barman_role(conn: psycopg.Connection[object], name: str, password: str) -> None:
+    _role_sql(conn, name, password, NO_PRIVILEGES.replace("NOREPLICATION", "REPLICATION"))
+    who = sql.Identifier(name)
+    conn.execute(sql.SQL("GRANT {} TO {}").format(sql.SQL(", ").join(map(sql.Identifier, BARMAN_ROLES)), who))
+    for function in BARMAN_FUNCTIONS:  # in database postgres, where barman connects
+        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION pg_catalog.{} TO {}").format(sql.SQL(function), who))
 
 
 def crash_recovery(pg: PostgresSettings) -> None:

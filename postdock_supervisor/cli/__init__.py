@@ -102,16 +102,17 @@ def switchover(target: str | None, timeout: int) -> None:
     port = settings.common.status_port
     if settings.postgres is not None:
         pg = settings.postgres
-        sys.exit(switchover_mod.run(pg.partner_nodes, pg.replication_password.reveal(), port, target, click.echo,
+        sys.exit(switchover_mod.run(pg.partner_nodes, pg.control, port, target, click.echo,
                                     timeout))  # fmt: skip
-    # pgpool and barman: a node carries it out; the request is signed with REPLICATION_PASSWORD.
+    # pgpool and barman: a node carries it out; the request is signed with CONTROL_KEY (or REPLICATION_PASSWORD).
     if settings.pgpool is not None:
-        hosts, key = tuple(b.host for b in settings.pgpool.backends), settings.pgpool.control_password.reveal()
+        hosts, key = tuple(b.host for b in settings.pgpool.backends), settings.pgpool.control.sign
     else:
         assert settings.barman is not None
-        hosts, key = settings.barman.hosts, settings.barman.replication_password.reveal()
+        hosts, key = settings.barman.hosts, settings.barman.control.sign
     if not key:
-        raise UsageProblem("REPLICATION_PASSWORD: not set in this container; it signs the switchover request")
+        raise UsageProblem("CONTROL_KEY: not set in this container (nor REPLICATION_PASSWORD); it signs the "
+                           "switchover request")  # fmt: skip
     sys.exit(switchover_mod.delegate(hosts, key, port, target, click.echo, timeout))
 
 

@@ -7,7 +7,7 @@ from typing import IO, Any
 
 import click
 
-from postdock_supervisor import config
+from postdock_supervisor import config, paths, wire
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.errors import ConfigError
 
@@ -34,9 +34,12 @@ class UsageProblem(CommandError):
 
 def load(read_ssh_key: bool = False) -> config.Settings:
     try:
-        return config.from_process(read_ssh_key)
+        settings = config.from_process(read_ssh_key)
     except ConfigError as exc:
         raise UsageProblem(*exc.problems) from None
+    if settings.common.tls and settings.common.http_tls != "0":  # every command's agent exchanges
+        wire.use_tls(str(paths.TLS_CA), required=settings.common.http_tls == "required")
+    return settings
 
 
 def postgres(settings: config.Settings) -> config.PostgresSettings:

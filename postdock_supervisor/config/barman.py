@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from postdock_supervisor.config import parse as p
+from postdock_supervisor.config.control import ControlKeys, control_key_accepted_field, control_key_field
 from postdock_supervisor.config.fields import Secret, env, parse_secret
 from postdock_supervisor.config.modes import BARMAN_RECEIVER
 
@@ -33,6 +34,8 @@ class BarmanSettings:
     replication_password: Secret = env(
         "REPLICATION_PASSWORD", "Password of REPLICATION_USER.", parse_secret, secret=True
     )
+    control_key: Secret = control_key_field()
+    control_key_accepted: Secret = control_key_accepted_field()
     connect_timeout: int = env(
         "POSTGRES_CONNECTION_TIMEOUT", "connect_timeout (s) of barman's connections.", p.parse_seconds, "10"
     )
@@ -120,6 +123,10 @@ class BarmanSettings:
         "",
         secret=True,
     )
+
+    @property
+    def control(self) -> ControlKeys:
+        return ControlKeys.of(self.control_key, self.control_key_accepted, self.replication_password)
 
 
 def wal_hook_segment(env: Mapping[str, str]) -> str:

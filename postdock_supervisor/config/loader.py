@@ -125,12 +125,29 @@ def _derive_postgres(values: dict[str, Any], hostname: str, problems: list[str])
         )
     elif check and "check_password" in values and not values["check_password"].reveal():
         problems.append(f"CHECK_PASSWORD: found nothing; expected the password of CHECK_USER {check!r}")
+    _check_barman_user(values, problems)
     primary = values.get("primary_host")
     if partners and primary and primary not in partners:
         problems.append(
             f"REPLICATION_PRIMARY_HOST: found {primary!r}, not one of PARTNER_NODES; "
             "expected a first-level node (cascaded nodes leave PARTNER_NODES empty)"
         )
+
+
+def _check_barman_user(values: dict[str, Any], problems: list[str]) -> None:
+    name = values.get("barman_user")
+    if not name:
+        return
+    others = {"REPLICATION_USER": values.get("replication_user"), "POSTGRES_USER": values.get("postgres_user"),
+              "CHECK_USER": values.get("check_user")}  # fmt: skip
+    taken = [var for var, other in others.items() if other == name]
+    if taken:
+        problems.append(
+            f"BARMAN_USER: found {name!r}, the same as {taken[0]}; expected a role of its own (it is created with "
+            "the backup privileges only), or nothing"
+        )
+    elif "barman_password" in values and not values["barman_password"].reveal():
+        problems.append(f"BARMAN_PASSWORD: found nothing; expected the password of BARMAN_USER {name!r}")
 
 
 def _check_fence_timing(values: dict[str, Any], problems: list[str]) -> None:
@@ -274,6 +291,11 @@ def load_settings(env: Mapping[str, str], hostname: str = "localhost", read_ssh_
         if read_ssh_key and common_values.get("ssh_enable") and "ssh_key_dir" in common_values
         else None
     )
+    if common_values.get("http_tls", "0") != "0" and common_values.get("tls") is False:
+        problems.append(
+            f"HTTP_TLS: found {common_values['http_tls']!r} with TLS=0; expected 0, or TLS=1 (the certificates "
+            "and the cluster CA come with it)"
+        )
     if read_ssh_key and common_values.get("tls") and "tls_dir" in common_values:
         problems += _tls_problems(common_values["tls_dir"], role)
     postgres: PostgresSettings | None = None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from postdock_supervisor.config import parse as p
 from postdock_supervisor.config.barman import BarmanSettings
+from postdock_supervisor.config.control import ControlKeys, control_key_accepted_field, control_key_field
 from postdock_supervisor.config.fields import EnvVar, Secret, env, parse_secret
 from postdock_supervisor.config.modes import Mode
 
@@ -92,6 +93,17 @@ class CommonSettings:
         "passed: whole days, or a number with `m`, `h` or `d` (`2m`).",
         p.parse_validity,
         "90",
+    )
+    http_tls: str = env(
+        "HTTP_TLS",
+        "TLS on the agents' port (STATUS_PORT) and the exporters' (EXPORTER_PORT), with TLS=1. `1`: a database "
+        "node and pgpool serve their certificate there and still answer plain HTTP, and every postdock client "
+        "uses TLS, verifying the peer's certificate by the cluster CA and name (a peer that answers no TLS is "
+        "asked again in plain HTTP: nodes of an older release during a rolling change); `required`: plain HTTP "
+        "is refused and never used (Prometheus must then scrape with `scheme: https`). Set `1` on every "
+        "container, then `required`. barman's exporter has no certificate and stays plain HTTP.",
+        p.parse_http_tls,
+        "0",
     )
     configs_raw: str = env(
         "CONFIGS",
@@ -217,6 +229,19 @@ class PostgresSettings:
     check_password: Secret = env(
         "CHECK_PASSWORD", "Password of CHECK_USER; required when it is set.", parse_secret, "", secret=True
     )
+    barman_user: str = env(
+        "BARMAN_USER",
+        "A role the primary creates for barman, no superuser: REPLICATION, `pg_read_all_settings`, "
+        "`pg_read_all_stats`, `pg_checkpoint` and EXECUTE on the backup functions (pg_backup_start/stop, "
+        "pg_switch_wal, pg_create_restore_point). Give the barman container this user and BARMAN_PASSWORD as "
+        "its REPLICATION_USER and REPLICATION_PASSWORD. Empty: none, and barman connects as the replication "
+        "superuser.",
+        p.parse_optional_identifier,
+        "",
+    )
+    barman_password: Secret = env(
+        "BARMAN_PASSWORD", "Password of BARMAN_USER; required when it is set.", parse_secret, "", secret=True
+    )
     postgres_db: str = env(
         "POSTGRES_DB",
         "Application database created on a fresh primary (empty: the name of POSTGRES_USER).",
@@ -271,6 +296,8 @@ class PostgresSettings:
         p.parse_networks,
         PRIVATE_NETWORKS,
     )
+    control_key: Secret = control_key_field()
+    control_key_accepted: Secret = control_key_accepted_field()
     control_accept_legacy: bool = env(
         "CONTROL_ACCEPT_LEGACY",
         "1: the agent also accepts control requests signed the 0.1.0 way (keyed by the bare password, not "
@@ -356,6 +383,10 @@ class PostgresSettings:
     def app_db(self) -> str:
         return self.postgres_db or self.postgres_user
 
+    @property
+    def control(self) -> ControlKeys:
+        return ControlKeys.of(self.control_key, self.control_key_accepted, self.replication_password)
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -404,12 +435,14 @@ class PgpoolSettings:
     check_password: Secret = env("CHECK_PASSWORD", "Password of CHECK_USER.", parse_secret, secret=True)
     control_password: Secret = env(
         "REPLICATION_PASSWORD",
-        "Optional on pgpool: the nodes' REPLICATION_PASSWORD, only so `postdock switchover` can run from this "
-        "container (it signs the request a node then carries out).",
+        "Optional on pgpool: the nodes' REPLICATION_PASSWORD, to sign `postdock switchover` requests when the "
+        "cluster has no CONTROL_KEY (give CONTROL_KEY instead: it is no database login).",
         parse_secret,
         "",
         secret=True,
     )
+    control_key: Secret = control_key_field()
+    control_key_accepted: Secret = control_key_accepted_field()
     pcp_user: str = env(
         "PCP_USER", "pgpool's PCP administrator (pcp_* commands on port 9898).", p.parse_identifier, "pcp_user"
     )
@@ -448,6 +481,10 @@ class PgpoolSettings:
         p.parse_bytes,
         "1048576",
     )
+
+    @property
+    def control(self) -> ControlKeys:
+        return ControlKeys.of(self.control_key, self.control_key_accepted, self.control_password)
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,13 @@ def parse_log_level(raw: str) -> str:
     return value
 
 
+def parse_http_tls(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("0", "1", "required"):
+        raise ValueError("0, 1 or required")
+    return value
+
+
 def parse_symbol(raw: str) -> str:
     if len(raw) != 1 or raw.isspace() or raw.isalnum() or raw == "_":
         raise ValueError("one punctuation character")

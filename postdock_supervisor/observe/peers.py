@@ -1,6 +1,5 @@
 """Ask partners' status agents what they are; an unreachable partner is None."""
 
-import hmac
 import json
 import logging
 import secrets
@@ -19,11 +18,11 @@ logger = logging.getLogger(__name__)
 
 
 def fetch_report(
-    host: str, port: int, timeout: float = 2.0, key: str | None = None, accept_unsigned: bool = False
+    host: str, port: int, timeout: float = 2.0, keys: tuple[str, ...] | None = None, accept_unsigned: bool = False
 ) -> NodeReport | None:
     """The partner's report, or None when it does not answer in time or answers something that is
-    not a well-formed report (then it counts as unreachable, and the refusal is logged). With key
-    (REPLICATION_PASSWORD), the answer must be signed for this request's nonce and describe host:
+    not a well-formed report (then it counts as unreachable, and the refusal is logged). With keys
+    (the cluster's accepted control keys), the answer must be signed for this request's nonce and describe host:
     decisions act on nothing else. accept_unsigned: also take an answer without a signature (an agent
     of 0.1.0 during a rolling upgrade, CONTROL_ACCEPT_LEGACY)."""
     nonce = secrets.token_hex(16)
@@ -37,9 +36,9 @@ def fetch_report(
             raise ValueError(f"HTTP status {status}")
         report = NodeReport.from_json(json.loads(body.decode("utf-8")))
         signature = headers.get(control.HEADER.lower(), "")
-        if key is None or (accept_unsigned and not signature):
+        if keys is None or (accept_unsigned and not signature):
             return report
-        if not hmac.compare_digest(control.sign_status(key, nonce, body), signature):
+        if not control.signed_by_one_of(keys, signature, lambda key: control.sign_status(key, nonce, body)):
             raise ValueError("not signed with the cluster's key for this request")
         if not control.names_match(host, [report.host]):
             raise ValueError(f"it describes {report.host!r}")
@@ -50,13 +49,14 @@ def fetch_report(
 
 
 def fetch_reports(
-    hosts: Iterable[str], port: int, timeout: float = 2.0, key: str | None = None, accept_unsigned: bool = False
-) -> dict[str, NodeReport | None]:
+    hosts: Iterable[str], port: int, timeout: float = 2.0, keys: tuple[str, ...] | None = None,
+    accept_unsigned: bool = False,
+) -> dict[str, NodeReport | None]:  # fmt: skip
     hosts = list(dict.fromkeys(hosts))
     if not hosts:
         return {}
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        results = pool.map(lambda host: fetch_report(host, port, timeout, key, accept_unsigned), hosts)
+        results = pool.map(lambda host: fetch_report(host, port, timeout, keys, accept_unsigned), hosts)
         return dict(zip(hosts, results, strict=True))
 
 
@@ -64,7 +64,7 @@ def verified_reports(
     pg: PostgresSettings, hosts: Iterable[str], port: int, timeout: float = 2.0
 ) -> dict[str, NodeReport | None]:
     """Reports a decision may act on: signed by agents that hold this cluster's key."""
-    return fetch_reports(hosts, port, timeout, pg.replication_password.reveal(), pg.control_accept_legacy)
+    return fetch_reports(hosts, port, timeout, pg.control.accepted, pg.control_accept_legacy)
 
 
 PROBE_S = 0.3  # a postgres on the same network answers in milliseconds

@@ -2,19 +2,17 @@
 requests on POST /control run the steps of a switchover (control.py, node_control.py) and grant,
 approve or release the quorum lease (lease_desk.py)."""
 
-import contextlib
 import json
 import logging
-import socket
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from postdock_supervisor.act import lease as lease_act
 from postdock_supervisor.config import Settings
 from postdock_supervisor.control import HEADER, ControlError, Verifier, sign_status
+from postdock_supervisor.httpserve import REQUEST_DEADLINE_S, BoundedServer, server_tls
 from postdock_supervisor.observe.node import local_report
 from postdock_supervisor.programs.lease_desk import ACTIONS as LEASE_ACTIONS
 from postdock_supervisor.programs.lease_desk import LeaseDesk
@@ -42,80 +40,9 @@ class _Cache:
 
 
 MAX_BODY = 65536
-MAX_CONNECTIONS = 32  # partners ask a few times a second each; more than this is a misbehaving client
-REQUEST_DEADLINE_S = 5.0  # to send a whole request (the action it asks for may take longer)
 
 
-class _Deadlines:
-    """Ends connections whose request is not complete by its deadline: a socket timeout bounds each
-    read, so a client sending one byte a second would otherwise hold its thread for ever."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._due: dict[socket.socket, float] = {}
-        threading.Thread(target=self._reap, name="agent-deadlines", daemon=True).start()
-
-    def watch(self, conn: socket.socket, seconds: float) -> None:
-        with self._lock:
-            self._due[conn] = time.monotonic() + seconds
-
-    def forget(self, conn: socket.socket) -> None:
-        with self._lock:
-            self._due.pop(conn, None)
-
-    def _reap(self) -> None:
-        while True:
-            time.sleep(0.2)
-            now = time.monotonic()
-            with self._lock:
-                late = [conn for conn, due in self._due.items() if due < now]
-                for conn in late:
-                    del self._due[conn]
-            for conn in late:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)  # the handler's read returns at once, empty
-
-
-class _Server(ThreadingHTTPServer):
-    """At most MAX_CONNECTIONS at once (the next is closed unanswered), each with a request deadline."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self.deadlines = _Deadlines()
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up before its answer was written (a partner's deadline passed, during a
-        failover often) is routine: one debug line, not socketserver's traceback on stderr."""
-        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipeError, ConnectionResetError...
-            logger.debug("client %s hung up before its answer", client_address)
-            return
-        super().handle_error(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        self.deadlines.watch(request, REQUEST_DEADLINE_S)
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.deadlines.forget(request)
-            self._slots.release()
-
-
-def make_server(
-    settings: Settings, control: NodeControl, port: int, desk: LeaseDesk | None = None
-) -> ThreadingHTTPServer:
+def make_server(settings: Settings, control: NodeControl, port: int, desk: LeaseDesk | None = None) -> BoundedServer:
     """The agent's HTTP server on `port` (0: any free one), not yet serving."""
     cache = _Cache(settings)
     assert settings.postgres is not None
@@ -123,8 +50,9 @@ def make_server(
     lease_desk = desk or LeaseDesk(
         pg.lease_timeout or 1.0, pg.network_name, lambda host, catch_up: lease_act.stream_from(pg, host, catch_up)
     )
-    password = pg.replication_password.reveal()
-    verifier = Verifier(password, (pg.network_name, pg.node_name), pg.control_accept_legacy)
+    keys = pg.control
+    legacy = pg.replication_password.reveal() if pg.control_accept_legacy else ""  # 0.1.0 signed with it
+    verifier = Verifier(keys.accepted, (pg.network_name, pg.node_name), legacy)
 
     class Handler(BaseHTTPRequestHandler):
         timeout = REQUEST_DEADLINE_S  # each read and write; _Deadlines bounds the whole request
@@ -146,7 +74,7 @@ def make_server(
                 self._answer(413, {"ok": False, "error": f"a body of 0 to {MAX_BODY} bytes, with its Content-Length"})
                 return
             body = self.rfile.read(int(declared))
-            assert isinstance(self.server, _Server)
+            assert isinstance(self.server, BoundedServer)
             self.server.deadlines.forget(self.connection)  # the request is in; the action may take long
             try:
                 request = verifier.verify(body, self.headers.get(HEADER, ""), "POST", self.path)
@@ -174,14 +102,14 @@ def make_server(
             self.send_header("Content-Length", str(len(body)))
             nonce = query.removeprefix("nonce=")
             if query.startswith("nonce=") and 0 < len(nonce) <= 64 and nonce.isalnum():
-                self.send_header(HEADER, sign_status(password, nonce, body))
+                self.send_header(HEADER, sign_status(keys.sign, nonce, body))
             self.end_headers()
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             logger.debug(format, *args)
 
-    return _Server(("", port), Handler)
+    return BoundedServer(("", port), Handler, server_tls(settings))
 
 
 def serve(settings: Settings) -> None:

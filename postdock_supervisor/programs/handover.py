@@ -52,7 +52,7 @@ def hand_over(settings: Settings) -> int:
     logger.warning("stopping: handing the primary role over before postgres stops")
     return switchover.run(
         pg.partner_nodes,
-        pg.replication_password.reveal(),
+        pg.control,
         settings.common.status_port,
         None,
         lambda line: logger.warning("hand-over: %s", line),

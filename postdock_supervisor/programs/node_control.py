@@ -154,7 +154,7 @@ class NodeControl:
         target = args.get("target")
         code = switchover.run(
             self.pg.partner_nodes,
-            self.pg.replication_password.reveal(),
+            self.pg.control,
             self.status_port,
             str(target) if target else None,
             lines.append,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from postdock_supervisor import control
+from postdock_supervisor.config.control import ControlKeys
 from postdock_supervisor.decide.switchover import decide_switchover
 from postdock_supervisor.observe.peers import fetch_reports
 
@@ -38,7 +39,7 @@ def delegate(hosts: tuple[str, ...], key: str, port: int, target: str | None, ou
 
 def run(
     partners: tuple[str, ...],
-    key: str,
+    keys: ControlKeys,
     port: int,
     target: str | None,
     out: Callable[[str], None],
@@ -53,7 +54,7 @@ def run(
     def step(host: str, action: str, **args: Any) -> dict[str, Any]:
         if action == "stop" and stop_primary is not None:
             return stop_primary(str(args.get("target", "")))
-        return control.call(host, port, key, action, {**args, "id": switchover_id}, timeout=STEP_TIMEOUT_S)
+        return control.call(host, port, keys.sign, action, {**args, "id": switchover_id}, timeout=STEP_TIMEOUT_S)
 
     def release(hosts: list[str], why: str) -> None:
         for host in hosts:
@@ -62,7 +63,7 @@ def run(
             except control.ControlError as exc:
                 out(f"  {host}: could not be released ({exc}); its hold expires by itself")
 
-    plan = decide_switchover(fetch_reports(partners, port, key=key), partners, target, MAX_LAG)
+    plan = decide_switchover(fetch_reports(partners, port, keys=keys.accepted), partners, target, MAX_LAG)
     if not plan.ok:
         out(f"switchover refused: {plan.reason}")
         return 1
@@ -98,7 +99,7 @@ def run(
         return 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        reports = fetch_reports(followers, port, key=key)
+        reports = fetch_reports(followers, port, keys=keys.accepted)
         lagging = [
             h
             for h, r in reports.items()

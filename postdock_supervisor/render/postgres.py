@@ -122,7 +122,10 @@ def pg_hba_conf(settings: Settings) -> str:
     # TLS=1: a client from the network without TLS matches no line, so it is refused (loopback
     # stays inside the container).
     kind = "hostssl" if settings.common.tls else "host   "
-    lines += [f"{kind} replication  {pg.replication_user:<20} {net:<14} scram-sha-256" for net in pg.allowed_networks]
+    streamers = [pg.replication_user, *([pg.barman_user] if pg.barman_user else [])]
+    lines += [
+        f"{kind} replication  {user:<20} {net:<14} scram-sha-256" for user in streamers for net in pg.allowed_networks
+    ]
     lines += [f"{kind} all          all                  {net:<14} scram-sha-256" for net in pg.allowed_networks]
     return "\n".join(lines) + "\n"
 

@@ -173,9 +173,11 @@ def swarm_secrets(directory: Path) -> Path:
     directory.mkdir(parents=True, mode=0o700)
     for name, value in {
         "replication_password": f"repl-{uuid.uuid4().hex}",
+        "control_key": f"control-{uuid.uuid4().hex}",
         "postgres_password": APP["password"],
         "pcp_password": f"pcp-{uuid.uuid4().hex}",
         "check_password": f"check-{uuid.uuid4().hex}",
+        "barman_password": f"barman-{uuid.uuid4().hex}",
         "db_users": f"{APP['user']}:{APP['password']}",
     }.items():
         (directory / name).write_text(value)

@@ -116,6 +116,12 @@ def test_a_base_backup_is_taken_and_listed_and_wal_arrives_continuously(cluster:
     listing = cluster.exec("backup", "barman", "list-backups", "pg_cluster", user="postgres")
     assert first[0]["backup_id"] in listing
     FIRST_BACKUP["id"] = first[0]["backup_id"]
+    # barman streams and backs up as the nodes' BARMAN_USER: replication and backup rights, no superuser.
+    streamer = "SELECT usename FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'"
+    assert wait_until("barman's receiver streaming", lambda: sql(cluster, "pgmaster", streamer, admin=True) or None,
+                      timeout=90) == [("barman_user",)]  # fmt: skip
+    role = "SELECT rolsuper, rolreplication FROM pg_roles WHERE rolname = 'barman_user'"
+    assert sql(cluster, "pgmaster", role, admin=True) == [(False, True)]
     sql(cluster, "pgmaster", "CREATE TABLE IF NOT EXISTS rows_wal (id int PRIMARY KEY, pad text)")
     before = archived_wals(cluster)
     for batch in range(3):
@@ -148,7 +154,7 @@ def test_a_base_backup_is_taken_and_listed_and_wal_arrives_continuously(cluster:
     )
     assert metric(text, "barman_backups_amount") == float(len(done_backups(cluster)))
     assert (metric(text, "barman_last_wal_received_age_seconds") or 1e9) < 120
-    for secret in ("monkey_pass", "replication_pass"):
+    for secret in ("monkey_pass", "replication_pass", "barman_pass", "example_control_key_replace_me"):
         assert secret not in text
         assert secret not in cluster.exec("backup", "ps", "axww")
 
@@ -411,6 +417,75 @@ def test_an_incremental_backup_holds_only_the_changed_blocks_and_restores_to_a_p
     )
 
 
+def timeline_of(cluster: Compose, node: str) -> int:
+    [(timeline,)] = sql(cluster, node, "SELECT timeline_id FROM pg_control_checkpoint()", admin=True)
+    return int(timeline)
+
+
+def test_three_failovers_in_a_row_leave_an_archive_that_restores_across_every_switch(cluster: Compose) -> None:
+    """The primary is killed three times, each time once the old one has rejoined; after each failover
+    a marker row is committed on the new primary. The WAL archive has no hole and every timeline's
+    history; the drill keeper proves the newest backup, and a drill of the backup taken before the
+    first kill replays all three timeline switches and reads every marker."""
+    primary = the_primary(cluster)
+    wait_until("the backup keeper settled", lambda: keeper_settled(cluster, primary), timeout=START)
+    before = done_backups(cluster)[-1]["backup_id"]
+    start = timeline_of(cluster, primary)
+    sql(cluster, primary, "CREATE TABLE failover_marks (failover int PRIMARY KEY, node text)")
+    for failover in (1, 2, 3):
+        others = [n for n in FIRST_LEVEL if n != primary]
+        wait_until(f"every node streaming from {primary}",
+                   lambda: streaming_nodes(cluster, primary) >= {n for n in NODES if n != primary},  # noqa: B023
+                   timeout=600)  # fmt: skip
+        cluster("kill", primary)
+        new = wait_until(
+            f"failover {failover}: another node promoted",
+            lambda: (p := primaries(cluster, others)) and len(p) == 1 and p[0],  # noqa: B023
+            timeout=START,
+        )
+        sql(cluster, new, f"INSERT INTO failover_marks VALUES ({failover}, '{new}')")
+        [(marked,)] = sql(cluster, new, "SELECT pg_current_wal_lsn()", admin=True)
+        cluster("start", primary)
+        primary = new
+    assert timeline_of(cluster, primary) == start + 3
+    newest_history = f"{start + 3:08X}.history"
+    wait_until(
+        f"{newest_history} archived",
+        lambda: newest_history in cluster.exec("backup", "ls", "/var/backups/pg_cluster/wals", user="postgres"),
+        timeout=120,
+    )
+    [(segment,)] = sql(cluster, primary, "SELECT pg_walfile_name(pg_current_wal_lsn())", admin=True)
+    sql(cluster, primary, "SELECT pg_switch_wal()", admin=True)
+    wait_until(f"segment {segment} archived", lambda: segment in archived_wals(cluster), timeout=120)
+    text = scrape(cluster, "backup")
+    assert (metric(text, "barman_wal_missing_segments"), metric(text, "barman_wal_missing_history_files")) == (0, 0)
+    kept = wait_until(
+        f"the drill keeper proves a backup up to timeline {start + 3}",
+        lambda: (d := last_drill(cluster)) and d["timeline"] >= start + 3 and d["ok"] and d,
+        timeout=600,
+    )
+    assert kept["trigger"] != "asked for by hand", kept
+    # The drill waits while a backup runs: the keeper's backups of the new timelines may be under way.
+    by_hand = wait_until(
+        f"a drill of backup {before}",
+        lambda: (out := cluster("exec", "-T", "-u", "postgres", "backup", "postdock", "backup", "drill",
+                                "--backup-id", before, check=False)) and "another restore drill runs" not in out
+        and out,
+        timeout=300,
+    )  # fmt: skip
+    assert "restore drill passed in " in by_hand and f"backup {before} restored up to " in by_hand, by_hand
+    reached = re.search(rf"backup {before} restored up to (\S+) and read", by_hand)
+    assert reached is not None, by_hand
+    # The copy's WAL ended past the third marker's commit: the replay crossed all three switches.
+    assert lsn(reached.group(1)) >= lsn(str(marked)), (by_hand, marked)
+    assert try_sql(cluster, primary, "SELECT count(*) FROM failover_marks") == [(3,)]
+
+
+def lsn(text: str) -> int:
+    high, low = text.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
 def test_a_wal_segment_missing_from_the_archive_is_counted_and_fails_the_drill_naming_it(cluster: Compose) -> None:
     """Last on this cluster: it damages the archive on purpose. One segment archived after the newest
     backup is deleted from barman's volume: the continuity metric counts it and a restore drill of
@@ -466,6 +541,9 @@ def test_the_cluster_is_restored_from_the_object_store_after_barmans_volume_is_l
     wait_until(f"segment {segment} in the object store",
                lambda: any(key.endswith(f"/{segment}.gz") for key in offsite_objects(cluster, "wals/")) or None,
                timeout=START)  # fmt: skip
+    # Retention ran in the store after every copy, incremental backups (and their full parents) included.
+    logged = cluster("logs", "--no-color", "backup")
+    assert "retention in the object store failed" not in logged, logged[-3000:]
     volume = next(v for v in sh("docker", "volume", "ls", "-q").split() if v == f"{cluster.project}_backup")
     cluster("rm", "-sf", "backup")
     sh("docker", "volume", "rm", volume)

@@ -95,7 +95,7 @@ def scrape(compose: Compose, service: str) -> str:
         return str(response.read().decode())
 
 
-SECRETS = ("monkey_pass", "replication_pass", "pcp_pass", "pool_check_pass")
+SECRETS = ("monkey_pass", "replication_pass", "pcp_pass", "pool_check_pass", "example_control_key_replace_me")
 
 
 def test_every_container_exports_metrics_with_exactly_one_primary_and_no_secret(cluster: Compose) -> None:

@@ -139,7 +139,7 @@ def test_a_write_through_pgpools_published_port_reaches_every_standby(stack: Sta
 
 
 def test_secrets_never_appear_in_docker_service_inspect(stack: Stack) -> None:
-    names = ("replication_password", "pcp_password", "check_password")
+    names = ("replication_password", "control_key", "pcp_password", "check_password", "barman_password")
     values = [Path(stack.env["POSTDOCK_SECRETS"], n).read_text() for n in names]
     values.append(APP["password"])
     values.append("".join(Path(stack.env["POSTDOCK_SSH_KEYS"], "id_ed25519").read_text().splitlines()[1:-1]))

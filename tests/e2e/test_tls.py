@@ -3,9 +3,11 @@ with the cluster's authority made by scripts/cluster-tls.sh. Replication, repmgr
 use TLS and verify the nodes; clients from the network without TLS are refused. The nodes' certificates
 are valid two minutes (TLS_CERT_DAYS=2m), so each node renews its own every 80 s meanwhile; pgslave3
 instead serves a certificate given for it (scripts/node-tls.sh), and its container holds no CA key.
+HTTP_TLS=required: the agents and the exporters speak TLS only, and every postdock client uses it.
 
 The scenarios run in order on one cluster."""
 
+import json
 import re
 import socket
 import ssl
@@ -23,7 +25,6 @@ from postdock_supervisor.observe.peers import SSL_REQUEST
 from tests.e2e.conftest import started
 from tests.e2e.harness import IMAGE, ROOT, Compose, connect, sh, sql, streaming_children, wait_until
 from tests.e2e.pool import health, pool
-from tests.e2e.test_pgpool import scrape
 
 FIRST_LEVEL = ["pgmaster", "pgslave1", "pgslave3"]
 SERVICES = [*FIRST_LEVEL, "pgpool", "backup"]
@@ -51,7 +52,7 @@ def mount_given(compose: Compose, given: Path) -> None:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Compose]:
-    compose = Compose(env={"POSTDOCK_TLS": "1", "POSTDOCK_TLS_CERT_DAYS": "2m"})
+    compose = Compose(env={"POSTDOCK_TLS": "1", "POSTDOCK_TLS_CERT_DAYS": "2m", "POSTDOCK_HTTP_TLS": "required"})
     mount_given(compose, issue_given(compose))
     ready = lambda: wait_until(  # noqa: E731
         "both standbys streaming from pgmaster",
@@ -109,6 +110,58 @@ def test_barmans_wal_stream_arrives_encrypted(cluster: Compose) -> None:
         timeout=START,
     )
     assert all(ssl for _, ssl in streams), streams
+
+
+def https(cluster: Compose, service: str, port: int, path: str) -> tuple[int, str]:
+    """GET over TLS, the service's certificate verified by the cluster CA and its name."""
+    context = ssl.create_default_context(cafile=str(Path(cluster.env["POSTDOCK_TLS_DIR"]) / "ca.crt"))
+    raw = socket.create_connection((cluster.ip(service), port), timeout=5)
+    with context.wrap_socket(raw, server_hostname=service) as secured:
+        secured.sendall(f"GET {path} HTTP/1.0\r\nHost: {service}\r\n\r\n".encode())
+        answer = b"".join(iter(lambda: secured.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
+
+
+def plain_answer(ip: str, port: int, path: str) -> bytes:
+    """What a plain HTTP client gets: the raw answer, empty when the server closed without one."""
+    with socket.create_connection((ip, port), timeout=5) as raw:
+        raw.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+        try:
+            return b"".join(iter(lambda: raw.recv(65536), b""))
+        except ConnectionResetError:
+            return b""
+
+
+def scrape(cluster: Compose, service: str) -> str:
+    status, body = https(cluster, service, 8080, "/metrics")
+    assert status == 200
+    return body
+
+
+def agent_certificate(ip: str, authority: str) -> bytes:
+    """The certificate the agent on 8008 serves now (DER), verified against the cluster CA."""
+    context = ssl.create_default_context(cafile=authority)
+    context.check_hostname = False  # by address from the host: the chain is what is checked here
+    with socket.create_connection((ip, 8008), timeout=5) as raw, context.wrap_socket(raw) as secured:
+        der = secured.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def test_the_agents_and_exporters_answer_only_over_tls_verified_by_the_cluster_ca(cluster: Compose) -> None:
+    status, body = https(cluster, "pgmaster", 8008, "/status")
+    assert status == 200 and '"host": "pgmaster"' in body, body
+    assert plain_answer(cluster.ip("pgmaster"), 8008, "/status") == b""  # closed unanswered
+    for service in ("pgmaster", "pgpool"):
+        assert "postdock_" in scrape(cluster, service)
+        assert plain_answer(cluster.ip(service), 8080, "/metrics") == b""
+    # barman has no certificate: its exporter stays plain.
+    assert b"barman_" in plain_answer(cluster.ip("backup"), 8080, "/metrics")
+    # pgpool's container reads every node's agent over TLS (a plain request would be closed unanswered).
+    rows = json.loads(cluster.exec("pgpool", "postdock", "status", "--json"))
+    assert {r["host"]: r["state"] for r in rows if r["host"] in FIRST_LEVEL} == {
+        "pgmaster": "running", "pgslave1": "streaming", "pgslave3": "streaming"}, rows  # fmt: skip
 
 
 def served_certificate(ip: str, authority: str) -> bytes:
@@ -183,6 +236,8 @@ def test_a_renewed_certificate_is_served_without_one_failed_connection(cluster: 
         assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
     assert failures == [] and sessions > 0
     assert "): renewing it" in cluster.logs("pgmaster")
+    # The agent serves the renewed certificate to its next connection, without a restart.
+    assert agent_certificate(ip, authority) == served_certificate(ip, authority)
     # The WAL senders started before the renewal stream on.
     assert {"node2", "node4"} <= (streaming_children(cluster, "pgmaster") or set())
     # The exporter shows the new certificate's end (the old one had under 40 s left when renewed).

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from postdock_supervisor import control, wire
+from postdock_supervisor import control, httpserve, wire
 from postdock_supervisor.observe import peers
 from postdock_supervisor.programs import agent
 from tests.builders import loopback_settings, running_primary
@@ -119,7 +119,7 @@ def test_connections_beyond_the_cap_are_closed_and_the_agent_still_answers_after
 ) -> None:
     monkeypatch.setattr(agent, "REQUEST_DEADLINE_S", 1.0)
     port, _ = served
-    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(agent.MAX_CONNECTIONS)]
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(httpserve.MAX_CONNECTIONS)]
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
             assert extra.recv(1) == b""  # closed unanswered: every slot is taken
@@ -231,13 +231,13 @@ def test_a_report_a_decision_acts_on_is_signed_for_its_request_and_describes_the
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     try:
-        signed = peers.fetch_report("127.0.0.1", port, timeout=5, key="repl-secret")
+        signed = peers.fetch_report("127.0.0.1", port, timeout=5, keys=("repl-secret",))
         assert signed == running_primary("127.0.0.1", 1)
-        assert peers.fetch_report("127.0.0.1", port, timeout=5, key="another-cluster") is None
+        assert peers.fetch_report("127.0.0.1", port, timeout=5, keys=("another-cluster",)) is None
         # A genuine answer of one node passed off as another's (a relay, a reused address) is refused.
         monkeypatch.setattr(agent, "local_report", lambda settings: running_primary("pgslave1", 2))
         deadline = time.monotonic() + 10  # the agent caches its report for 0.5 s
-        while (relayed := peers.fetch_report("127.0.0.1", port, timeout=5, key="repl-secret")) is not None:
+        while (relayed := peers.fetch_report("127.0.0.1", port, timeout=5, keys=("repl-secret",))) is not None:
             assert relayed.host == "127.0.0.1" and time.monotonic() < deadline
             time.sleep(0.1)
     finally:
@@ -252,8 +252,8 @@ def test_an_unsigned_report_counts_only_without_a_key_or_while_legacy_agents_are
     server = peer(Answering)  # answers well-formed JSON, signs nothing: an impostor or a 0.1.0 agent
     port = server.server_address[1]
     try:
-        assert peers.fetch_report("127.0.0.1", port, timeout=5, key="repl-secret") is None
-        assert peers.fetch_report("127.0.0.1", port, timeout=5, key="repl-secret", accept_unsigned=True) is not None
+        assert peers.fetch_report("127.0.0.1", port, timeout=5, keys=("repl-secret",)) is None
+        assert peers.fetch_report("127.0.0.1", port, timeout=5, keys=("repl-secret",), accept_unsigned=True) is not None
         assert peers.fetch_report("127.0.0.1", port, timeout=5) is not None  # display only (pgpool's status)
     finally:
         server.shutdown()
@@ -271,7 +271,7 @@ def test_a_client_that_hangs_up_before_its_answer_costs_one_debug_line_and_no_tr
     server = agent.make_server(loopback_settings(), Steps(), 0)  # type: ignore[arg-type]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with caplog.at_level(logging.DEBUG, logger=agent.__name__):
+        with caplog.at_level(logging.DEBUG, logger=httpserve.__name__):
             client = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5)
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
             client.sendall(b"GET /status HTTP/1.0\r\n\r\n")
@@ -284,3 +284,33 @@ def test_a_client_that_hangs_up_before_its_answer_costs_one_debug_line_and_no_tr
         server.shutdown()
         server.server_close()
     assert "Traceback" not in capsys.readouterr().err
+
+
+NEW_KEY = "a-control-key-of-its-own-0123456789"
+OLD_KEY = "the-previous-control-key-0123456789"
+
+
+def test_with_a_control_key_the_replication_password_signs_nothing_and_a_rotation_keeps_both_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CONTROL_KEY set: a request or report signed with REPLICATION_PASSWORD is refused (a container
+    holding only the database password cannot drive the nodes); CONTROL_KEY_ACCEPTED: the old key's
+    requests are taken too, while the agent signs its answers with CONTROL_KEY."""
+    monkeypatch.setattr(agent, "local_report", lambda settings: running_primary("127.0.0.1", 1))
+    settings = loopback_settings(CONTROL_KEY=NEW_KEY, CONTROL_KEY_ACCEPTED=OLD_KEY)
+    steps = Steps()
+    server = agent.make_server(settings, steps, 0)  # type: ignore[arg-type]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        with pytest.raises(control.ControlError, match="refused stop"):
+            control.call("127.0.0.1", port, "repl-secret", "stop", {}, timeout=5)
+        assert steps.asked == []
+        for key in (NEW_KEY, OLD_KEY):
+            assert control.call("127.0.0.1", port, key, "stop", {}, timeout=5)["ok"]
+        assert peers.fetch_report("127.0.0.1", port, timeout=5, keys=("repl-secret",)) is None
+        assert peers.fetch_report("127.0.0.1", port, timeout=5, keys=(OLD_KEY,)) is None
+        assert peers.fetch_report("127.0.0.1", port, timeout=5, keys=(OLD_KEY, NEW_KEY)) is not None
+    finally:
+        server.shutdown()
+        server.server_close()

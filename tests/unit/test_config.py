@@ -4,8 +4,10 @@ import pytest
 
 from postdock_supervisor.act.node import app_user_attributes
 from postdock_supervisor.config import describe, load_settings
+from postdock_supervisor.config.control import ControlKeys
 from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.programs.entrypoint import version_problem
+from postdock_supervisor.render.postgres import pg_hba_conf
 from tests.builders import BASE_ENV, make_pg, make_settings
 
 
@@ -128,3 +130,38 @@ def test_the_application_user_is_a_superuser_only_when_asked_or_when_it_is_postg
     )
     assert app_user_attributes(make_pg(POSTGRES_USER="app", POSTGRES_USER_SUPERUSER="1")) == "LOGIN SUPERUSER"
     assert app_user_attributes(make_pg(POSTGRES_USER="postgres")) == "LOGIN SUPERUSER"  # initdb's own
+
+
+def test_a_control_key_is_a_key_not_a_short_password_and_without_one_the_replication_password_signs() -> None:
+    assert problems(CONTROL_KEY="short") == [
+        "CONTROL_KEY: found '***'; expected at least 16 characters (for example `openssl rand -hex 32`), or empty"
+    ]
+    password = make_pg().replication_password.reveal()
+    assert make_pg().control == ControlKeys(password, (password,))
+    rotating = make_pg(CONTROL_KEY="k" * 16, CONTROL_KEY_ACCEPTED=password).control
+    assert rotating == ControlKeys("k" * 16, ("k" * 16, password))
+
+
+def test_a_barman_user_is_a_role_of_its_own_with_a_password_and_streams_through_pg_hba() -> None:
+    pg = make_pg(BARMAN_USER="barman_user", BARMAN_PASSWORD="barman-secret")
+    assert (pg.barman_user, pg.barman_password.reveal()) == ("barman_user", "barman-secret")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE_ENV, "BARMAN_USER": "barman_user"})
+    assert str(caught.value) == "BARMAN_PASSWORD: found nothing; expected the password of BARMAN_USER 'barman_user'"
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE_ENV, "BARMAN_USER": "replication_user", "BARMAN_PASSWORD": "x"})
+    assert str(caught.value) == (
+        "BARMAN_USER: found 'replication_user', the same as REPLICATION_USER; expected a role of its own (it is "
+        "created with the backup privileges only), or nothing"
+    )
+    hba = pg_hba_conf(make_settings(BARMAN_USER="barman_user", BARMAN_PASSWORD="x", ALLOWED_NETWORKS="10.0.0.0/8"))
+    assert "host    replication  barman_user          10.0.0.0/8     scram-sha-256" in hba.splitlines()
+    assert "barman_user" not in pg_hba_conf(make_settings(ALLOWED_NETWORKS="10.0.0.0/8"))
+
+
+def test_tls_on_the_http_ports_needs_tls_and_names_its_choices() -> None:
+    assert problems(HTTP_TLS="required") == [
+        "HTTP_TLS: found 'required' with TLS=0; expected 0, or TLS=1 (the certificates and the cluster CA come with it)"
+    ]
+    assert problems(HTTP_TLS="yes") == ["HTTP_TLS: found 'yes'; expected 0, 1 or required"]
+    assert make_settings(TLS="1", HTTP_TLS="Required").common.http_tls == "required"

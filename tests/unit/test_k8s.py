@@ -215,3 +215,36 @@ def test_the_off_site_copy_reaches_barman_with_its_keys_as_files() -> None:
     assert "CLOUD_BACKUP_URL" not in env_of(
         by_kind(render_chart(SECRETS))[("StatefulSet", "postdock-barman")]["spec"]["template"]["spec"]["containers"][0]
     )
+
+
+def test_a_control_key_reaches_every_pod_as_a_file_and_only_when_there_is_one() -> None:
+    key = "0123456789abcdef0123456789abcdef"
+    objects = by_kind(render_chart([*SECRETS, f"secrets.controlKey={key}"]))
+    assert objects[("Secret", "postdock-secrets")]["stringData"]["control-key"] == key
+    kinds = [("StatefulSet", "postdock-pg"), ("Deployment", "postdock-pgpool"), ("StatefulSet", "postdock-barman")]
+    for kind in kinds:
+        env = env_of(objects[kind]["spec"]["template"]["spec"]["containers"][0])
+        assert env["CONTROL_KEY_FILE"] == "/etc/postdock/k8s-secret/control-key", kind
+    plain = by_kind(render_chart(SECRETS))
+    assert not any("CONTROL_KEY_FILE" in env_of(plain[k]["spec"]["template"]["spec"]["containers"][0]) for k in kinds)
+    given = by_kind(render_chart(["existingSecret=mine", "existingSecretControlKey=true"]))
+    assert "CONTROL_KEY_FILE" in env_of(given[kinds[0]]["spec"]["template"]["spec"]["containers"][0])
+
+
+def test_a_barman_user_is_made_by_the_nodes_and_is_who_barman_connects_as() -> None:
+    sets = [*SECRETS, "postgres.barmanUser=barman_user", "secrets.barmanPassword=b-secret"]
+    objects = by_kind(render_chart(sets))
+    assert objects[("ConfigMap", "postdock-config")]["data"]["BARMAN_USER"] == "barman_user"
+    assert objects[("Secret", "postdock-secrets")]["stringData"]["barman-password"] == "b-secret"
+    node = env_of(objects[("StatefulSet", "postdock-pg")]["spec"]["template"]["spec"]["containers"][0])
+    barman = env_of(objects[("StatefulSet", "postdock-barman")]["spec"]["template"]["spec"]["containers"][0])
+    assert (
+        node["BARMAN_PASSWORD_FILE"]
+        == barman["REPLICATION_PASSWORD_FILE"]
+        == "/etc/postdock/k8s-secret/barman-password"
+    )
+    assert barman["REPLICATION_USER"] == "barman_user"
+    for doc in objects.values():
+        kubernetes_validate.validate(doc, VERSIONS[0], strict=True)
+    with pytest.raises(HelmError, match="secrets.barmanPassword"):
+        render_chart([*SECRETS, "postgres.barmanUser=barman_user"])

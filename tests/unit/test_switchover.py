@@ -78,7 +78,7 @@ def test_a_lagging_target_is_refused() -> None:
 
 
 def test_a_signed_request_is_accepted_once_and_a_wrong_key_old_or_replayed_one_never() -> None:
-    verifier = Verifier("repl-secret", ["pgslave1", "node2"])
+    verifier = Verifier(("repl-secret",), ["pgslave1", "node2"])
     body = request_body("hold", {"target": "pgslave1"}, "pgslave1", now=1000.0)
     assert verifier.verify(body, sign("repl-secret", body), now=1010.0) == {
         "action": "hold",
@@ -98,15 +98,15 @@ def test_a_request_signed_the_old_way_is_accepted_only_while_legacy_is_allowed()
     body = json.dumps({"action": "hold", "args": {}, "at": 1000.0, "nonce": "n1"}).encode()
     old_signature = hmac.new(b"repl-secret", body, hashlib.sha256).hexdigest()
     with pytest.raises(ControlError, match="bad signature"):
-        Verifier("repl-secret", ["pgslave1"]).verify(body, old_signature, now=1000.0)
-    upgrading = Verifier("repl-secret", ["pgslave1"], accept_legacy=True)
+        Verifier(("repl-secret",), ["pgslave1"]).verify(body, old_signature, now=1000.0)
+    upgrading = Verifier(("repl-secret",), ["pgslave1"], legacy_key="repl-secret")
     assert upgrading.verify(body, old_signature, now=1000.0) == {"action": "hold", "args": {}}
     with pytest.raises(ControlError, match="replayed request"):
         upgrading.verify(body, old_signature, now=1001.0)
 
 
 def test_a_request_is_bound_to_its_node_and_its_nonce_outlives_any_valid_replay() -> None:
-    verifier = Verifier("repl-secret", ["pgslave1.pg.default.svc", "node2"])
+    verifier = Verifier(("repl-secret",), ["pgslave1.pg.default.svc", "node2"])
     for_other = request_body("hold", {}, "pgslave3", now=1000.0)
     with pytest.raises(ControlError, match="not this node"):
         verifier.verify(for_other, sign("repl-secret", for_other), now=1000.0)

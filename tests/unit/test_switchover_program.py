@@ -7,11 +7,15 @@ from typing import Any
 import pytest
 
 from postdock_supervisor import control
+from postdock_supervisor.config.control import ControlKeys
 from postdock_supervisor.model.node import NodeReport
 from postdock_supervisor.programs import switchover
 from tests.builders import running_primary, running_standby
 
 PARTNERS = ("pgmaster", "pgslave1", "pgslave3")
+
+# In the middle of a rotation: requests are signed with the new key, answers under either are taken.
+KEYS = ControlKeys("new-control-key", ("new-control-key", "old-control-key"))
 
 
 class Cluster:
@@ -19,18 +23,24 @@ class Cluster:
         self.calls: list[str] = []
         self.failing = failing
         self.switched = False
+        self.signed_with: set[str] = set()
+        self.verified_with: set[tuple[str, ...]] = set()
 
     def call(
         self, host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float = 0
     ) -> dict[str, Any]:
         self.calls.append(f"{host} {action}")
+        self.signed_with.add(key)
         if f"{host} {action}" == self.failing:
             raise control.ControlError(f"{host}: {action} failed: boom")
         if action == "promote":
             self.switched = True
         return {"ok": True, "lsn": "0/5000060"}
 
-    def reports(self, hosts: Any, port: int, timeout: float = 2.0, key: str = "") -> dict[str, NodeReport | None]:
+    def reports(
+        self, hosts: Any, port: int, timeout: float = 2.0, keys: tuple[str, ...] = ()
+    ) -> dict[str, NodeReport | None]:
+        self.verified_with.add(keys)
         if not self.switched:
             every = {
                 "pgmaster": running_primary("pgmaster", 1),
@@ -56,7 +66,7 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> Cluster:
 
 def run(target: str | None) -> tuple[int, list[str]]:
     lines: list[str] = []
-    return switchover.run(PARTNERS, "key", 8008, target, lines.append, timeout=5), lines
+    return switchover.run(PARTNERS, KEYS, 8008, target, lines.append, timeout=5), lines
 
 
 def test_a_switchover_holds_stops_promotes_then_every_node_follows(cluster: Cluster) -> None:
@@ -71,6 +81,7 @@ def test_a_switchover_holds_stops_promotes_then_every_node_follows(cluster: Clus
         "pgslave1 rejoin",
     ]
     assert lines[-1] == "switchover done: pgslave3 is the primary, pgmaster, pgslave1 stream from it"
+    assert (cluster.signed_with, cluster.verified_with) == ({"new-control-key"}, {KEYS.accepted})
 
 
 def test_a_failed_stop_releases_the_held_standbys_and_promotes_nobody(cluster: Cluster) -> None:
@@ -120,7 +131,7 @@ def test_a_hand_over_stops_the_primary_itself_and_waits_for_nobody(cluster: Clus
         return {"ok": True, "lsn": "0/5000060"}
 
     lines: list[str] = []
-    code = switchover.run(PARTNERS, "key", 8008, None, lines.append, timeout=5, stop_primary=stop_here)
+    code = switchover.run(PARTNERS, KEYS, 8008, None, lines.append, timeout=5, stop_primary=stop_here)
     assert code == 0
     # No target asked: the most advanced streaming standby, then the higher priority, then the lower
     # node id; both standbys here hold the same WAL with the same priority: pgslave1 (node 2).

@@ -6,3 +6,7 @@ app.kubernetes.io/name: postdock
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end -}}
+{{- /* "true" when the Secret holds a control-key (made from secrets.controlKey, or existingSecretControlKey) */ -}}
+{{- define "postdock.hasControlKey" -}}
+{{- if or (and (not .Values.existingSecret) .Values.secrets.controlKey) (and .Values.existingSecret .Values.existingSecretControlKey) }}true{{ end }}
+{{- end -}}
