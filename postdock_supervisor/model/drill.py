@@ -5,7 +5,9 @@ from typing import Any
 
 from postdock_supervisor.model.backup import BackupInfo
 
-STEPS = ("recover", "replay", "check")  # barman recover, WAL replay up to promotion, the queries
+# barman verify-backup (pg_verifybackup of a full backup against its manifest), barman recover, WAL
+# replay up to promotion, the queries
+STEPS = ("verify", "recover", "replay", "check")
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class DrillRecord:
     ok: bool
     reason: str  # one line: what passed, or where it failed
     timeline: int = 0  # the newest timeline in barman's archive when it started (it recovers up to it)
+    verify_seconds: float = 0.0
     recover_seconds: float = 0.0
     replay_seconds: float = 0.0
     check_seconds: float = 0.0

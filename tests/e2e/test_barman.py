@@ -306,6 +306,8 @@ def test_the_newest_backup_is_proven_by_a_restore_drill_across_the_failover(clus
     )  # fmt: skip
     assert metric(text, "barman_drill_last_ok") == 1
     assert re.search(r'^barman_drill_duration_seconds\{server="pg_cluster",step="replay"\} ', text, re.M)
+    # The full backup was checked against its manifest first (barman verify-backup: pg_verifybackup).
+    assert drill["verify_seconds"] > 0, drill
     assert "drill" not in cluster.exec("backup", "ls", "/var/backups", user="postgres").split()  # removed
     by_hand = cluster.exec("backup", "postdock", "backup", "drill", user="postgres")
     assert "restore drill passed in " in by_hand and f"backup {newest} restored up to " in by_hand, by_hand

@@ -75,7 +75,7 @@ def test_a_record_reads_back_and_a_damaged_one_is_no_record() -> None:
 
 
 def test_the_exporter_shows_the_last_drill_and_the_last_that_passed() -> None:
-    done = replace(PASSED, recover_seconds=20.0, replay_seconds=30.0, check_seconds=5.0, rows=1234)
+    done = replace(PASSED, verify_seconds=4.0, recover_seconds=20.0, replay_seconds=30.0, check_seconds=5.0, rows=1234)
     failed = replace(PASSED, ok=False, finished_at=5000.0)
 
     text = exposition(drill_metrics("pg_cluster", failed, done))
@@ -84,6 +84,7 @@ def test_the_exporter_shows_the_last_drill_and_the_last_that_passed() -> None:
     assert 'barman_drill_last_success_time_seconds{server="pg_cluster"} 1060.0' in text
     assert 'barman_drill_restored_rows{server="pg_cluster"} 1234.0' in text
     assert 'barman_drill_duration_seconds{server="pg_cluster",step="replay"} 30.0' in text
+    assert 'barman_drill_duration_seconds{server="pg_cluster",step="verify"} 4.0' in text
     assert 'barman_drill_duration_seconds{server="pg_cluster",step="total"} 60.0' in text
     assert drill_metrics("pg_cluster", None, None) == []
 
