@@ -33,6 +33,7 @@ whose own approval is enough in a two-member cluster, is promoted instead. No tw
 lease), but a failover nobody needed."""
 
 import argparse
+import json
 import shutil
 import subprocess
 import time
@@ -229,6 +230,27 @@ def outage(writer: Writer, fault_at: float) -> float:
     return min(w.at for w in writer.acked if w.at > fault_at) - before
 
 
+def timeline(stack: Stack, name: str, fault_at: float, resumed_at: float, writers: dict[str, Writer]) -> None:
+    """Each writer's longest gap after the outage, with the errors it met inside it, printed and kept
+    beside the stack's logs (times in seconds after the fault; the resume too): what a gap was."""
+    record: dict[str, object] = {"fault": name, "resumed_s": resumed_at - fault_at}
+    for label, writer in writers.items():
+        acked = sorted(x.at for x in writer.acked if x.at > fault_at)
+        starts = [(b - a, a, b) for a, b in zip(acked, acked[1:], strict=False)]
+        outage_end = acked[0] if acked else fault_at
+        gap, begin, end = max((g for g in starts if g[1] >= outage_end), default=(0.0, fault_at, fault_at))
+        after = [(round(when - fault_at, 2), cause[:160]) for when, cause in writer.errors if when > fault_at]
+        inside = [(when, cause) for when, cause in after if begin - fault_at <= when <= end - fault_at]
+        record[label] = {"longest_gap_s": gap, "from_s": begin - fault_at, "to_s": end - fault_at,
+                         "errors_in_gap": inside, "errors_after_fault": after}  # fmt: skip
+        print(f"  {name}/{label}: longest gap {gap:.1f}s from +{begin - fault_at:.1f}s "
+              f"(resume +{resumed_at - fault_at:.1f}s); errors in it: {sorted({c for _, c in inside})}",
+              flush=True)  # fmt: skip
+    out = LOGS / stack.project
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}-writers.json").write_text(json.dumps(record, indent=1))
+
+
 def lost(stack: Stack, primary: str, *writers: Writer) -> int:
     missing = 0
     for writer in writers:
@@ -268,6 +290,7 @@ def fault(stack: Stack, name: str) -> dict[str, float]:
     finally:
         pool.stop()
         direct.stop()
+    timeline(stack, name, fault_at, at, {"pool": pool, "direct": direct})
     rejoined = wait_until(f"{primary} streaming from {new}",
                           lambda: NAME[primary] in stack.children(new) and time.monotonic(), timeout=START)  # fmt: skip
     assert stack.primaries() == [new], f"primaries after the {name}: {stack.primaries()}"
