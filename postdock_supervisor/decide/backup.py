@@ -114,8 +114,11 @@ def _backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, timeline: 
     return due, replace(memory, backup_due="", due_at=0.0, failed_at=None)
 
 
-def backup_failed(memory: Memory, reason: str, now: float) -> Memory:
-    """A base backup ended in failure: owe it again, after a pause."""
+def backup_failed(memory: Memory, reason: str, now: float, started_on: str = "") -> Memory:
+    """A base backup ended in failure: owe it again, after a pause. One started on a primary that is
+    gone since (it died under the backup) delays nothing: the move already owes a backup of the new one."""
+    if started_on and started_on != memory.host:
+        return memory
     return replace(owe(memory, f"retry: {reason}", now), failed_at=now)
 
 

@@ -95,6 +95,7 @@ class BackupKeeper:
         self.memory = Memory(last_fire=time.time())
         self.job: subprocess.Popen[bytes] | None = None
         self.job_reason = ""
+        self.job_host = ""  # the primary the running base backup was started on
         self.last_reason = ""
         self.last_written: tuple[str, Memory] | None = None
         self.log = LogFollower(paths.BARMAN_LOG)
@@ -105,10 +106,11 @@ class BackupKeeper:
             if self.job.returncode == 0:
                 logger.info("base backup done (%s)", self.job_reason)
             else:
-                logger.warning(
-                    "base backup failed with code %d; retrying later (%s)", self.job.returncode, self.job_reason
-                )
-                self.memory = backup_failed(self.memory, self.job_reason, time.time())
+                moved = self.job_host != self.memory.host
+                logger.warning("base backup failed with code %d; %s (%s)", self.job.returncode,
+                               f"its primary {self.job_host} is gone: the new one is backed up without a pause"
+                               if moved else "retrying later", self.job_reason)  # fmt: skip
+                self.memory = backup_failed(self.memory, self.job_reason, time.time(), self.job_host)
             self.job = None
         return snapshot(self.bm, self.job is not None)
 
@@ -127,7 +129,7 @@ class BackupKeeper:
         self.memory = decision.memory
         started_job = start_actions(self.bm, decision)
         if started_job is not None:
-            self.job, self.job_reason = started_job, decision.backup_reason
+            self.job, self.job_reason, self.job_host = started_job, decision.backup_reason, decision.memory.host
         for line in self.log.lines():
             if worth_showing(line):
                 logger.info("barman: %s", line.split("] ", 1)[-1])

@@ -157,6 +157,11 @@ def test_a_failover_right_after_a_failed_backup_backs_up_the_new_primary_without
         (Act.CRON, Act.BACKUP),
         "first backup after the primary moved to pgslave3",
     )
+    # Seen in e2e: the backup started on pgmaster failed only after the keeper had moved to pgslave3
+    # (its primary died under it); that failure must not pause the new primary's backup for 5 min.
+    late = backup_failed(moved.memory, "first backup after the primary moved to pgmaster", NOW + 40, "pgmaster")
+    assert late == moved.memory
+    assert backup_failed(moved.memory, "x", NOW + 40, "pgslave3").failed_at == NOW + 40
 
 
 def test_no_writable_node_or_two_of_them_changes_nothing() -> None:

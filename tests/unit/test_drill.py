@@ -148,3 +148,16 @@ def test_a_drill_by_hand_of_an_older_backup_checks_the_archive_from_that_backup_
     )
     with pytest.raises(DrillBusy, match="barman holds no DONE backup 20261130T000000"):
         drill_keeper.drill_now(bm, "asked for by hand", "20261130T000000")
+
+
+def test_a_restored_copy_gets_the_empty_directories_postgres_needs(tmp_path: Path) -> None:
+    """barman 3.13's restore of a combined incremental backup leaves empty directories out; postgres
+    then stops at once (`could not open directory "pg_tblspc"`, seen in the e2e suite)."""
+    from postdock_supervisor.act.drill import EMPTY_DIRS, complete_empty_dirs
+
+    (tmp_path / "pg_wal").mkdir()
+    (tmp_path / "pg_xact").mkdir()
+    made = complete_empty_dirs(tmp_path)
+    assert "pg_tblspc" in made and "pg_xact" not in made
+    assert all((tmp_path / name).is_dir() for name in EMPTY_DIRS)
+    assert complete_empty_dirs(tmp_path) == []
