@@ -106,11 +106,12 @@ class BackupKeeper:
             if self.job.returncode == 0:
                 logger.info("base backup done (%s)", self.job_reason)
             else:
-                moved = self.job_host != self.memory.host
+                after = backup_failed(self.memory, self.job_reason, time.time(), self.job_host)
                 logger.warning("base backup failed with code %d; %s (%s)", self.job.returncode,
-                               f"its primary {self.job_host} is gone: the new one is backed up without a pause"
-                               if moved else "retrying later", self.job_reason)  # fmt: skip
-                self.memory = backup_failed(self.memory, self.job_reason, time.time(), self.job_host)
+                               "retrying later" if after != self.memory else
+                               f"its primary {self.job_host} is gone: the new one is backed up without a pause",
+                               self.job_reason)  # fmt: skip
+                self.memory = after
             self.job = None
         return snapshot(self.bm, self.job is not None)
 

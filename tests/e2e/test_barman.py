@@ -372,6 +372,18 @@ def recover(cluster: Compose, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def drill_by_hand(cluster: Compose, backup_id: str) -> str:
+    """`postdock backup drill --backup-id`'s output, asked again while the keeper's own drill runs (one
+    at a time: the keeper drills each new backup and each new timeline by itself)."""
+    return str(wait_until(
+        f"a drill of backup {backup_id}",
+        lambda: (out := cluster("exec", "-T", "-u", "postgres", "backup", "postdock", "backup", "drill",
+                                "--backup-id", backup_id, check=False)) and "another restore drill runs" not in out
+        and out,
+        timeout=300,
+    ))  # fmt: skip
+
+
 def test_an_incremental_backup_holds_only_the_changed_blocks_and_restores_to_a_point_in_time(
     cluster: Compose,
 ) -> None:
@@ -415,13 +427,7 @@ def test_an_incremental_backup_holds_only_the_changed_blocks_and_restores_to_a_p
     assert try_sql(cluster, primary, "SELECT count(*), max(id) FROM inc_pitr") == [(150, 150)]
     assert try_sql(cluster, primary, "SELECT count(*) FROM rows_wal WHERE pad = 'changed'") == [(2000,)]
     # The incremental backup is proven by a drill too (its chain combined, then started and read).
-    drill = wait_until(
-        f"a drill of the incremental backup {newest_id}",
-        lambda: (out := cluster("exec", "-T", "-u", "postgres", "backup", "postdock", "backup", "drill",
-                                "--backup-id", newest_id, check=False)) and "another restore drill runs" not in out
-        and out,
-        timeout=300,
-    )  # fmt: skip
+    drill = drill_by_hand(cluster, newest_id)
     assert "restore drill passed in " in drill and f"backup {newest_id} restored up to " in drill, drill
     wait_until(
         "every other node streaming again", lambda: streaming_nodes(cluster, primary) >= set(others), timeout=600
@@ -478,14 +484,7 @@ def test_three_failovers_in_a_row_leave_an_archive_that_restores_across_every_sw
         timeout=600,
     )
     assert kept["trigger"] != "asked for by hand", kept
-    # The drill waits while a backup runs: the keeper's backups of the new timelines may be under way.
-    by_hand = wait_until(
-        f"a drill of backup {before}",
-        lambda: (out := cluster("exec", "-T", "-u", "postgres", "backup", "postdock", "backup", "drill",
-                                "--backup-id", before, check=False)) and "another restore drill runs" not in out
-        and out,
-        timeout=300,
-    )  # fmt: skip
+    by_hand = drill_by_hand(cluster, before)
     assert "restore drill passed in " in by_hand and f"backup {before} restored up to " in by_hand, by_hand
     reached = re.search(rf"backup {before} restored up to (\S+) and read", by_hand)
     assert reached is not None, by_hand
