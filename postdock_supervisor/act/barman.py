@@ -36,9 +36,9 @@ def reset_receiver(bm: BarmanSettings) -> None:
     barman("receive-wal", "--reset", bm.server, timeout=30)
 
 
-def discard(bm: BarmanSettings, backup_id: str) -> bool:
-    """A backup cut short: FAILED in its backup.info (as barman marks one whose WAL is missing), so
-    that barman's commands no longer trip on it, then deleted."""
+def discard(bm: BarmanSettings, backup_id: str, why: str) -> bool:
+    """A backup that can never complete: FAILED in its backup.info (as barman marks one whose WAL is
+    missing), so that barman's commands no longer trip or wait on it, then deleted."""
     server = Path(bm.backup_dir) / bm.server
     info = server / "meta" / f"{backup_id}-backup.info"
     if not info.exists():
@@ -48,9 +48,9 @@ def discard(bm: BarmanSettings, backup_id: str) -> bool:
     except OSError as exc:
         logger.warning("backup %s: backup.info unreadable (%s)", backup_id, exc)
         return False
-    why = "error=cut short: no end position (its primary was lost while it was finalised); deleted by postdock"
+    error = f"error=never complete: {' '.join(why.split())}; deleted by postdock"
     kept = [line for line in lines if not line.startswith(("status=", "error="))]
-    files.write_atomic(info, "\n".join([*kept, "status=FAILED", why]) + "\n", 0o600)
+    files.write_atomic(info, "\n".join([*kept, "status=FAILED", error]) + "\n", 0o600)
     return barman("delete", bm.server, backup_id, timeout=600).ok
 
 

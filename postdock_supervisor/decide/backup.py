@@ -24,7 +24,7 @@ class Act(enum.Enum):
     RESET_RECEIVER = "reset-receiver"
     CRON = "cron"  # barman cron: (re)starts receive-wal, archives streamed WAL, applies retention
     BACKUP = "backup"
-    DISCARD = "discard"  # mark a cut-short backup FAILED and delete it
+    DISCARD = "discard"  # mark a backup that can never complete FAILED and delete it
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class Decision:
     backup_reason: str = ""
     incremental: bool = False
     discard: str = ""  # the backup id Act.DISCARD removes
+    discard_why: str = ""  # why it can never complete (its backup.info's error says so)
 
 
 def next_fire(schedule: str, after: float) -> float:
@@ -123,15 +124,17 @@ def backup_failed(memory: Memory, reason: str, now: float, started_on: str = "")
 
 
 def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now: float) -> Decision:
-    broken = [b for b in snap.backups if b.cut_short]
+    broken = [b for b in snap.backups if b.stranded]
     if broken and not snap.backup_running:
-        # Nothing in it can be restored (no end position), and barman can list nothing while it is there.
+        # barman can never restore it as DONE, and while it waits, later backups wait behind it (and a
+        # cut-short one stops barman from listing anything).
         return Decision(
             (Act.DISCARD,),
-            f"backup {broken[0].backup_id} was cut short (its primary was lost while barman finalised it: no end "
-            "position): marking it FAILED and deleting it, so that barman can list and check its catalogue again",
-            owe(memory, f"replacing backup {broken[0].backup_id}, cut short", now),
+            f"backup {broken[0].backup_id} will never complete: {broken[0].stranded}; marking it FAILED and "
+            "deleting it, so that barman checks the backups after it and its catalogue again",
+            owe(memory, f"replacing backup {broken[0].backup_id}, which could not complete", now),
             discard=broken[0].backup_id,
+            discard_why=broken[0].stranded,
         )
     writable = snap.writable
     if not writable:

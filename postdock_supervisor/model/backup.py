@@ -38,6 +38,7 @@ class BackupInfo:
     parent_backup_id: str = ""  # set on a block-level incremental backup (barman 3.11+)
     begin_wal: str = ""  # the first WAL segment a restore of it needs
     end_wal: str = ""
+    end_partial: bool = False  # barman's archive holds its end segment only as a .partial
 
     @property
     def incremental(self) -> bool:
@@ -48,6 +49,25 @@ class BackupInfo:
         """Left waiting for WAL with no end position: its primary died as barman finalised it (barman
         3.13 then fails every `list-backups`, `check` and `cron` of the server on its missing end_wal)."""
         return self.status == "WAITING_FOR_WALS" and not self.end_wal
+
+    @property
+    def stranded(self) -> str:
+        """Why barman will never mark this waiting backup DONE ('' while it still may). barman 3.13
+        calls one DONE once the newest archived segment *of the timeline it began on* reaches its end
+        segment, and its cron checks only the oldest waiting backup: a backup that can never get
+        there also keeps every later one waiting."""
+        if self.status != "WAITING_FOR_WALS":
+            return ""
+        if self.cut_short:
+            return "it was cut short (its primary was lost while barman finalised it: no end position)"
+        if self.begin_wal and self.end_wal[:8] != self.begin_wal[:8]:
+            began, ended = int(self.begin_wal[:8], 16), int(self.end_wal[:8], 16)
+            return (f"it began on timeline {began} and ended on {ended} (a failover during the copy): barman waits "
+                    f"for its end segment on timeline {began}, which never comes")  # fmt: skip
+        if self.end_partial:
+            return (f"its timeline ended inside its last segment {self.end_wal} (only a .partial of it is "
+                    "archived): barman never sees that segment whole")  # fmt: skip
+        return ""
 
 
 @dataclass(frozen=True)

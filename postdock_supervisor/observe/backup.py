@@ -6,6 +6,7 @@ import gzip
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -137,7 +138,16 @@ def backups_in(server: Path) -> tuple[BackupInfo, ...]:
     # it in the backup's own directory. Ids are timestamps, so names sort oldest first.
     infos = sorted(server.glob("meta/*-backup.info")) or sorted(server.glob("base/*/backup.info"))
     found = (read_backup_info(path) for path in infos)
-    return tuple(b for b in found if b is not None)
+    return tuple(_with_end_partial(server, b) for b in found if b is not None)
+
+
+def _with_end_partial(server: Path, backup: BackupInfo) -> BackupInfo:
+    """A waiting backup's end segment archived only as .partial: the timeline ended inside it."""
+    if backup.status != "WAITING_FOR_WALS" or len(backup.end_wal) != 24:
+        return backup
+    folder = server / "wals" / backup.end_wal[:16]
+    partial = (folder / f"{backup.end_wal}.partial").exists() and not (folder / backup.end_wal).exists()
+    return replace(backup, end_partial=partial)
 
 
 def backup_locked(bm: BarmanSettings, locks: Path = Path("/proc/locks")) -> bool:

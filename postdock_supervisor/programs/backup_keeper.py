@@ -79,7 +79,7 @@ def start_actions(bm: BarmanSettings, decision: Decision) -> subprocess.Popen[by
         elif action is Act.CRON:
             act.cron()
         elif action is Act.DISCARD:
-            if not act.discard(bm, decision.discard):
+            if not act.discard(bm, decision.discard, decision.discard_why):
                 logger.warning("backup %s could not be deleted: barman delete failed (see above)", decision.discard)
         elif action is Act.BACKUP:
             job = act.start_backup(decision.backup_reason, decision.incremental)

@@ -423,10 +423,11 @@ def test_a_backup_cut_short_by_a_failover_is_discarded_and_a_new_one_owed(
     d = decide_backup(snap("pgmaster", backups=(DONE, broken)), BM, STREAMING, NOW)
     assert (d.actions, d.discard) == ((Act.DISCARD,), "20270115T010000")
     assert d.reason == (
-        "backup 20270115T010000 was cut short (its primary was lost while barman finalised it: no end position): "
-        "marking it FAILED and deleting it, so that barman can list and check its catalogue again"
+        "backup 20270115T010000 will never complete: it was cut short (its primary was lost while barman "
+        "finalised it: no end position); marking it FAILED and deleting it, so that barman checks the backups "
+        "after it and its catalogue again"
     )
-    assert d.memory.backup_due == "replacing backup 20270115T010000, cut short"
+    assert d.memory.backup_due == "replacing backup 20270115T010000, which could not complete"
     # A backup still running may be finalising: left alone.
     running = decide_backup(snap("pgmaster", backups=(DONE, broken), backup_running=True), BM, STREAMING, NOW)
     assert Act.DISCARD not in running.actions
@@ -435,8 +436,56 @@ def test_a_backup_cut_short_by_a_failover_is_discarded_and_a_new_one_owed(
     asked: list[tuple[str, ...]] = []
     monkeypatch.setattr(act, "barman", lambda *args, **kw: asked.append(args) or act.proc.Completed(args, 0, ""))
     bm = settings(BACKUP_DIR=str(tmp_path)).barman
-    assert act.discard(bm, "20270115T010000")
+    assert act.discard(bm, "20270115T010000", d.discard_why)
     marked = (meta / "20270115T010000-backup.info").read_text()
     assert "status=FAILED\n" in marked and "WAITING_FOR_WALS" not in marked
+    assert "error=never complete: it was cut short (its primary was lost" in marked
     assert asked == [("delete", "pg_cluster", "20270115T010000")]
     assert not read_backup_info(meta / "20270115T010000-backup.info").cut_short  # type: ignore[union-attr]
+
+
+# Seen in the e2e suite (a flaky run): a backup began on pgmaster (timeline 5), pgslave1 was promoted
+# while it copied, and barman recorded its end on timeline 6. barman 3.13 waits for that end segment in
+# timeline 5's archive, so it waited for ever, and its cron (which checks only the oldest waiting
+# backup) left every later backup WAITING_FOR_WALS too.
+ACROSS_INFO = """begin_wal=000000050000000000000036
+end_wal=000000060000000000000037
+end_xlog=0/3700CDB8
+status=WAITING_FOR_WALS
+timeline=5
+"""
+
+
+def test_a_waiting_backup_that_barman_can_never_complete_is_discarded(tmp_path: Path) -> None:
+    server = tmp_path / "pg_cluster"
+    (server / "meta").mkdir(parents=True)
+    (server / "meta" / "20270115T010000-backup.info").write_text(ACROSS_INFO)
+    # Its timeline ended inside the end segment: only the .partial of it reaches the archive.
+    (server / "meta" / "20270115T020000-backup.info").write_text(
+        "begin_wal=000000070000000000000040\nend_wal=000000070000000000000041\nstatus=WAITING_FOR_WALS\n"
+    )
+    # Waiting as usual: its end segment is still being streamed.
+    (server / "meta" / "20270115T030000-backup.info").write_text(
+        "begin_wal=000000080000000000000050\nend_wal=000000080000000000000051\nstatus=WAITING_FOR_WALS\n"
+    )
+    wals = server / "wals" / "0000000700000000"
+    wals.mkdir(parents=True)
+    (wals / "000000070000000000000041.partial").write_text("")
+    across, partial, waiting = backups_in(server)
+    assert across.stranded == (
+        "it began on timeline 5 and ended on 6 (a failover during the copy): barman waits for its end segment "
+        "on timeline 5, which never comes"
+    )
+    assert partial.stranded == (
+        "its timeline ended inside its last segment 000000070000000000000041 (only a .partial of it is archived): "
+        "barman never sees that segment whole"
+    )
+    assert not waiting.stranded and not DONE.stranded
+    d = decide_backup(snap("pgmaster", backups=(DONE, across, partial, waiting)), BM, STREAMING, NOW)
+    assert (d.actions, d.discard, d.discard_why) == ((Act.DISCARD,), "20270115T010000", across.stranded)
+    d = decide_backup(snap("pgmaster", backups=(DONE, partial, waiting)), BM, STREAMING, NOW)
+    assert d.discard == "20270115T020000"
+    assert Act.DISCARD not in decide_backup(snap("pgmaster", backups=(DONE, waiting)), BM, STREAMING, NOW).actions
+    # Once the whole segment is archived too, the same backup completes as usual.
+    (wals / "000000070000000000000041").write_text("")
+    assert not backups_in(server)[1].stranded
