@@ -59,8 +59,10 @@ class LogFollower:
         return data[:complete].decode(errors="replace").splitlines()
 
 
-def write_state(decision: Decision) -> None:
-    state = {"reason": decision.reason, "memory": asdict(decision.memory), "time": time.time()}
+def write_state(decision: Decision, own_backup: bool) -> None:
+    """own_backup: a base backup the keeper started runs (its reason is no longer owed then)."""
+    state = {"reason": decision.reason, "memory": asdict(decision.memory), "own_backup": own_backup,
+             "time": time.time()}  # fmt: skip
     files.write_atomic(paths.BACKUP_KEEPER_STATE, json.dumps(state), 0o644)
 
 
@@ -97,7 +99,7 @@ class BackupKeeper:
         self.job_reason = ""
         self.job_host = ""  # the primary the running base backup was started on
         self.last_reason = ""
-        self.last_written: tuple[str, Memory] | None = None
+        self.last_written: tuple[str, Memory, bool] | None = None
         self.log = LogFollower(paths.BARMAN_LOG)
 
     def observe(self) -> BackupSnapshot:
@@ -120,10 +122,11 @@ class BackupKeeper:
         return decide_backup(snap, self.bm, self.memory, time.time())
 
     def apply(self, decision: Decision) -> None:
-        if (decision.reason, decision.memory) != self.last_written:
+        own_backup = self.job is not None or Act.BACKUP in decision.actions
+        if (decision.reason, decision.memory, own_backup) != self.last_written:
             # The file says what the keeper owes and waits for, not only its last reason.
-            write_state(decision)
-            self.last_written = (decision.reason, decision.memory)
+            write_state(decision, own_backup)
+            self.last_written = (decision.reason, decision.memory, own_backup)
         if decision.reason != self.last_reason:
             logger.info("%s", decision.reason)
             self.last_reason = decision.reason

@@ -8,6 +8,7 @@ import re
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,8 @@ def keeper_host(compose: Compose) -> str:
 
 
 def keeper_settled(compose: Compose, primary: str) -> bool:
-    """The backup keeper streams from the primary and owes no base backup (none will start)."""
+    """The backup keeper streams from the primary, owes no base backup (none will start) and runs none
+    (its own `postdock backup take` switches WAL before barman's backup begins)."""
     state = json.loads(compose.exec("backup", "cat", "/run/postdock/backup-keeper.json"))
     memory = state["memory"]
     return bool(
@@ -90,6 +92,7 @@ def keeper_settled(compose: Compose, primary: str) -> bool:
         and not memory["backup_due"]
         and memory["down_since"] is None
         and memory["failed_at"] is None
+        and not state["own_backup"]
     )
 
 
@@ -496,6 +499,42 @@ def test_three_failovers_in_a_row_leave_an_archive_that_restores_across_every_sw
 def lsn(text: str) -> int:
     high, low = text.split("/")
     return (int(high, 16) << 32) + int(low, 16)
+
+
+def test_a_backup_left_waiting_across_a_failover_is_discarded_and_later_backups_complete(cluster: Compose) -> None:
+    """What a failover during a copy leaves (seen once in this suite): a backup that began on one
+    timeline and ended on the next. barman waits for its end segment on the first timeline for ever,
+    and its cron checks only the oldest waiting backup, so every later backup waited too. Here a copy
+    of the newest backup is made into one (its end moved to the next timeline): the keeper marks it
+    FAILED and has barman delete it, and a backup taken afterwards completes."""
+    primary = the_primary(cluster)
+    wait_until("the backup keeper settled", lambda: keeper_settled(cluster, primary), timeout=START)
+    newest = done_backups(cluster)[-1]
+    source = str(newest["backup_id"])
+    stuck = (datetime.strptime(source, "%Y%m%dT%H%M%S") + timedelta(seconds=1)).strftime("%Y%m%dT%H%M%S")
+    server = "/var/backups/pg_cluster"
+    info = cluster.exec("backup", "cat", f"{server}/meta/{source}-backup.info", user="postgres")
+    values = dict(line.split("=", 1) for line in info.splitlines() if "=" in line)
+    timeline = int(values["begin_wal"][:8], 16)
+    end_wal = f"{timeline + 1:08X}{values['end_wal'][8:]}"
+    edit = "; ".join(
+        (
+            "s/^status=.*/status=WAITING_FOR_WALS/",
+            f"s/^end_wal=.*/end_wal={end_wal}/",
+            f"s/^backup_id=.*/backup_id={stuck}/",
+        )
+    )
+    meta = f"{server}/meta/{stuck}-backup.info"
+    # Whole before the keeper can see it: the data first, the catalogue entry renamed into place last.
+    cluster.exec("backup", "sh", "-ec", f"cp -a {server}/base/{source} {server}/base/{stuck}; "
+                 f"sed -e '{edit}' {server}/meta/{source}-backup.info > {meta}.tmp; mv {meta}.tmp {meta}",
+                 user="postgres")  # fmt: skip
+    reason = f"backup {stuck} will never complete: it began on timeline {timeline} and ended on {timeline + 1}"
+    wait_until("the keeper discarding it", lambda: reason in cluster("logs", "--no-color", "backup"), timeout=120)
+    wait_until(f"backup {stuck} deleted", lambda: stuck not in {b["backup_id"] for b in backups(cluster)}, timeout=120)
+    assert not cluster.exec("backup", "ls", f"{server}/base", user="postgres").count(stuck)
+    assert f"backup {stuck} could not be deleted" not in cluster("logs", "--no-color", "backup")
+    wait_until("the backup keeper settled again", lambda: keeper_settled(cluster, primary), timeout=START)
 
 
 def test_a_wal_segment_missing_from_the_archive_is_counted_and_fails_the_drill_naming_it(cluster: Compose) -> None:

@@ -239,11 +239,13 @@ def test_backup_keeper_applies_every_action_in_order_and_starts_the_backup(
     keeper.apply(decision)
     assert calls == ["point_at", "stop_receiver", "cron", "backup no base backup yet"]
     assert keeper.memory.host == "pgslave1"
-    assert json.loads((tmp_path / "backup-keeper.json").read_text())["reason"] == "the primary is pgslave1"
+    state = json.loads((tmp_path / "backup-keeper.json").read_text())
+    assert (state["reason"], state["own_backup"]) == ("the primary is pgslave1", True)
     # Same reason, a new debt: the file says what the keeper owes (tests and operators wait on it).
     owing = BackupDecision((), "the primary is pgslave1", BackupMemory(host="pgslave1", backup_due="slot lost"))
     keeper.apply(owing)
-    assert json.loads((tmp_path / "backup-keeper.json").read_text())["memory"]["backup_due"] == "slot lost"
+    state = json.loads((tmp_path / "backup-keeper.json").read_text())
+    assert (state["memory"]["backup_due"], state["own_backup"]) == ("slot lost", False)  # the job was never made
 
 
 def test_every_recurring_program_has_the_three_parts() -> None:
