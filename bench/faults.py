@@ -5,11 +5,14 @@
 - every packet to and from the primary dropped (iptables in its network namespace): its lease
   lapses and a standby is promoted;
 - the primary frozen for 12 s (`docker pause`), writes through pgpool: a standby is promoted
-  meanwhile and pgpool follows.
+  meanwhile and pgpool follows;
+- the primary frozen for 1.5 s, shorter than its 2 s lease (`blip`): no failover; how long after the
+  thaw writes come back, through pgpool and on the primary directly.
 
 For each: the write gap (longest time between two acknowledged writes of a writer committing every
 100 ms; direct through a libpq multi-host string, through pgpool for the freeze) and acknowledged
-writes lost.
+writes lost. The freeze also runs a direct writer beside the pgpool one: how much later writes came
+back through pgpool than on the nodes themselves.
 
 Run: .venv/bin/python -m bench.faults --runs 3 [--faults drop,stop]   (the image must be built:
 scripts/build-image.sh)
@@ -46,14 +49,34 @@ def settled(compose: Compose, services: list[str]) -> None:
             "pgpool", "postdock", "health", check=False).strip().endswith("primary pgmaster"), timeout=300)  # fmt: skip
 
 
+def resumed(writer: Writer, began: float) -> float:
+    """Seconds from the fault to the write that ended the writer's longest gap after it (counted
+    from its last write before the fault, or from the fault for a writer that had none)."""
+    before = max((w.at for w in writer.acked if w.at <= began), default=began)
+    times = [before, *(w.at for w in writer.acked if w.at > began)]
+    spans = [(b - a, b) for a, b in zip(times, times[1:], strict=False)]
+    return max(spans)[1] - began if spans else 0.0
+
+
 def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
-    through_pool = fault == "freeze"
+    through_pool = fault in ("freeze", "blip")
     sql(compose, "pgmaster", f"CREATE TABLE {table} (id int PRIMARY KEY)")
     hosts = (lambda: [compose.ip("pgpool")]) if through_pool else (lambda: addresses(compose, NODES))
     writer = Writer(hosts, table=table, session_attrs="any" if through_pool else "read-write").start()
+    direct = None
+    if through_pool:
+        # Writes on the new primary itself, the moment it takes them: a client of the standbys alone
+        # (read-write), so it never waits for the frozen node. pgpool's own delay is the difference.
+        sql(compose, "pgmaster", f"CREATE TABLE {table}_direct (id int PRIMARY KEY)")
+        # After a blip the primary stays: the direct writer then writes to it alone.
+        nodes = NODES[:1] if fault == "blip" else NODES[1:]
+        direct = Writer(
+            lambda: addresses(compose, nodes), table=f"{table}_direct", deadline=None if fault == "blip" else 2.0
+        )
+        direct.start()
     try:
         wait_until("40 acknowledged writes", lambda: len(writer.acked) >= 40, timeout=120)
-        began = time.monotonic()
+        began = thawed = time.monotonic()
         if fault == "kill9":
             pid = compose.exec("pgmaster", "head", "-1", "/var/lib/postgresql/data/postmaster.pid").strip()
             compose.exec("pgmaster", "kill", "-9", pid)
@@ -63,23 +86,41 @@ def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
             compose.drop("pgmaster")
         else:
             compose("pause", "pgmaster")
-            time.sleep(12)  # the fault's length, not a wait for a condition
+            time.sleep(BLIP_S if fault == "blip" else 12)  # the fault's length, not a wait for a condition
             compose("unpause", "pgmaster")
+            thawed = time.monotonic()
         wait_until("writes after", lambda: writer.acked_after(began + 0.5) >= 20, timeout=180)
+        if direct is not None:
+            wait_until("direct writes after", lambda: direct.acked_after(began + 0.5) >= 20, timeout=180)
     finally:
         writer.stop()
+        if direct is not None:
+            direct.stop()
         if fault == "drop":
             compose.undrop("pgmaster")
     primary = wait_until("one primary", lambda: (p := primaries(compose, NODES)) and len(p) == 1 and p[0])
     stored = {r[0] for r in sql(compose, str(primary), f"SELECT id FROM {table}")}
     figures = {f"{fault}_write_gap_s": gap(writer), f"{fault}_lost_acked_writes": float(len(writer.ids() - stored))}
+    if direct is not None:
+        kept = {r[0] for r in sql(compose, str(primary), f"SELECT id FROM {table}_direct")}
+        figures.update({
+            f"{fault}_direct_write_gap_s": gap(direct),
+            f"{fault}_direct_lost_acked_writes": float(len(direct.ids() - kept)),
+            # > 0: writes came back through pgpool that much later than on the nodes themselves
+            f"{fault}_pool_after_direct_s": resumed(writer, began) - resumed(direct, began),
+        })  # fmt: skip
+    if fault == "blip":
+        thaw = thawed - began  # docker's pause and unpause take a moment each: counted from the unpause's return
+        figures.update({f"{fault}_pool_after_thaw_s": resumed(writer, began) - thaw,
+                        f"{fault}_direct_after_thaw_s": resumed(direct, began) - thaw if direct else 0.0})  # fmt: skip
     if fault in ("drop", "freeze"):  # a standby was promoted: its flight record, phase by phase
         record = wait_until("the flight record", lambda: flight_record(compose, str(primary)), timeout=60)
         figures.update({f"{fault}_recorded_{name}_s": seconds for name, seconds in phases(record)})
     return figures
 
 
-FAULTS = ("kill9", "stop", "drop", "freeze")
+FAULTS = ("kill9", "stop", "drop", "freeze", "blip")
+BLIP_S = 1.5
 
 
 def chosen_faults(known: tuple[str, ...] = FAULTS) -> list[str]:
@@ -96,8 +137,8 @@ def chosen_faults(known: tuple[str, ...] = FAULTS) -> list[str]:
 def one_run() -> dict[str, float]:
     figures: dict[str, float] = {}
     for fault in chosen_faults():
-        services = [*NODES, "pgpool"] if fault == "freeze" else NODES
-        env = {"POSTDOCK_CONSISTENCY_MODE": "partial"} if fault == "freeze" else None
+        services = [*NODES, "pgpool"] if fault in ("freeze", "blip") else NODES
+        env = {"POSTDOCK_CONSISTENCY_MODE": "partial"} if fault in ("freeze", "blip") else None
         compose = Compose(env=env) if env else Compose()
         try:
             compose("up", "-d", *services)

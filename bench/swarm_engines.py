@@ -141,8 +141,9 @@ class Stack:
         """Every service's log, timestamped, kept after the stack is gone: the figures' why."""
         directory.mkdir(parents=True, exist_ok=True)
         for service in SERVICES:
-            # The tasks' standard error (postgres, repmgrd) too, in one stream.
-            command = f"docker service logs --timestamps --no-trunc {self.project}_{service} 2>&1"
+            # The tasks' standard error (postgres, repmgrd) too, in one stream. Bounded: `service logs`
+            # waited for ever once (10 min) on a task whose engine had been paused and resumed.
+            command = f"timeout 60 docker service logs --timestamps --no-trunc {self.project}_{service} 2>&1"
             text = sh("docker", "exec", ENGINES[0], "sh", "-c", command, check=False)
             (directory / f"{service}.log").write_text(text)
 
