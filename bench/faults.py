@@ -49,13 +49,13 @@ def settled(compose: Compose, services: list[str]) -> None:
             "pgpool", "postdock", "health", check=False).strip().endswith("primary pgmaster"), timeout=300)  # fmt: skip
 
 
-def resumed(writer: Writer, began: float) -> float:
-    """Seconds from the fault to the write that ended the writer's longest gap after it (counted
-    from its last write before the fault, or from the fault for a writer that had none)."""
+def resumed(writer: Writer, began: float, pause: float = 0.5) -> float:
+    """Seconds from the fault to the write that ended the writer's first stop after it (a gap over
+    `pause`, five writes' time), counted from its last write before the fault, or from the fault for
+    a writer that had none. The first stop, not the longest: later ones are other events."""
     before = max((w.at for w in writer.acked if w.at <= began), default=began)
     times = [before, *(w.at for w in writer.acked if w.at > began)]
-    spans = [(b - a, b) for a, b in zip(times, times[1:], strict=False)]
-    return max(spans)[1] - began if spans else 0.0
+    return next((b - began for a, b in zip(times, times[1:], strict=False) if b - a > pause), 0.0)
 
 
 def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:

@@ -28,6 +28,7 @@ class BackendProbe:
     streaming: bool = False  # its WAL receiver streams from an upstream
     application_name: str = ""  # the name it streams under (repmgr's node name)
     sync_names: frozenset[str] = frozenset()  # primary only: standbys in its synchronous set, streaming
+    stalled: bool = False  # takes connections but does not answer: frozen (a paused container, a stalled VM)
 
 
 @dataclass(frozen=True)

@@ -74,16 +74,26 @@ SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # the protocol's SSLRequest: any 
 def postgres_answers(host: str, port: int, timeout: float = PROBE_S) -> bool:
     """Whether a postgres process answers there now. A TCP connect alone is not enough: the kernel of a
     frozen container (a stalled VM, `docker pause`) still completes the handshake."""
+    return postgres_state(host, port, timeout) == "answers"
+
+
+def postgres_state(host: str, port: int, timeout: float = PROBE_S) -> str:
+    """'answers'; 'silent' when the connection is taken but nothing answers (a frozen node: its kernel
+    completes the handshake); 'unreachable' when no connection is made."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn = socket.create_connection((host, port), timeout=timeout)
+    except OSError:
+        return "unreachable"
+    with conn:
+        try:
             conn.settimeout(timeout)
             conn.sendall(SSL_REQUEST)
             answer = conn.recv(1)
-            if answer == b"S":
-                _part_politely(conn)
-            return answer in (b"S", b"N")
-    except OSError:
-        return False
+        except OSError:
+            return "silent"
+        if answer == b"S":
+            _part_politely(conn)
+        return "answers" if answer in (b"S", b"N") else "silent"
 
 
 def _part_politely(conn: socket.socket) -> None:

@@ -3,7 +3,8 @@
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import psycopg
@@ -12,7 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 from postdock_supervisor import db, paths, proc
 from postdock_supervisor.config import Backend, PgpoolSettings
 from postdock_supervisor.model.pool import BackendProbe, PoolNode, PoolSnapshot
-from postdock_supervisor.observe.peers import postgres_answers
+from postdock_supervisor.observe.peers import postgres_state
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +85,10 @@ QUICK_S = 1.0  # a frozen backend is given up after this, not after libpq's 2 s 
 
 def probe(pool: PgpoolSettings, backend: Backend) -> BackendProbe:
     num = backend.num
-    if not postgres_answers(backend.host, backend.port, QUICK_S):
-        logger.debug("backend %d (%s) does not answer the protocol within %ss", num, backend.host, QUICK_S)
-        return BackendProbe(num, answers=False)
+    state = postgres_state(backend.host, backend.port, QUICK_S)
+    if state != "answers":
+        logger.debug("backend %d (%s) does not answer the protocol within %ss (%s)", num, backend.host, QUICK_S, state)
+        return BackendProbe(num, answers=False, stalled=state == "silent")
     try:
         with db.connect(
             host=backend.host,
@@ -106,23 +108,62 @@ def probe(pool: PgpoolSettings, backend: Backend) -> BackendProbe:
     return BackendProbe(num, True, bool(in_recovery), bool(streaming), str(app or ""), frozenset(sync_names or ()))
 
 
-def snapshot(pool: PgpoolSettings) -> PoolSnapshot:
-    """pgpool's view and every backend's own answer, asked at the same time: pgpool no longer checks
-    its backends' health itself, so the keeper's probes are what notices a dead standby or a new
-    primary. A session through pgpool waits for a frozen primary until its connect timeout (a round
-    took 5 s while one was paused, and pgpool followed the new primary that much later); PCP, which
-    answers then, is asked only when SQL does not (each PCP call is three lines in pgpool's log)."""
-    with ThreadPoolExecutor(max_workers=len(pool.backends)) as workers:
-        probing = [workers.submit(probe, pool, backend) for backend in pool.backends]
+SILENT_WAIT_S = 0.1  # how long a round waits for a backend that did not answer the round before
+
+
+class Prober:
+    """pgpool's view and every backend's own answer, asked at the same time, round after round.
+
+    pgpool no longer checks its backends' health itself, so these probes are what notices a dead
+    standby or a new primary, and a round's length is how late pgpool follows a promotion. Two things
+    would make a round wait for a frozen node: its probe (QUICK_S), and pgpool's own SQL view, whose
+    session waits for a frozen primary until its connect timeout (a round took 5 s while one was
+    paused). So a backend silent in the last round is waited for only SILENT_WAIT_S: its probe goes
+    on in the background and counts as silent until it answers; and while the node pgpool holds as
+    primary is silent, pgpool's view comes from PCP, which answers then (asked only then: each PCP
+    call is three lines in pgpool's log)."""
+
+    def __init__(self, pool: PgpoolSettings) -> None:
+        self.pool = pool
+        self.workers = ThreadPoolExecutor(max_workers=2 * len(pool.backends))
+        self.pending: dict[int, Future[BackendProbe]] = {}
+        self.silent: set[int] = set()
+        self.last: dict[int, BackendProbe] = {}  # each backend's last finished probe
+        self.primary: int | None = None  # the backend pgpool held as primary in the last view
+
+    def _probe(self, backend: Backend) -> Future[BackendProbe]:
+        running = self.pending.get(backend.num)
+        if running is None:
+            running = self.pending[backend.num] = self.workers.submit(probe, self.pool, backend)
+        return running
+
+    def _answer(self, num: int, future: Future[BackendProbe]) -> BackendProbe:
         try:
-            nodes = pool_nodes(pool)
-        except psycopg.Error:
-            found = pool_nodes_pcp(pool)
-            if not found:
-                raise
-            nodes = found
-        probes = tuple(future.result() for future in probing)
-    return PoolSnapshot(nodes, probes)
+            found = future.result(timeout=SILENT_WAIT_S if num in self.silent else None)
+        except FutureTimeout:  # still waiting for it: silent, as last time
+            return self.last.get(num, BackendProbe(num, answers=False))
+        del self.pending[num]
+        (self.silent.discard if found.answers else self.silent.add)(num)
+        self.last[num] = found
+        return found
+
+    def _view(self) -> tuple[PoolNode, ...]:
+        if self.primary is None or self.primary not in self.silent:
+            try:
+                return pool_nodes(self.pool)
+            except psycopg.Error:
+                pass
+        found = pool_nodes_pcp(self.pool)
+        if not found:
+            raise psycopg.OperationalError("pgpool answers neither SQL nor PCP")
+        return found
+
+    def snapshot(self) -> PoolSnapshot:
+        futures = [(b.num, self._probe(b)) for b in self.pool.backends]
+        probes = tuple(self._answer(num, future) for num, future in futures)
+        nodes = self._view()
+        self.primary = next((n.num for n in nodes if n.attached and n.role == "primary"), None)
+        return PoolSnapshot(nodes, probes)
 
 
 def read_keeper_state() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from postdock_supervisor.decide.pool import PoolDecision, decide_pool
 from postdock_supervisor.model.failover import pgpool_lag
 from postdock_supervisor.model.pool import PoolSnapshot
 from postdock_supervisor.observe.peers import fetch_report
-from postdock_supervisor.observe.pool import read_keeper_state, snapshot
+from postdock_supervisor.observe.pool import Prober, read_keeper_state
 from postdock_supervisor.programs.contract import step
 from postdock_supervisor.programs.runner import run_ticks
 from postdock_supervisor.render.pgpool import initial_weight
@@ -42,6 +42,8 @@ class PoolKeeper:
         assert settings.pgpool is not None
         self.settings = settings
         self.pool = settings.pgpool
+        self.prober = Prober(self.pool)
+        self.last_reasons: frozenset[str] = frozenset()
         self.weights = {b.num: initial_weight(self.pool, b) for b in self.pool.backends}
         self.written: dict[str, Any] = read_keeper_state()  # the state file as this keeper last left it
         self.switch: tuple[str, float] | None = None  # pgpool made this host its primary at that time
@@ -66,7 +68,7 @@ class PoolKeeper:
 
     def observe(self) -> PoolSnapshot | None:
         try:
-            return snapshot(self.pool)
+            return self.prober.snapshot()
         except psycopg.Error as exc:
             logger.debug("pgpool does not answer yet: %s", exc)
             return None
@@ -78,7 +80,9 @@ class PoolKeeper:
         if decision is None:
             return
         for line in decision.reasons:
-            logger.info("%s", line)
+            if line not in self.last_reasons:  # a standing reason (an attach held back) is said once
+                logger.info("%s", line)
+        self.last_reasons = frozenset(decision.reasons)
         for num in decision.attach:
             if not pool_act.attach(self.pool, num):
                 logger.warning("pcp_attach_node %d failed; trying again next round", num)

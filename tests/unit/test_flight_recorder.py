@@ -9,7 +9,7 @@ import pytest
 
 from postdock_supervisor import healing, status
 from postdock_supervisor.model.failover import AFTER, FailoverRecord, phases, summary
-from postdock_supervisor.observe.peers import SSL_REQUEST, postgres_answers
+from postdock_supervisor.observe.peers import SSL_REQUEST, postgres_answers, postgres_state
 from postdock_supervisor.programs import approve
 from tests.builders import make_settings, running_primary
 
@@ -102,17 +102,25 @@ def test_a_postgres_that_answers_nothing_is_unreachable_even_when_its_kernel_acc
                 conn.sendall(answer)
             conn.recv(1)  # hold the connection open until the client gives up
 
-    results = {}
+    results, states = {}, {}
     for name, answer in (("answering", b"N"), ("frozen", b"")):
         with socket.create_server(("127.0.0.1", 0)) as listener:
             thread = threading.Thread(target=serve, args=(listener, answer), daemon=True)
             thread.start()
             results[name] = postgres_answers("127.0.0.1", listener.getsockname()[1], timeout=0.2)
             thread.join(timeout=5)
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            thread = threading.Thread(target=serve, args=(listener, answer), daemon=True)
+            thread.start()
+            states[name] = postgres_state("127.0.0.1", listener.getsockname()[1], timeout=0.2)
+            thread.join(timeout=5)
     with socket.create_server(("127.0.0.1", 0)) as listener:
         closed_port = listener.getsockname()[1]
     results["down"] = postgres_answers("127.0.0.1", closed_port, timeout=0.2)
+    states["down"] = postgres_state("127.0.0.1", closed_port, timeout=0.2)
     assert results == {"answering": True, "frozen": False, "down": False}
+    # The pool keeper tells the frozen node (connection taken, no answer) from the gone one.
+    assert states == {"answering": "answers", "frozen": "silent", "down": "unreachable"}
 
 
 def test_pgpools_phase_runs_from_the_new_primary_taking_writes_to_pgpool_switching() -> None:

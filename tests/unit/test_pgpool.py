@@ -250,3 +250,72 @@ def test_pcp_view_is_read_when_pgpool_refuses_sessions(monkeypatch: pytest.Monke
         PoolNode(1, "pgslave1", "down", "standby"),
         PoolNode(3, "pgslave3", "waiting", "standby"),
     )
+
+
+def test_a_round_waits_for_no_frozen_node_and_reads_pgpools_view_by_pcp_while_its_primary_is_silent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frozen primary used to stretch every round of the pool keeper to seconds (its probe, and the
+    SQL session through pgpool that waits for it), so pgpool followed the new primary that late."""
+    import threading
+    import time
+
+    from postdock_supervisor.observe import pool as observe_pool
+
+    pool = pool_settings().pgpool
+    thawed = threading.Event()
+    asked: list[str] = []
+    frozen = {0}  # pgmaster: its first probe says silent at once, later ones hang until the thaw
+
+    def probe(_pool: object, backend: object) -> BackendProbe:
+        num = backend.num  # type: ignore[attr-defined]
+        asked.append(f"probe {num}")
+        if num in frozen and asked.count(f"probe {num}") > 1:
+            thawed.wait(10)
+        return BackendProbe(num, answers=num not in frozen, in_recovery=num != 3, streaming=num != 3)
+
+    sql_view = tuple(PoolNode(b.num, b.host, "up", "primary" if b.num == 0 else "standby") for b in pool.backends)
+    monkeypatch.setattr(observe_pool, "probe", probe)
+    monkeypatch.setattr(observe_pool, "pool_nodes", lambda _pool: asked.append("sql") or sql_view)
+    monkeypatch.setattr(observe_pool, "pool_nodes_pcp", lambda _pool: asked.append("pcp") or sql_view)
+    prober = observe_pool.Prober(pool)
+    first = prober.snapshot()
+    assert [p.answers for p in first.probes] == [b.num != 0 for b in pool.backends]
+    assert asked.count("sql") == 1  # pgpool's primary was not known silent yet
+    for _ in range(3):
+        began = time.monotonic()
+        snap = prober.snapshot()
+        assert time.monotonic() - began < 1.0  # not the frozen probe's length (it hangs 10 s here)
+        assert not next(p for p in snap.probes if p.num == 0).answers
+    assert asked.count("probe 0") == 2  # the hanging probe is not asked again while it runs
+    assert (asked.count("sql"), asked.count("pcp")) == (1, 3)
+    frozen.clear()
+    thawed.set()
+    wait = time.monotonic() + 5
+    while not next(p for p in prober.snapshot().probes if p.num == 0).answers:
+        assert time.monotonic() < wait
+    prober.snapshot()
+    assert asked[-1] == "sql"  # pgpool's primary answers again: its SQL view again
+
+
+def test_no_standby_is_attached_while_a_frozen_node_would_hold_pgpools_search_for_its_primary() -> None:
+    """Measured (bench.faults freeze): an attach during the freeze left pgpool searching for its primary
+    until the thaw, and every session waited with it. A frozen node takes connections, a gone one not."""
+    pool = pool_settings().pgpool
+    frozen = BackendProbe(0, False, stalled=True)
+    nodes = (node(0, "pgmaster", "down"), node(1, "pgslave1", "down"), node(3, "pgslave3", role="primary"))
+    decision = decide_pool(PoolSnapshot(nodes, (frozen, standby(1, "node2"), primary(3))), pool, {})
+    assert decision.attach == ()
+    assert decision.reasons[0] == (
+        "not attaching backend 1 (pgslave1) yet: backend 0 (pgmaster) takes connections but does not answer "
+        "(frozen?), and pgpool's search for a primary after an attach would wait for it"
+    )
+    gone = BackendProbe(0, False)
+    assert decide_pool(PoolSnapshot(nodes, (gone, standby(1, "node2"), primary(3))), pool, {}).attach == (1,)
+    thawed = standby(0, "node1")
+    both = decide_pool(PoolSnapshot(nodes, (thawed, standby(1, "node2"), primary(3))), pool, {}).attach
+    assert both == (0, 1)
+    # The new primary, down in pgpool while the old one is frozen: attached all the same (writes need it).
+    nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3", "down"))
+    decision = decide_pool(PoolSnapshot(nodes, (frozen, standby(1, "node2"), primary(3))), pool, {})
+    assert decision.attach == (3,)

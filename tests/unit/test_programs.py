@@ -3,6 +3,7 @@ carries out exactly the actions its decision names. Supervisord, pcp, barman and
 replaced by recorders (the only fakes here); the decisions are the real ones."""
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,30 @@ def test_pool_keeper_attaches_a_streaming_standby_and_keeps_weights_it_could_not
     state = json.loads((tmp_path / "pool-keeper.json").read_text())
     assert state["weights_applied"] is (decision.weights == before)
     assert keeper.decide(None, 0.0) is None
+
+
+def test_pool_keeper_says_a_standing_reason_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    """An attach held back while a node is frozen stands for the whole freeze: said once, not twice a second."""
+    monkeypatch.setattr(paths, "POOL_KEEPER_STATE", tmp_path / "pool-keeper.json")
+    keeper = pool_keeper.PoolKeeper(pool_settings(CONSISTENCY_MODE="eventual"))
+    snap = PoolSnapshot(
+        nodes=(
+            PoolNode(0, "pgmaster", "down", "standby"),
+            PoolNode(1, "pgslave1", "down", "standby"),
+            PoolNode(3, "pgslave3", "up", "primary"),
+        ),  # fmt: skip
+        probes=(
+            BackendProbe(0, False, stalled=True),
+            BackendProbe(1, True, in_recovery=True, streaming=True, application_name="node2"),
+            BackendProbe(3, True, in_recovery=False),
+        ),
+    )
+    with caplog.at_level(logging.INFO, logger=pool_keeper.logger.name):
+        for _ in range(3):
+            step_with(keeper, snap)
+    held = [r for r in caplog.messages if r.startswith("not attaching backend 1 (pgslave1) yet")]
+    assert len(held) == 1, caplog.messages
 
 
 def step_with(keeper: pool_keeper.PoolKeeper, snap: PoolSnapshot) -> Any:
