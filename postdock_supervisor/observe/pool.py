@@ -3,7 +3,6 @@
 import json
 import logging
 import os
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -110,9 +109,6 @@ def probe(pool: PgpoolSettings, backend: Backend) -> BackendProbe:
 
 
 SILENT_WAIT_S = 0.1  # how long a round waits for a backend that did not answer the round before
-# ... and for any other: a probe takes QUICK_S, then a 2 s connect and a 2 s query at worst; one still
-# running after this hangs (a name lookup retried for 10 s) and counts as silent meanwhile
-ROUND_WAIT_S = 3.0
 
 
 class Prober:
@@ -133,25 +129,19 @@ class Prober:
         self.pending: dict[int, Future[BackendProbe]] = {}
         self.silent: set[int] = set()
         self.last: dict[int, BackendProbe] = {}  # each backend's last finished probe
-        self.asked: dict[int, float] = {}  # when its running probe started
         self.primary: int | None = None  # the backend pgpool held as primary in the last view
 
     def _probe(self, backend: Backend) -> Future[BackendProbe]:
         running = self.pending.get(backend.num)
         if running is None:
             running = self.pending[backend.num] = self.workers.submit(probe, self.pool, backend)
-            self.asked[backend.num] = time.monotonic()
         return running
 
     def _answer(self, num: int, future: Future[BackendProbe]) -> BackendProbe:
         try:
-            found = future.result(timeout=SILENT_WAIT_S if num in self.silent else ROUND_WAIT_S)
-        except FutureTimeout:  # still waiting for it: silent
-            self.silent.add(num)
-            last = self.last.get(num)
-            if last is not None and not last.answers and time.monotonic() - self.asked[num] < ROUND_WAIT_S:
-                return last  # as silent as last time
-            return BackendProbe(num, answers=False, stalled=True)  # a probe this slow hangs somewhere
+            found = future.result(timeout=SILENT_WAIT_S if num in self.silent else None)
+        except FutureTimeout:  # still waiting for it: silent, as last time
+            return self.last.get(num, BackendProbe(num, answers=False))
         del self.pending[num]
         (self.silent.discard if found.answers else self.silent.add)(num)
         self.last[num] = found

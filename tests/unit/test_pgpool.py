@@ -320,33 +320,3 @@ def test_no_standby_is_attached_while_a_frozen_node_would_hold_pgpools_search_fo
     nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3", "down"))
     decision = decide_pool(PoolSnapshot(nodes, (frozen, standby(1, "node2"), primary(3))), pool, {})
     assert decision.attach == (3,)
-
-
-def test_a_probe_that_hangs_past_a_round_counts_as_a_hanging_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A backend that answered before and whose probe now hangs (a name lookup retried for 10 s after
-    its swarm engine stopped answering) is silent and hanging after ROUND_WAIT_S, not waited for."""
-    import threading
-
-    from postdock_supervisor.observe import pool as observe_pool
-
-    pool = pool_settings().pgpool
-    release = threading.Event()
-    calls: list[int] = []
-
-    def probe(_pool: object, backend: object) -> BackendProbe:
-        num = backend.num  # type: ignore[attr-defined]
-        calls.append(num)
-        if num == 0 and calls.count(0) > 1:
-            release.wait(10)
-        return BackendProbe(num, answers=True, in_recovery=num != 0)
-
-    view = tuple(PoolNode(b.num, b.host, "up", "primary" if b.num == 0 else "standby") for b in pool.backends)
-    monkeypatch.setattr(observe_pool, "probe", probe)
-    monkeypatch.setattr(observe_pool, "pool_nodes", lambda _pool: view)
-    monkeypatch.setattr(observe_pool, "pool_nodes_pcp", lambda _pool: view)
-    monkeypatch.setattr(observe_pool, "ROUND_WAIT_S", 0.2)
-    prober = observe_pool.Prober(pool)
-    assert next(p for p in prober.snapshot().probes if p.num == 0).answers
-    hanging = next(p for p in prober.snapshot().probes if p.num == 0)
-    assert (hanging.answers, hanging.stalled) == (False, True)
-    release.set()
