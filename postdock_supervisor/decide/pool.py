@@ -11,9 +11,8 @@
   pgpool's primary (pcp_promote_node). A standby pgpool holds as up that does not answer is
   detached (pgpool connects every session to every up backend, so it would fail them all); pgpool's
   primary is never detached for not answering: it may be frozen, and nothing else can take writes.
-- No standby is attached while connections to some backend hang (taken but unanswered: frozen; or
-  timing out: a host that stopped answering): pgpool's search for its primary after an attach waits
-  for such a node, and holds every session meanwhile.
+- No standby is attached while a backend takes connections but does not answer (frozen): pgpool's
+  search for its primary after an attach waits for such a node, and holds every session meanwhile.
 - strict mode: reads go only to the primary and to standbys in its synchronous set (remote_apply),
   so a read through pgpool sees every acknowledged commit; every other standby gets weight 0."""
 
@@ -108,15 +107,14 @@ def decide_pool(snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mappi
     if standbys and stalled:
         # pgpool searches for its primary after every attach, and that search waits for a frozen node
         # (attached or not) until it thaws, holding every session meanwhile (7 s without writes after a
-        # 12 s freeze; the whole pause of a swarm engine): a standby's attach waits for the thaw, or for
-        # the node to refuse connections. A writable one is attached all the same: without it pgpool
-        # takes no writes at all.
+        # 12 s freeze): a standby's attach waits for the thaw, or for the node to be gone. A writable
+        # one is attached all the same: without it pgpool takes no writes at all.
         hosts = {n.num: n.host for n in snap.nodes}
         held = ", ".join(f"{num} ({hosts[num]})" for num in standbys)
         frozen = ", ".join(f"{n.num} ({n.host})" for n in stalled)
         reasons = [r for r in reasons if not any(r.startswith(f"attach backend {num} ") for num in standbys)]
-        reasons.append(f"not attaching backend {held} yet: connections to backend {frozen} hang (frozen or cut "
-                       "off?), and pgpool's search for a primary after an attach would wait for it")  # fmt: skip
+        reasons.append(f"not attaching backend {held} yet: backend {frozen} takes connections but does not answer "
+                       "(frozen?), and pgpool's search for a primary after an attach would wait for it")  # fmt: skip
         attach = [num for num in attach if num not in standbys]
     if promote is not None and promote not in attach:
         reasons.append(why)

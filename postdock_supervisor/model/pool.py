@@ -28,9 +28,7 @@ class BackendProbe:
     streaming: bool = False  # its WAL receiver streams from an upstream
     application_name: str = ""  # the name it streams under (repmgr's node name)
     sync_names: frozenset[str] = frozenset()  # primary only: standbys in its synchronous set, streaming
-    # connection attempts to it wait: taken but unanswered (frozen: a paused container, a stalled VM)
-    # or timing out (a host that stopped answering); a refused or unresolvable one fails at once
-    stalled: bool = False
+    stalled: bool = False  # takes connections but does not answer: frozen (a paused container, a stalled VM)
 
 
 @dataclass(frozen=True)

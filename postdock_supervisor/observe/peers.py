@@ -78,13 +78,10 @@ def postgres_answers(host: str, port: int, timeout: float = PROBE_S) -> bool:
 
 
 def postgres_state(host: str, port: int, timeout: float = PROBE_S) -> str:
-    """'answers'; 'silent' when a connection attempt waits: taken but unanswered (a frozen node: its
-    kernel completes the handshake) or timing out (a host that stopped answering, dropped packets);
-    'unreachable' when it fails at once (refused, no route, a name that does not resolve)."""
+    """'answers'; 'silent' when the connection is taken but nothing answers (a frozen node: its kernel
+    completes the handshake); 'unreachable' when no connection is made."""
     try:
         conn = socket.create_connection((host, port), timeout=timeout)
-    except TimeoutError:
-        return "silent"
     except OSError:
         return "unreachable"
     with conn:

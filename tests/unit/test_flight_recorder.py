@@ -123,23 +123,6 @@ def test_a_postgres_that_answers_nothing_is_unreachable_even_when_its_kernel_acc
     assert states == {"answering": "answers", "frozen": "silent", "down": "unreachable"}
 
 
-def test_a_connection_attempt_that_times_out_is_silent_not_gone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A host that stopped answering (a paused swarm engine, dropped packets): attempts wait, as for a
-    frozen node; only a refusal or an unknown name fails at once."""
-    from postdock_supervisor.observe import peers
-
-    def timing_out(address: tuple[str, int], timeout: float) -> socket.socket:
-        raise TimeoutError("timed out")
-
-    def unknown(address: tuple[str, int], timeout: float) -> socket.socket:
-        raise socket.gaierror("Name or service not known")
-
-    monkeypatch.setattr(peers.socket, "create_connection", timing_out)
-    assert postgres_state("pgmaster", 5432, timeout=0.1) == "silent"
-    monkeypatch.setattr(peers.socket, "create_connection", unknown)
-    assert postgres_state("pgmaster", 5432, timeout=0.1) == "unreachable"
-
-
 def test_pgpools_phase_runs_from_the_new_primary_taking_writes_to_pgpool_switching() -> None:
     from postdock_supervisor.model.failover import pgpool_lag
 

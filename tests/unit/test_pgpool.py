@@ -300,16 +300,15 @@ def test_a_round_waits_for_no_frozen_node_and_reads_pgpools_view_by_pcp_while_it
 
 def test_no_standby_is_attached_while_a_frozen_node_would_hold_pgpools_search_for_its_primary() -> None:
     """Measured (bench.faults freeze): an attach during the freeze left pgpool searching for its primary
-    until the thaw, and every session waited with it. Connections to a frozen node hang, to a gone one
-    they fail at once."""
+    until the thaw, and every session waited with it. A frozen node takes connections, a gone one not."""
     pool = pool_settings().pgpool
     frozen = BackendProbe(0, False, stalled=True)
     nodes = (node(0, "pgmaster", "down"), node(1, "pgslave1", "down"), node(3, "pgslave3", role="primary"))
     decision = decide_pool(PoolSnapshot(nodes, (frozen, standby(1, "node2"), primary(3))), pool, {})
     assert decision.attach == ()
     assert decision.reasons[0] == (
-        "not attaching backend 1 (pgslave1) yet: connections to backend 0 (pgmaster) hang (frozen or cut off?), "
-        "and pgpool's search for a primary after an attach would wait for it"
+        "not attaching backend 1 (pgslave1) yet: backend 0 (pgmaster) takes connections but does not answer "
+        "(frozen?), and pgpool's search for a primary after an attach would wait for it"
     )
     gone = BackendProbe(0, False)
     assert decide_pool(PoolSnapshot(nodes, (gone, standby(1, "node2"), primary(3))), pool, {}).attach == (1,)
