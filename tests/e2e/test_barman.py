@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from postdock_supervisor import paths
+from postdock_supervisor.config.barman import RECEIVER_NAME
 from tests.e2e.conftest import started
 from tests.e2e.harness import IMAGE, Compose, make_key_pair, primaries, sh, sql, try_sql, wait_until
 from tests.e2e.pool import pool
@@ -459,6 +460,12 @@ def test_three_failovers_in_a_row_leave_an_archive_that_restores_across_every_sw
         wait_until(f"every node streaming from {primary}",
                    lambda: streaming_nodes(cluster, primary) >= {n for n in NODES if n != primary},  # noqa: B023
                    timeout=600)  # fmt: skip
+        # Killed once its standbys hold every byte barman holds: WAL that barman received and the
+        # promoted standby never had is off the new history, and barman's stream then restarts from
+        # the new primary's current position, a hole in the archive (seen once in CI, eventual mode:
+        # a product limit written down in the README, not what this scenario is about).
+        wait_until(f"the standbys of {primary} caught up with barman",
+                   lambda: standbys_hold_what_barman_holds(cluster, primary), timeout=120)  # noqa: B023  # fmt: skip
         cluster("kill", primary)
         new = wait_until(
             f"failover {failover}: another node promoted",
@@ -494,6 +501,16 @@ def test_three_failovers_in_a_row_leave_an_archive_that_restores_across_every_sw
     # The copy's WAL ended past the third marker's commit: the replay crossed all three switches.
     assert lsn(reached.group(1)) >= lsn(str(marked)), (by_hand, marked)
     assert try_sql(cluster, primary, "SELECT count(*) FROM failover_marks") == [(3,)]
+
+
+def standbys_hold_what_barman_holds(cluster: Compose, primary: str) -> bool:
+    """Every first-level standby has flushed at least what barman's receiver has, as the primary sees it."""
+    rows = sql(cluster, primary, "SELECT application_name, flush_lsn::text FROM pg_stat_replication "
+               "WHERE state = 'streaming'", admin=True)  # fmt: skip
+    flushed = {str(name): lsn(str(at)) for name, at in rows if at is not None}
+    barman_at = flushed.pop(RECEIVER_NAME, None)
+    standbys = [at for name, at in flushed.items() if name != RECEIVER_NAME]
+    return barman_at is not None and len(standbys) >= len(FIRST_LEVEL) - 1 and min(standbys) >= barman_at
 
 
 def lsn(text: str) -> int:
