@@ -81,8 +81,14 @@ def decide_pool(snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mappi
     writable = [p.num for p in snap.probes if p.answers and not p.in_recovery]
     attach: list[int] = []
     detach: list[int] = []
+    held: list[int] = []
     reasons: list[str] = []
     promote, why = _follow_primary(snap, probes, writable)
+    # pgpool searches for its primary after every attach, and that search waits for a frozen node
+    # (attached or not) until it thaws, holding every session meanwhile (7 s without writes after a
+    # 12 s freeze): a standby's attach waits for the thaw, or for the node to be gone. A writable
+    # one is attached all the same: without it pgpool takes no writes at all.
+    stalled = [n for n in snap.nodes if (p := probes.get(n.num)) is not None and p.stalled]
     for node in snap.nodes:
         p = probes.get(node.num)
         if node.attached:
@@ -93,6 +99,9 @@ def decide_pool(snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mappi
         if p is None or not p.answers:
             continue
         if p.in_recovery and p.streaming:
+            if stalled:
+                held.append(node.num)
+                continue
             attach.append(node.num)
             reasons.append(f"attach backend {node.num} ({node.host}): down in pgpool but streaming as a standby")
         elif not p.in_recovery and writable == [node.num] and (not has_primary or promote == node.num):
@@ -102,20 +111,13 @@ def decide_pool(snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mappi
                 if not has_primary
                 else f"attach backend {node.num} ({node.host}): the only writable backend, down in pgpool"
             )
-    stalled = [n for n in snap.nodes if (p := probes.get(n.num)) is not None and p.stalled]
-    standbys = [num for num in attach if probes[num].in_recovery]
-    if standbys and stalled:
-        # pgpool searches for its primary after every attach, and that search waits for a frozen node
-        # (attached or not) until it thaws, holding every session meanwhile (7 s without writes after a
-        # 12 s freeze): a standby's attach waits for the thaw, or for the node to be gone. A writable
-        # one is attached all the same: without it pgpool takes no writes at all.
+    if held:
         hosts = {n.num: n.host for n in snap.nodes}
-        held = ", ".join(f"{num} ({hosts[num]})" for num in standbys)
+        waiting = ", ".join(f"{num} ({hosts[num]})" for num in held)
         frozen = ", ".join(f"{n.num} ({n.host})" for n in stalled)
-        reasons = [r for r in reasons if not any(r.startswith(f"attach backend {num} ") for num in standbys)]
-        reasons.append(f"not attaching backend {held} yet: backend {frozen} takes connections but does not answer "
-                       "(frozen?), and pgpool's search for a primary after an attach would wait for it")  # fmt: skip
-        attach = [num for num in attach if num not in standbys]
+        after = "pgpool's search for a primary after an attach would wait for it"
+        reasons.append(f"not attaching backend {waiting} yet: backend {frozen} takes connections but does not answer "
+                       f"(frozen?), and {after}")  # fmt: skip
     if promote is not None and promote not in attach:
         reasons.append(why)
     else:
