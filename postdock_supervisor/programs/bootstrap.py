@@ -7,12 +7,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from postdock_supervisor import healing
+from postdock_supervisor import control, healing
 from postdock_supervisor.act import lease, node
 from postdock_supervisor.act.phase import set_phase
 from postdock_supervisor.act.supervisor import Supervisor
@@ -34,7 +33,50 @@ def _start_repmgrd(supervisor: Supervisor) -> None:
         raise ActionError("supervisord could not start repmgrd")
 
 
-def _register_standby(pg: PostgresSettings, upstream_id: int) -> None:
+REACH_WAIT_S = 60.0  # then registered all the same: the primary's fence keeper still protects the cluster
+REACH_POLL_S = 1.0
+
+
+def await_reached(
+    pg: PostgresSettings,
+    upstream: str,
+    status_port: int,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """A first-level standby registers (and so becomes a lease member) only once its upstream, the
+    primary, reaches its agent by its name: on swarm a task's name is published only once the task is
+    healthy, and a registered member the primary cannot reach costs it its majority (a fence and a
+    failover nobody needed on a fresh stack). Waits REACH_WAIT_S at most; says how it ended."""
+    if not pg.uses_lease or pg.network_name not in pg.partner_nodes:
+        return "not a lease member"
+    deadline, said = clock() + REACH_WAIT_S, False
+    while True:
+        try:
+            answer = control.post(upstream, status_port, pg.control.sign, "reach", {"host": pg.network_name}, 3.0)
+        except control.ControlError as exc:
+            answer = {"error": str(exc)}
+        # Only a plain "no" is waited on: an agent that refuses or does not know the question (an older
+        # release) cannot tell, and the registration goes ahead as before.
+        if not isinstance(answer, dict) or answer.get("error") or "ok" not in answer:
+            why = answer.get("error") if isinstance(answer, dict) else answer
+            logger.info("%s cannot tell whether it reaches this node (%s): registering", upstream, why)
+            return f"{upstream} cannot tell whether it reaches {pg.network_name}: registering"
+        if answer["ok"]:
+            return f"{upstream} reaches {pg.network_name}"
+        if clock() >= deadline:
+            logger.warning("%s still does not reach this node as %s after %.0fs: registering all the same",
+                           upstream, pg.network_name, REACH_WAIT_S)  # fmt: skip
+            return f"{upstream} does not reach {pg.network_name}: registered all the same"
+        if not said:
+            logger.info("waiting until %s reaches this node as %s before registering (its name may not be "
+                        "published yet)", upstream, pg.network_name)  # fmt: skip
+            said = True
+        sleep(REACH_POLL_S)
+
+
+def _register_standby(pg: PostgresSettings, upstream: str, upstream_id: int, status_port: int) -> None:
+    logger.info("before registering: %s", await_reached(pg, upstream, status_port))
     if not node.repmgr("standby", "register", "--force", f"--upstream-node-id={upstream_id}").ok:
         raise ActionError("repmgr standby register failed")
     node.wait_registered(pg)
@@ -71,19 +113,19 @@ def promote(pg: PostgresSettings, d: StartDecision, sv: Supervisor, status_port:
         raise ActionError("repmgr standby promote failed")
 
 
-def clone(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
+def clone(pg: PostgresSettings, d: StartDecision, sv: Supervisor, status_port: int = 8008) -> None:
     node.clone(pg, d.upstream, d.upstream_id)
     node.start_postgres(sv, pg)
-    _register_standby(pg, d.upstream_id)
+    _register_standby(pg, d.upstream, d.upstream_id, status_port)
 
 
-def reclone(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
+def reclone(pg: PostgresSettings, d: StartDecision, sv: Supervisor, status_port: int = 8008) -> None:
     sv.stop("postgres")
     node.wipe(pg, d.reason)
-    clone(pg, d, sv)
+    clone(pg, d, sv, status_port)
 
 
-def rejoin(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
+def rejoin(pg: PostgresSettings, d: StartDecision, sv: Supervisor, status_port: int = 8008) -> None:
     """Old primary -> standby of d.upstream: crash recovery, pg_rewind, follow; re-clone on failure."""
     sv.stop("postgres")
     try:
@@ -95,9 +137,10 @@ def rejoin(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
         node.wait_ready(pg)
     except (ActionError, OSError) as exc:
         logger.warning("rejoin failed (%s): re-cloning from %s instead", exc, d.upstream)
-        reclone(pg, StartDecision(Start.RECLONE, f"rewind onto {d.upstream} failed", d.upstream, d.upstream_id), sv)
+        again = StartDecision(Start.RECLONE, f"rewind onto {d.upstream} failed", d.upstream, d.upstream_id)
+        reclone(pg, again, sv, status_port)
         return
-    _register_standby(pg, d.upstream_id)
+    _register_standby(pg, d.upstream, d.upstream_id, status_port)
 
 
 STREAM_WAIT_S = 10.0  # a standby configured for its upstream streams within a second or two
@@ -114,7 +157,7 @@ def streams_from(pg: PostgresSettings, upstream: str) -> bool:
         time.sleep(0.5)
 
 
-def start_standby(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> None:
+def start_standby(pg: PostgresSettings, d: StartDecision, sv: Supervisor, status_port: int = 8008) -> None:
     """Existing standby data: start it; follow the wanted upstream when it points elsewhere, or when
     it points there but does not stream (an approval moved it there before that node was promoted,
     and the upstream has no replication slot for it yet: repmgr's follow makes one)."""
@@ -125,20 +168,27 @@ def start_standby(pg: PostgresSettings, d: StartDecision, sv: Supervisor) -> Non
                     current.streaming, d.upstream)  # fmt: skip
         if not node.repmgr("standby", "follow", f"--upstream-node-id={d.upstream_id}").ok:
             logger.warning("follow failed: re-cloning from %s", d.upstream)
-            reclone(pg, d, sv)
+            reclone(pg, d, sv, status_port)
             return
-    _register_standby(pg, d.upstream_id)
+    _register_standby(pg, d.upstream, d.upstream_id, status_port)
 
 
-ACTIONS: dict[Start, Callable[[PostgresSettings, StartDecision, Supervisor], None]] = {
-    Start.INIT_PRIMARY: init_primary,
-    Start.START_PRIMARY: start_primary,
+Action = Callable[[PostgresSettings, StartDecision, Supervisor], None]
+PortAction = Callable[[PostgresSettings, StartDecision, Supervisor, int], None]
+
+ACTIONS: dict[Start, Action] = {Start.INIT_PRIMARY: init_primary, Start.START_PRIMARY: start_primary}
+# The actions that talk to other agents: the cluster's status port is bound in when Bootstrap starts.
+PORT_ACTIONS: dict[Start, PortAction] = {
     Start.PROMOTE: promote,
     Start.CLONE: clone,
     Start.RECLONE: reclone,
     Start.REJOIN: rejoin,
     Start.START_STANDBY: start_standby,
 }
+
+
+def _with_port(action: PortAction, port: int) -> Action:
+    return lambda pg, d, sv: action(pg, d, sv, port)
 
 
 @dataclass(frozen=True)
@@ -161,9 +211,10 @@ class Bootstrap:
         # Read before the first phase is written over it: this start may follow a crash of postgres.
         self.crashed_at = read_crashed_at()
         self.last_reason = ""
-        self.actions: dict[Start, Callable[[PostgresSettings, StartDecision, Supervisor], None]] = {
+        port = settings.common.status_port
+        self.actions: dict[Start, Action] = {
             **ACTIONS,
-            Start.PROMOTE: partial(promote, status_port=settings.common.status_port),
+            **{start: _with_port(action, port) for start, action in PORT_ACTIONS.items()},
         }
         self.failures = 0
         self.pause = 0.0  # how long to wait before the next round (0: the node is up)

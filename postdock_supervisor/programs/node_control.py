@@ -18,6 +18,7 @@ from postdock_supervisor.config import PostgresSettings
 from postdock_supervisor.control import ControlError
 from postdock_supervisor.model.node import format_lsn, parse_lsn
 from postdock_supervisor.observe.local import read_bootstrap_state, read_data_state, read_postgres_state
+from postdock_supervisor.observe.peers import fetch_report
 from postdock_supervisor.programs import lease_keeper
 from postdock_supervisor.programs import sync_keeper as sync
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 HOLD_EXPIRY_S = 120.0
 HELD = ("held-for-switchover", "switchover")
 CATCH_UP_S = 60.0
+REACH_TIMEOUT_S = 1.0  # an agent on the same network answers in milliseconds
 
 
 class NodeControl:
@@ -48,12 +50,24 @@ class NodeControl:
     def handle(self, action: str, args: dict[str, Any]) -> dict[str, Any]:
         if action == "switchover":  # not under the lock: its steps come back to this very agent
             return self.switchover(args)
+        if action == "reach":  # a read, answered beside any step
+            return self.reach(args)
         step = self.actions.get(action)
         if step is None:
             raise ControlError(f"unknown action {action!r}")
         with self._lock:
             logger.warning("control request: %s %s", action, args)
             return step(args)
+
+    def reach(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Whether this node reaches a partner's agent by its name. A first-level standby asks its
+        primary before it registers: once registered it is a lease member, and a member the primary
+        cannot reach (swarm publishes a task's name only once the task is healthy) costs the primary
+        its majority. Only partners' names are tried: a signed request cannot aim the agent elsewhere."""
+        host = str(args.get("host") or "")
+        if host not in self.pg.partner_nodes:
+            return {"ok": False, "error": f"reach: {host!r} is not in PARTNER_NODES"}
+        return {"ok": fetch_report(host, self.status_port, timeout=REACH_TIMEOUT_S) is not None}
 
     def _expect(self, primary: bool) -> None:
         phase, _ = read_bootstrap_state()

@@ -80,6 +80,11 @@ def test_start_replicates_to_all_standbys_with_real_cascade_upstreams(cluster: C
     wait_until("pgslave2 streaming from pgslave1", lambda: "node3" in (streaming_children(cluster, "pgslave1") or ()))
     wait_until("pgslave4 streaming from pgslave3", lambda: "node5" in (streaming_children(cluster, "pgslave3") or ()))
     assert streaming_children(cluster, "pgmaster") == {"node2", "node4"}
+    # A first-level standby became a lease member only once the primary's agent reached it by name;
+    # a cascaded one is no member and does not ask.
+    for standby in ("pgslave1", "pgslave3"):
+        assert f"before registering: pgmaster reaches {standby}" in cluster.logs(standby)
+    assert "before registering: not a lease member" in cluster.logs("pgslave2")
     upstreams = wait_until(
         "all five nodes in repmgr's metadata",
         lambda: (u := repmgr_upstreams(cluster, "pgmaster")) and len(u) == 5 and u,

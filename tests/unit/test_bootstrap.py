@@ -54,6 +54,7 @@ def steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
     monkeypatch.setattr(node, "wait_ready", lambda pg, timeout=120: None)
     monkeypatch.setattr(node, "wait_registered", lambda pg, timeout=120: None)
     monkeypatch.setattr(node, "repmgr", recorder.repmgr)
+    monkeypatch.setattr(bootstrap.control, "post", lambda *args, **kwargs: {"ok": True})  # the upstream reaches it
     monkeypatch.setattr(bootstrap.sync, "keep", lambda pg: recorder.calls.append("sync keep"))
     monkeypatch.setattr(bootstrap, "read_postgres_state", lambda port: PostgresState(running=True, upstream="x"))
     monkeypatch.setattr(healing, "record", lambda *args, **kwargs: None)
@@ -157,3 +158,55 @@ def test_a_standby_follows_its_upstream_unless_it_already_streams_from_it(
     bootstrap.start_standby(pg, decision, FakeSupervisor())  # type: ignore[arg-type]
     followed = ["repmgr standby follow --upstream-node-id=2"] if follows else []
     assert steps.calls == ["start_postgres", *followed, "repmgr standby register --force --upstream-node-id=2"]
+
+
+def test_a_first_level_standby_registers_once_its_primary_reaches_it_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On swarm a task's name is published only once it is healthy: a member registered before that
+    is one its primary cannot reach, and costs it its majority (found by bench/swarm_engines.py)."""
+    answers = [{"ok": False}, {"ok": False}, {"ok": True}]
+    asked: list[tuple[str, dict[str, Any]]] = []
+    waited: list[float] = []
+
+    def post(host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float) -> Any:
+        asked.append((f"{host}:{port} {action}", args))
+        return answers.pop(0)
+
+    monkeypatch.setattr(bootstrap.control, "post", post)
+    pg = make_settings(CLUSTER_NODE_NETWORK_NAME="pgslave3").postgres
+    assert pg is not None
+    outcome = bootstrap.await_reached(pg, "pgmaster", 8008, clock=lambda: 0.0, sleep=waited.append)
+    assert outcome == "pgmaster reaches pgslave3"
+    assert asked == [("pgmaster:8008 reach", {"host": "pgslave3"})] * 3
+    assert waited == [bootstrap.REACH_POLL_S] * 2
+
+
+def test_a_standby_registers_all_the_same_when_the_primary_cannot_tell_or_never_reaches_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pg = make_settings(CLUSTER_NODE_NETWORK_NAME="pgslave3").postgres
+    assert pg is not None
+    monkeypatch.setattr(bootstrap.control, "post", lambda *a: {"ok": False, "error": "unknown action 'reach'"})
+    assert (
+        bootstrap.await_reached(pg, "pgmaster", 8008) == "pgmaster cannot tell whether it reaches pgslave3: registering"
+    )
+
+    def refused(*args: Any) -> Any:
+        raise bootstrap.control.ControlError("pgmaster refused reach: bad signature")
+
+    monkeypatch.setattr(bootstrap.control, "post", refused)
+    assert "cannot tell" in bootstrap.await_reached(pg, "pgmaster", 8008)
+    now = [0.0]
+    monkeypatch.setattr(bootstrap.control, "post", lambda *a: {"ok": False})
+    sleep = lambda s: now.__setitem__(0, now[0] + s)  # noqa: E731
+    outcome = bootstrap.await_reached(pg, "pgmaster", 8008, clock=lambda: now[0], sleep=sleep)
+    assert outcome == "pgmaster does not reach pgslave3: registered all the same"
+    assert now[0] == bootstrap.REACH_WAIT_S
+
+
+def test_a_cascaded_standby_or_a_cluster_without_the_lease_does_not_ask(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bootstrap.control, "post", lambda *a: pytest.fail("asked"))
+    cascaded = make_settings(CLUSTER_NODE_NETWORK_NAME="pgslave2", PARTNER_NODES="").postgres
+    no_lease = make_settings(CLUSTER_NODE_NETWORK_NAME="pgslave3", LEASE_TIMEOUT="0", RECONNECT_ATTEMPTS="12").postgres
+    assert cascaded is not None and no_lease is not None
+    assert bootstrap.await_reached(cascaded, "pgslave1", 8008) == "not a lease member"
+    assert bootstrap.await_reached(no_lease, "pgmaster", 8008) == "not a lease member"

@@ -299,3 +299,21 @@ def test_role_check_logs_why_it_does_nothing_once_per_situation(
     assert [r.getMessage() for r in caplog.records] == [
         "no primary in sight; repmgrd has last seen its upstream 3s ago: its election decides"
     ]
+
+
+def test_reach_tells_whether_a_partners_agent_answers_by_its_name_and_tries_no_other_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tried: list[tuple[str, int]] = []
+
+    def fetch(host: str, port: int, timeout: float) -> NodeReport | None:
+        tried.append((host, port))
+        return running_standby("pgslave3", 4, "pgmaster") if host == "pgslave3" else None
+
+    monkeypatch.setattr(node_control, "fetch_report", fetch)
+    control = node_control.NodeControl(make_pg(), 8008, FakeSupervisor())  # type: ignore[arg-type]
+    assert control.handle("reach", {"host": "pgslave3"}) == {"ok": True}
+    assert control.handle("reach", {"host": "pgslave1"}) == {"ok": False}  # not published yet, or down
+    refused = control.handle("reach", {"host": "db.example.com"})
+    assert refused == {"ok": False, "error": "reach: 'db.example.com' is not in PARTNER_NODES"}
+    assert tried == [("pgslave3", 8008), ("pgslave1", 8008)]
