@@ -3,7 +3,8 @@
 - cold start: `docker-compose up` until the primary acknowledges a write;
 - failover: primary `docker kill` until the first write committed on the new primary, written
   through a libpq multi-host string (target_session_attrs=read-write) every 100 ms;
-- acknowledged writes lost in that failover;
+- acknowledged writes lost in that failover, and 100 ms windows in which two nodes acknowledged a
+  commit (a probe commits on each first-level node every 100 ms, tests/e2e/write_probe.sh);
 - the new primary's flight record: each phase (detect, lease, promote) and their sum, which should
   match the writer's figure within a second (the record starts when the old primary was last seen);
 - rejoin: `docker start` of the old primary until it streams from the new primary;
@@ -36,6 +37,7 @@ from tests.e2e.harness import (
     try_sql,
     wait_until,
 )
+from tests.e2e.probe import WriteProbes, split_brain_windows
 from tests.e2e.writer import Writer
 
 NODES = ["pgmaster", "pgslave1", "pgslave2", "pgslave3", "pgslave4"]
@@ -63,7 +65,9 @@ def one_run() -> dict[str, float]:
             "pgslave3 streaming", lambda: "node4" in (streaming_children(compose, "pgmaster") or ()), timeout=300
         )
         writer = Writer(lambda: addresses(compose, FIRST_LEVEL)).start()
+        probes = WriteProbes(compose, FIRST_LEVEL).start()
         try:
+            wait_until("the probes see pgmaster writable", lambda: "t" in {a for _, a in probes.samples()["pgmaster"]})
             wait_until("40 acknowledged writes", lambda: len(writer.acked) >= 40, timeout=120)
             victim, old_address = compose.container("pgmaster"), compose.ip("pgmaster")
             if LAGGING:
@@ -98,6 +102,7 @@ def one_run() -> dict[str, float]:
             every=0.2,
         )
         rejoin = time.monotonic() - started
+        two_writers = split_brain_windows(probes.stop_texts())  # the killed node's samples are still on its disk
         rejoined = wait_until(
             "the recorded rejoin", lambda: (r := flight_record(compose, new_primary)) and r.rejoined_at
         )
@@ -105,6 +110,7 @@ def one_run() -> dict[str, float]:
             "cold_start_s": cold_start,
             "failover_s": failover,
             "lost_acked_writes": lost,
+            "split_brain_windows": float(two_writers),
             "acked_writes": len(writer.acked),
             "rejoin_streaming_s": rejoin,
             # The recorder's rejoin runs from the new primary taking writes; from the start, to compare.

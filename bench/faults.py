@@ -1,4 +1,4 @@
-"""Measure four faults on the primary under writes, on real containers, over several fresh runs:
+"""Measure five faults on the primary under writes, on real containers, over several fresh runs:
 
 - postmaster `kill -9` (the container alive): the node restarts in place;
 - `docker stop` of the primary's container: it hands its role over first;
@@ -9,10 +9,11 @@
 - the primary frozen for 1.5 s, shorter than its 2 s lease (`blip`): no failover; how long after the
   thaw writes come back, through pgpool and on the primary directly.
 
-For each: the write gap (longest time between two acknowledged writes of a writer committing every
-100 ms; direct through a libpq multi-host string, through pgpool for the freeze) and acknowledged
-writes lost. The freeze also runs a direct writer beside the pgpool one: how much later writes came
-back through pgpool than on the nodes themselves.
+For each: 100 ms windows in which two nodes acknowledged a commit (a probe commits on every node
+every 100 ms, tests/e2e/write_probe.sh), the write gap (longest time between two acknowledged
+writes of a writer committing every 100 ms; direct through a libpq multi-host string, through
+pgpool for the freezes) and acknowledged writes lost. The freezes also run a direct writer beside
+the pgpool one: how much later writes came back through pgpool than on the nodes themselves.
 
 Run: .venv/bin/python -m bench.faults --runs 3 [--faults drop,stop]   (the image must be built:
 scripts/build-image.sh)
@@ -24,6 +25,7 @@ import time
 from bench.failover import run_and_report
 from postdock_supervisor.model.failover import phases
 from tests.e2e.harness import Compose, addresses, flight_record, primaries, sql, streaming_children, wait_until
+from tests.e2e.probe import WriteProbes, split_brain_windows
 from tests.e2e.writer import Writer
 
 NODES = ["pgmaster", "pgslave1", "pgslave3"]
@@ -74,8 +76,10 @@ def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
             lambda: addresses(compose, nodes), table=f"{table}_direct", deadline=None if fault == "blip" else 2.0
         )
         direct.start()
+    probes = WriteProbes(compose, NODES).start()
     try:
         wait_until("40 acknowledged writes", lambda: len(writer.acked) >= 40, timeout=120)
+        wait_until("the probes see pgmaster writable", lambda: "t" in {a for _, a in probes.samples()["pgmaster"]})
         began = thawed = time.monotonic()
         if fault == "kill9":
             pid = compose.exec("pgmaster", "head", "-1", "/var/lib/postgresql/data/postmaster.pid").strip()
@@ -100,7 +104,11 @@ def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
             compose.undrop("pgmaster")
     primary = wait_until("one primary", lambda: (p := primaries(compose, NODES)) and len(p) == 1 and p[0])
     stored = {r[0] for r in sql(compose, str(primary), f"SELECT id FROM {table}")}
-    figures = {f"{fault}_write_gap_s": gap(writer), f"{fault}_lost_acked_writes": float(len(writer.ids() - stored))}
+    figures = {
+        f"{fault}_write_gap_s": gap(writer),
+        f"{fault}_lost_acked_writes": float(len(writer.ids() - stored)),
+        f"{fault}_split_brain_windows": float(split_brain_windows(probes.stop_texts())),
+    }
     if direct is not None:
         kept = {r[0] for r in sql(compose, str(primary), f"SELECT id FROM {table}_direct")}
         figures.update({

@@ -1,6 +1,7 @@
 """Two writable primaries, measured: a shell probe samples every node every 100 ms from inside its
 container (so it works while the node is cut off), and the samples become intervals to compare."""
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,23 @@ def parse(text: str) -> list[Sample]:
         except (IndexError, ValueError):  # a line being written while it was read
             continue
     return samples
+
+
+def split_brain_windows(texts: dict[str, str]) -> int:
+    """How many 100 ms windows (of the epoch) saw commits acknowledged by two nodes: each sample's
+    acknowledgement came between its start and its answer, so it counts in every window it spans."""
+    seen: dict[int, set[str]] = {}
+    for node, text in texts.items():
+        for line in text.splitlines():
+            parts = line.split()
+            try:
+                start, answer, end = float(parts[0]), parts[1], float(parts[2])
+            except (IndexError, ValueError):  # a line being written, or one from before the answer's time
+                continue
+            if answer == "t":
+                for window in range(int(start * 10), int(end * 10) + 1):
+                    seen.setdefault(window, set()).add(node)
+    return sum(1 for nodes in seen.values() if len(nodes) > 1)
 
 
 def writable_intervals(samples: list[Sample], end: float) -> list[tuple[float, float]]:
@@ -64,10 +82,23 @@ class WriteProbes:
             sh("docker", "exec", "-d", "-u", "postgres", cid, "sh", "/tmp/write_probe.sh", OUT, STOP)
         return self
 
-    def samples(self) -> dict[str, list[Sample]]:
-        return {s: parse(self.compose.exec(s, "cat", OUT, check=False)) for s in self.services}
+    def texts(self) -> dict[str, str]:
+        """Each node's samples, read with `docker cp`: a stopped or killed node's too."""
+        texts = {}
+        with tempfile.TemporaryDirectory() as folder:
+            for service in self.services:
+                local = Path(folder) / service
+                sh("docker", "cp", f"{self.compose.container(service)}:{OUT}", str(local), check=False)
+                texts[service] = local.read_text() if local.exists() else ""
+        return texts
 
-    def stop(self) -> dict[str, list[Sample]]:
+    def samples(self) -> dict[str, list[Sample]]:
+        return {s: parse(text) for s, text in self.texts().items()}
+
+    def stop_texts(self) -> dict[str, str]:
         for service in self.services:
             self.compose.exec(service, "touch", STOP, user="postgres", check=False)
-        return self.samples()
+        return self.texts()
+
+    def stop(self) -> dict[str, list[Sample]]:
+        return {s: parse(text) for s, text in self.stop_texts().items()}

@@ -13,6 +13,6 @@ query="CREATE TABLE IF NOT EXISTS postdock_write_probe (at timestamptz); INSERT 
 while [ ! -e "$stop" ]; do
     now=$(date +%s.%N)
     answer=$(PGCONNECT_TIMEOUT=1 timeout 2 psql -XAtq -d postgres -c "$query" 2>/dev/null)
-    echo "$now ${answer:--}" >>"$out"
+    echo "$now ${answer:--} $(date +%s.%N)" >>"$out"
     sleep 0.1
 done
