@@ -116,6 +116,10 @@ def test_the_stack_comes_up_with_the_seed_topology_over_the_overlay_network(stac
     wait_until("pgslave2 under pgslave1", lambda: "node3" in stack.children("pgslave1"), timeout=START)
     wait_until("pgslave4 under pgslave3", lambda: "node5" in stack.children("pgslave3"), timeout=START)
     assert stack.primaries() == ["pgmaster"]
+    # A first-level standby registers (becomes a lease member) only once pgmaster reaches it by name:
+    # swarm publishes the name only once the task is healthy.
+    for standby in ("pgslave1", "pgslave3"):
+        assert f"before registering: pgmaster reaches {standby}" in stack.logs(standby)
     # Names resolve from task to task, to the task itself (endpoint_mode dnsrr, no virtual IP).
     own = stack.exec("pgslave1", "hostname", "-i").split()
     assert stack.exec("pgmaster", "getent", "hosts", "pgslave1").split()[0] in own
