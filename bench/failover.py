@@ -136,16 +136,28 @@ def summary(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     }
 
 
-def run_and_report(name: str, one_run: Callable[[], dict[str, float]], doc: str) -> None:
-    """--runs fresh runs: print each, write bench/results/<name>.json, print the summary as a table."""
+def run_and_report(name: str, one_run: Callable[[], dict[str, float]], doc: str, keep_going: bool = False) -> None:
+    """--runs fresh runs: print each, write bench/results/<name>.json, print the summary as a table.
+    keep_going: a run that fails is printed and listed in the results (`failed_runs`), and the others
+    go on; the summary is over the runs that completed."""
     parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--runs", type=int, default=3)
     args, _ = parser.parse_known_args()  # a bench may take options of its own
-    runs = []
+    runs: list[dict[str, float]] = []
+    failed: list[str] = []
     for index in range(args.runs):
-        runs.append(one_run())
+        try:
+            runs.append(one_run())
+        except AssertionError as exc:  # kept_going: the run is reported as failed, never dropped silently
+            if not keep_going:
+                raise
+            failed.append(str(exc))
+            print(f"run {index + 1}: FAILED: {exc}", flush=True)
+            continue
         print(f"run {index + 1}: " + ", ".join(f"{k}={v:.2f}" for k, v in runs[-1].items()), flush=True)
     result = {"runs": runs, "summary": summary(runs), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if keep_going:
+        result["failed_runs"] = failed
     Path(__file__).with_name("results").mkdir(exist_ok=True)
     Path(__file__).with_name("results").joinpath(f"{name}.json").write_text(json.dumps(result, indent=2))
     print("| measure | median | min | max |\n|---|---|---|---|")

@@ -21,6 +21,7 @@ Figures are printed and written to bench/results/faults.json; nothing here asser
 
 import argparse
 import time
+from pathlib import Path
 
 from bench.failover import run_and_report
 from postdock_supervisor.model.failover import phases
@@ -142,6 +143,18 @@ def chosen_faults(known: tuple[str, ...] = FAULTS) -> list[str]:
     return names
 
 
+LOGS = Path(__file__).with_name("results") / "fault-logs"  # not in git
+
+
+def save_logs(compose: Compose, services: list[str], fault: str) -> None:
+    """A run that did not end as expected keeps its containers' logs: the why of a bench failure."""
+    folder = LOGS / f"{fault}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for service in services:
+        (folder / f"{service}.log").write_text(compose.logs(service))
+    print(f"{fault}: failed; the containers' logs are in {folder}", flush=True)
+
+
 def one_run() -> dict[str, float]:
     figures: dict[str, float] = {}
     for fault in chosen_faults():
@@ -152,6 +165,9 @@ def one_run() -> dict[str, float]:
             compose("up", "-d", *services)
             settled(compose, services)
             figures.update(measure(compose, fault, f"acked_{fault}"))
+        except AssertionError:
+            save_logs(compose, services, fault)
+            raise
         finally:
             compose.down()
     return figures
