@@ -30,7 +30,8 @@ Found on the first run: on a fresh stack the primary may fence itself once at st
 registers before swarm's DNS publishes its name (only a healthy task's name is published) is a
 member the primary cannot reach, and with two members registered it has no majority; the standby,
 whose own approval is enough in a two-member cluster, is promoted instead. No two primaries (the
-lease), but a failover nobody needed."""
+lease), but a failover nobody needed. Since then a first-level standby registers only once its
+primary's agent reaches it by name (programs/bootstrap.py await_reached)."""
 
 import argparse
 import json

@@ -75,7 +75,23 @@ def _follow_primary(
     )
 
 
-def decide_pool(snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mapping[int, float]) -> PoolDecision:
+def unthawed(snap: PoolSnapshot, before: frozenset[int]) -> frozenset[int]:
+    """Memory: the backends seen frozen that have not answered since. pgpool's own connections to a
+    frozen node stay stuck after it drops out of the name service (an engine paused on swarm): its
+    streaming-replication check waited 5 minutes for the SSL answer, holding the lock the primary
+    search after an attach needs. Only an answer clears a backend."""
+    probes = {p.num: p for p in snap.probes}
+    return frozenset(
+        num
+        for num in {*before, *(p.num for p in snap.probes if p.stalled)}
+        if num in probes and not probes[num].answers
+    )
+
+
+def decide_pool(
+    snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mapping[int, float], frozen: frozenset[int] = frozenset()
+) -> PoolDecision:
+    """frozen: backends seen frozen and silent since (unthawed()), treated as frozen still."""
     probes = {p.num: p for p in snap.probes}
     has_primary = any(n.attached and n.role == "primary" for n in snap.nodes)
     writable = [p.num for p in snap.probes if p.answers and not p.in_recovery]
@@ -88,7 +104,7 @@ def decide_pool(snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mappi
     # (attached or not) until it thaws, holding every session meanwhile (7 s without writes after a
     # 12 s freeze): a standby's attach waits for the thaw, or for the node to be gone. A writable
     # one is attached all the same: without it pgpool takes no writes at all.
-    stalled = [n for n in snap.nodes if (p := probes.get(n.num)) is not None and p.stalled]
+    stalled = [n for n in snap.nodes if (p := probes.get(n.num)) is not None and (p.stalled or n.num in frozen)]
     for node in snap.nodes:
         p = probes.get(node.num)
         if node.attached:
@@ -114,10 +130,13 @@ def decide_pool(snap: PoolSnapshot, pool: PgpoolSettings, current_weights: Mappi
     if held:
         hosts = {n.num: n.host for n in snap.nodes}
         waiting = ", ".join(f"{num} ({hosts[num]})" for num in held)
-        frozen = ", ".join(f"{n.num} ({n.host})" for n in stalled)
+        silent = ", ".join(f"{n.num} ({n.host})" for n in stalled)
         after = "pgpool's search for a primary after an attach would wait for it"
-        reasons.append(f"not attaching backend {waiting} yet: backend {frozen} takes connections but does not answer "
-                       f"(frozen?), and {after}")  # fmt: skip
+        if all(probes[n.num].stalled for n in stalled):
+            why = "takes connections but does not answer (frozen?)"
+        else:  # gone from the name service, say, but pgpool's connections made while it was frozen still wait
+            why = "was frozen and has not answered since"
+        reasons.append(f"not attaching backend {waiting} yet: backend {silent} {why}, and {after}")
     if promote is not None and promote not in attach:
         reasons.append(why)
     else:

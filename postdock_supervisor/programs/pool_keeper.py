@@ -12,7 +12,7 @@ import psycopg
 from postdock_supervisor import files, paths
 from postdock_supervisor.act import pgpool as pool_act
 from postdock_supervisor.config import Settings
-from postdock_supervisor.decide.pool import PoolDecision, decide_pool
+from postdock_supervisor.decide.pool import PoolDecision, decide_pool, unthawed
 from postdock_supervisor.model.failover import pgpool_lag
 from postdock_supervisor.model.pool import PoolSnapshot
 from postdock_supervisor.observe.peers import fetch_report
@@ -36,7 +36,7 @@ def keeper_state(decision: PoolDecision, applied: bool) -> dict[str, Any]:
 
 
 class PoolKeeper:
-    """Memory: the read weights pgpool has now."""
+    """Memory: the read weights pgpool has now, and the backends seen frozen that have not answered since."""
 
     def __init__(self, settings: Settings) -> None:
         assert settings.pgpool is not None
@@ -44,6 +44,7 @@ class PoolKeeper:
         self.pool = settings.pgpool
         self.prober = Prober(self.pool)
         self.last_reasons: frozenset[str] = frozenset()
+        self.frozen: frozenset[int] = frozenset()  # seen frozen, silent since (decide/pool.py unthawed)
         self.weights = {b.num: initial_weight(self.pool, b) for b in self.pool.backends}
         self.written: dict[str, Any] = read_keeper_state()  # the state file as this keeper last left it
         self.switch: tuple[str, float] | None = None  # pgpool made this host its primary at that time
@@ -74,7 +75,10 @@ class PoolKeeper:
             return None
 
     def decide(self, snap: PoolSnapshot | None, now: float) -> PoolDecision | None:
-        return None if snap is None else decide_pool(snap, self.pool, self.weights)
+        if snap is None:
+            return None
+        self.frozen = unthawed(snap, self.frozen)
+        return decide_pool(snap, self.pool, self.weights, self.frozen)
 
     def apply(self, decision: PoolDecision | None) -> None:
         if decision is None:

@@ -3,7 +3,7 @@
 import pytest
 
 from postdock_supervisor.config import load_settings
-from postdock_supervisor.decide.pool import decide_pool
+from postdock_supervisor.decide.pool import decide_pool, unthawed
 from postdock_supervisor.errors import ConfigError
 from postdock_supervisor.health import pool_health
 from postdock_supervisor.model.pool import BackendProbe, PoolNode, PoolSnapshot
@@ -315,6 +315,22 @@ def test_no_standby_is_attached_while_a_frozen_node_would_hold_pgpools_search_fo
     thawed = standby(0, "node1")
     both = decide_pool(PoolSnapshot(nodes, (thawed, standby(1, "node2"), primary(3))), pool, {}).attach
     assert both == (0, 1)
+    # Frozen, then gone from the name service (its engine paused on swarm): pgpool's connections made
+    # while it was frozen still wait (its replication check waited 5 minutes for the SSL answer), so the
+    # hold stands until the node answers again.
+    seen = unthawed(PoolSnapshot(nodes, (frozen, standby(1, "node2"), primary(3))), frozenset())
+    assert seen == {0}
+    snap = PoolSnapshot(nodes, (gone, standby(1, "node2"), primary(3)))
+    seen = unthawed(snap, seen)
+    assert seen == {0}
+    decision = decide_pool(snap, pool, {}, seen)
+    assert decision.attach == ()
+    assert decision.reasons[0] == (
+        "not attaching backend 1 (pgslave1) yet: backend 0 (pgmaster) was frozen and has not answered since, "
+        "and pgpool's search for a primary after an attach would wait for it"
+    )
+    snap = PoolSnapshot(nodes, (thawed, standby(1, "node2"), primary(3)))
+    assert unthawed(snap, seen) == frozenset()
     # The new primary, down in pgpool while the old one is frozen: attached all the same (writes need it).
     nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3", "down"))
     decision = decide_pool(PoolSnapshot(nodes, (frozen, standby(1, "node2"), primary(3))), pool, {})
