@@ -133,10 +133,10 @@ def decide_pool(
         silent = ", ".join(f"{n.num} ({n.host})" for n in stalled)
         after = "pgpool's search for a primary after an attach would wait for it"
         if all(probes[n.num].stalled for n in stalled):
-            why = "takes connections but does not answer (frozen?)"
+            state = "takes connections but does not answer (frozen?)"
         else:  # gone from the name service, say, but pgpool's connections made while it was frozen still wait
-            why = "was frozen and has not answered since"
-        reasons.append(f"not attaching backend {waiting} yet: backend {silent} {why}, and {after}")
+            state = "was frozen and has not answered since"
+        reasons.append(f"not attaching backend {waiting} yet: backend {silent} {state}, and {after}")
     if promote is not None and promote not in attach:
         reasons.append(why)
     else:

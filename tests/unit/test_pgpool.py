@@ -335,3 +335,13 @@ def test_no_standby_is_attached_while_a_frozen_node_would_hold_pgpools_search_fo
     nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1"), node(3, "pgslave3", "down"))
     decision = decide_pool(PoolSnapshot(nodes, (frozen, standby(1, "node2"), primary(3))), pool, {})
     assert decision.attach == (3,)
+    # Promoted while pgpool holds it as an up standby, with a standby's attach held in the same round:
+    # each reason says its own thing.
+    nodes = (node(0, "pgmaster", role="primary"), node(1, "pgslave1", "down"), node(3, "pgslave3"))
+    decision = decide_pool(PoolSnapshot(nodes, (frozen, standby(1, "node2"), primary(3))), pool, {})
+    assert (decision.attach, decision.promote) == ((), 3)
+    assert decision.reasons[0].startswith("not attaching backend 1 (pgslave1) yet: backend 0 (pgmaster) takes")
+    assert decision.reasons[1] == (
+        "backend 3 (pgslave3) is the only writable one and pgpool's primary 0 does not answer: "
+        "pgslave3 becomes pgpool's primary"
+    )
