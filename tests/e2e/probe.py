@@ -13,15 +13,20 @@ OUT, STOP = "/tmp/write_probe.out", "/tmp/write_probe.stop"
 Sample = tuple[float, str]
 
 
-def parse(text: str) -> list[Sample]:
-    samples = []
+def answered(text: str) -> list[tuple[float, str, float | None]]:
+    """Each complete line as (start, answer, when the answer came; None on a line without it)."""
+    lines = []
     for line in text.splitlines():
         parts = line.split()
         try:
-            samples.append((float(parts[0]), parts[1]))
+            lines.append((float(parts[0]), parts[1], float(parts[2]) if len(parts) > 2 else None))
         except (IndexError, ValueError):  # a line being written while it was read
             continue
-    return samples
+    return lines
+
+
+def parse(text: str) -> list[Sample]:
+    return [(start, answer) for start, answer, _ in answered(text)]
 
 
 def split_brain_windows(texts: dict[str, str]) -> int:
@@ -29,13 +34,8 @@ def split_brain_windows(texts: dict[str, str]) -> int:
     acknowledgement came between its start and its answer, so it counts in every window it spans."""
     seen: dict[int, set[str]] = {}
     for node, text in texts.items():
-        for line in text.splitlines():
-            parts = line.split()
-            try:
-                start, answer, end = float(parts[0]), parts[1], float(parts[2])
-            except (IndexError, ValueError):  # a line being written, or one from before the answer's time
-                continue
-            if answer == "t":
+        for start, answer, end in answered(text):
+            if answer == "t" and end is not None:
                 for window in range(int(start * 10), int(end * 10) + 1):
                     seen.setdefault(window, set()).add(node)
     return sum(1 for nodes in seen.values() if len(nodes) > 1)
