@@ -59,10 +59,12 @@ def connect(
     autocommit: bool = True,
     options: str | None = None,
     deadline: float | None = None,
+    replication: bool = False,
 ) -> psycopg.Connection[Any]:
     """host '' means the local unix socket (peer authentication as the OS user). With a deadline, the
     connection is cut that many seconds after it is made (see _Bounded): for probes of other nodes,
-    which may freeze between the connect and the query."""
+    which may freeze between the connect and the query. replication: a physical replication connection
+    (walsender commands such as IDENTIFY_SYSTEM, not SQL)."""
     conninfo = make_conninfo(
         host=host or str(paths.PG_SOCKET_DIR),
         port=port,
@@ -71,6 +73,7 @@ def connect(
         connect_timeout=max(2, timeout),
         application_name="postdock",
         options=options,
+        replication="true" if replication else None,
         passfile=str(paths.PGPASS),
         # Loopback never leaves the container: no TLS there, so no certificate must name 127.0.0.1 (one
         # given by the user for the node's DNS names need not; TLS=1 sets PGSSLMODE=verify-full).

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from postdock_supervisor import files, paths, proc
 from postdock_supervisor.config.barman import BarmanSettings
+from postdock_supervisor.decide.stream import Resume
 from postdock_supervisor.render.barman import server_conf
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,19 @@ def drop_slot(bm: BarmanSettings) -> None:
 
 def reset_receiver(bm: BarmanSettings) -> None:
     barman("receive-wal", "--reset", bm.server, timeout=30)
+
+
+def resume_stream(bm: BarmanSettings, resume: Resume) -> None:
+    """Files of the abandoned branch go to <server>/diverged (kept: what the old primary alone had;
+    barman's errors directory would fail `barman check`), then the empty .partial that tells
+    pg_receivewal where to start. Only while receive-wal is down (the decision's condition)."""
+    server = Path(bm.backup_dir) / bm.server
+    streaming, diverged = server / "streaming", server / "diverged"
+    for name in resume.aside:
+        diverged.mkdir(mode=0o700, exist_ok=True)
+        (streaming / name).replace(diverged / name)
+        logger.info("moved %s (WAL past the fork) to %s", name, diverged)
+    (streaming / resume.partial).touch(mode=0o600)
 
 
 def discard(bm: BarmanSettings, backup_id: str, why: str) -> bool:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from croniter import croniter
 
 from postdock_supervisor.config.barman import BarmanSettings
+from postdock_supervisor.decide.stream import Resume, fork_resume, lsn_text
 from postdock_supervisor.model.backup import BackupSnapshot
 
 # receive-wal down this long on a reachable primary: its position is not on the primary's
@@ -22,6 +23,7 @@ class Act(enum.Enum):
     STOP_RECEIVER = "stop-receiver"
     DROP_SLOT = "drop-slot"
     RESET_RECEIVER = "reset-receiver"
+    RESUME_STREAM = "resume-stream"  # put barman's stream on the primary's timeline at the fork (decide/stream.py)
     CRON = "cron"  # barman cron: (re)starts receive-wal, archives streamed WAL, applies retention
     BACKUP = "backup"
     DISCARD = "discard"  # mark a backup that can never complete FAILED and delete it
@@ -50,6 +52,7 @@ class Decision:
     incremental: bool = False
     discard: str = ""  # the backup id Act.DISCARD removes
     discard_why: str = ""  # why it can never complete (its backup.info's error says so)
+    resume: Resume | None = None  # where Act.RESUME_STREAM puts the stream
 
 
 def next_fire(schedule: str, after: float) -> float:
@@ -123,6 +126,15 @@ def backup_failed(memory: Memory, reason: str, now: float, started_on: str = "")
     return replace(owe(memory, f"retry: {reason}", now), failed_at=now)
 
 
+def _resume_reason(resume: Resume, host: str) -> str:
+    stopped = resume.stopped
+    where = "at" if resume.at_fork else "past"
+    moved = f"; {len(resume.aside)} file(s) of the abandoned branch moved aside" if resume.aside else ""
+    return (f"barman's stream stopped on timeline {stopped.timeline} {where} {lsn_text(resume.fork)}, where "
+            f"{host}'s history leaves it: resuming on timeline {resume.start.timeline} at {resume.start.name}, "
+            f"so that the archive has no hole{moved}")  # fmt: skip
+
+
 def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now: float) -> Decision:
     broken = [b for b in snap.backups if b.stranded]
     if broken and not snap.backup_running:
@@ -172,6 +184,10 @@ def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now:
         )
     if not receiver.running and not primary.slot_active:
         since = memory.down_since if memory.down_since is not None else now
+        resume = fork_resume(snap.streaming, snap.history)
+        if resume is not None:
+            return Decision((Act.RESUME_STREAM, Act.CRON), _resume_reason(resume, primary.host),
+                            replace(memory, down_since=since), resume=resume)  # fmt: skip
         if now - since >= RESET_AFTER_S:
             reset = owe(replace(memory, down_since=None), f"receive-wal reset on {primary.host}", now)
             return Decision(

@@ -71,11 +71,22 @@ class BackupInfo:
 
 
 @dataclass(frozen=True)
+class History:
+    """The primary's timeline history (its TIMELINE_HISTORY): every ancestor timeline and the LSN
+    where the primary's history left it, oldest first."""
+
+    timeline: int  # the primary's current timeline
+    ends: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
 class BackupSnapshot:
     nodes: tuple[NodeProbe, ...]
     receiver: Receiver
     backups: tuple[BackupInfo, ...]
     backup_running: bool
+    streaming: tuple[str, ...] = ()  # the file names in barman's streaming directory
+    history: History | None = None  # the primary's, read while barman's receiver is down
 
     @property
     def writable(self) -> tuple[NodeProbe, ...]:

@@ -14,8 +14,8 @@ import psycopg
 
 from postdock_supervisor import db, proc
 from postdock_supervisor.config.barman import RECEIVER_NAME, BarmanSettings
-from postdock_supervisor.model.backup import BackupInfo, BackupSnapshot, NodeProbe, Receiver
-from postdock_supervisor.model.wal import WalContinuity, continuity
+from postdock_supervisor.model.backup import BackupInfo, BackupSnapshot, History, NodeProbe, Receiver
+from postdock_supervisor.model.wal import WalContinuity, continuity, parse_history
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +164,41 @@ def backup_locked(bm: BarmanSettings, locks: Path = Path("/proc/locks")) -> bool
     return any(len(f := line.split()) > 5 and f[1] == "FLOCK" and f[5] == wanted for line in table.splitlines())
 
 
+def timeline_history(bm: BarmanSettings, host: str) -> History | None:
+    """The node's current timeline and its history, over a replication connection as barman's own
+    stream sees them (pg_control_checkpoint() lags behind a promotion until its first checkpoint)."""
+    try:
+        with db.connect(host=host, port=bm.port, user=bm.replication_user, timeout=2, deadline=2.0,
+                        replication=True) as conn:  # fmt: skip
+            identified = conn.execute("IDENTIFY_SYSTEM").fetchone()
+            assert identified is not None
+            timeline = int(identified[1])
+            if timeline == 1:
+                return History(1, ())
+            row = conn.execute(f"TIMELINE_HISTORY {timeline}").fetchone()
+            assert row is not None
+    except psycopg.Error as exc:
+        logger.debug("no timeline history from %s: %s", host, exc)
+        return None
+    content = row[1]
+    text = bytes(content).decode(errors="replace") if isinstance(content, bytes | memoryview) else str(content)
+    return History(timeline, tuple(parse_history(text)))
+
+
+def streaming_files(bm: BarmanSettings) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(p.name for p in (Path(bm.backup_dir) / bm.server / "streaming").iterdir()))
+    except OSError:
+        return ()
+
+
 def snapshot(bm: BarmanSettings, own_backup_running: bool) -> BackupSnapshot:
     running = own_backup_running or backup_locked(bm)
-    return BackupSnapshot(probe_nodes(bm), receiver(bm), backups(bm), running)
+    nodes, stream = probe_nodes(bm), receiver(bm)
+    writable = [n for n in nodes if n.writable]
+    # Only while the stream is down: where it could resume depends on the primary's history.
+    history = timeline_history(bm, writable[0].host) if not stream.running and len(writable) == 1 else None
+    return BackupSnapshot(nodes, stream, backups(bm), running, streaming_files(bm), history)
 
 
 def newest_wal_mtime(bm: BarmanSettings) -> float | None:

@@ -78,6 +78,9 @@ def start_actions(bm: BarmanSettings, decision: Decision) -> subprocess.Popen[by
             act.drop_slot(bm)
         elif action is Act.RESET_RECEIVER:
             act.reset_receiver(bm)
+        elif action is Act.RESUME_STREAM:
+            assert decision.resume is not None
+            act.resume_stream(bm, decision.resume)
         elif action is Act.CRON:
             act.cron()
         elif action is Act.DISCARD:
