@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from postdock_supervisor import wire
+from postdock_supervisor.config.control import ControlKeys
 
 HEADER = "X-Postdock-Signature"
 MAX_AGE_S = 30.0
@@ -46,6 +47,14 @@ def sign_status(password: str, nonce: str, body: bytes) -> str:
     """An agent's signature of its /status answer to the reader's nonce: a forged or replayed report
     (a "newer primary" that makes a primary step down or a node wipe its data) fails it."""
     return hmac.new(channel_key(password), b"status\n" + nonce.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+
+
+def sign_answer(password: str, request_signature: str, body: bytes) -> str:
+    """An agent's signature of its answer to one request, bound to that request's own signature (so to
+    its nonce): a forged answer (a lease granted, or "no live grant" to a candidate, by nobody) or one
+    replayed from another exchange is refused, as a forged request is by the agent."""
+    bound = b"answer\n" + request_signature.encode() + b"\n" + body
+    return hmac.new(channel_key(password), bound, hashlib.sha256).hexdigest()
 
 
 def _legacy_sign(password: str, body: bytes) -> str:
@@ -97,6 +106,11 @@ class Verifier:
         self._seen: dict[str, float] = {}  # nonce -> when its request expires
         self._lock = threading.Lock()
 
+    def signer(self, body: bytes, signature: str) -> str:
+        """The accepted key that signed this request ('' for none): the answer is signed with it, so
+        that a caller on either side of a key rotation can check it."""
+        return next((k for k in self._keys if k and hmac.compare_digest(sign(k, body), signature or "")), "")
+
     def verify(self, body: bytes, signature: str, method: str = "POST", path: str = PATH,
                now: float | None = None) -> dict[str, Any]:  # fmt: skip
         """The request, or ControlError with why it is refused."""
@@ -129,24 +143,36 @@ class Verifier:
         return {"action": action, "args": dict(args)}
 
 
-def post(host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float,
+def _keys(key: str | ControlKeys) -> ControlKeys:
+    return key if isinstance(key, ControlKeys) else ControlKeys(key, (key,))
+
+
+def post(host: str, port: int, key: str | ControlKeys, action: str, args: dict[str, Any], timeout: float,
          target: str | None = None) -> Any:  # fmt: skip
-    """POST a signed action to a node's agent; its JSON answer, or ControlError when none came.
+    """POST a signed action to a node's agent; its JSON answer, or ControlError when none came or it
+    is not signed by the agent for this request (a bare key: that key signs and verifies).
     timeout bounds the whole exchange, the action included; target: the node's name when host is
     another way to reach it (the request is signed for that name)."""
+    keys = _keys(key)
     body = request_body(action, args, target or host)
-    headers = {"Content-Type": "application/json", HEADER: sign(key, body)}
+    signature = sign(keys.sign, body)
+    headers = {"Content-Type": "application/json", HEADER: signature}
     try:
-        status, answer, _ = wire.exchange(host, port, "POST", PATH, body, headers, timeout=timeout)
+        status, answer, got = wire.exchange(host, port, "POST", PATH, body, headers, timeout=timeout)
         text = answer.decode("utf-8", errors="replace")
         if status != 200:
             raise ControlError(f"{host} refused {action}: {text.strip() or status}")
+        signed = got.get(HEADER.lower(), "")
+        if not (keys.accept_unsigned and not signed) and not signed_by_one_of(
+            keys.accepted, signed, lambda k: sign_answer(k, signature, answer)
+        ):
+            raise ControlError(f"{host}'s answer to {action} is not signed with the cluster's key for this request")
         return json.loads(text)
     except (OSError, ValueError) as exc:
         raise ControlError(f"{host} did not answer {action}: {exc}") from None
 
 
-def call(host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float = 120,
+def call(host: str, port: int, key: str | ControlKeys, action: str, args: dict[str, Any], timeout: float = 120,
          target: str | None = None) -> dict[str, Any]:  # fmt: skip
     """A signed action that must succeed: its JSON answer, or ControlError."""
     answer = post(host, port, key, action, args, timeout, target)

@@ -15,6 +15,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from postdock_supervisor import control, db, files, paths
 from postdock_supervisor.config import PostgresSettings
+from postdock_supervisor.config.control import ControlKeys
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +26,14 @@ HOLD_NAME = "postdock_lease_hold"
 SYNC_LOCK = 0x504F5354  # "POST"
 
 
-def ask_one(host: str, port: int, key: str, action: str, node: str, timeout: float) -> tuple[bool, str]:
+def ask_one(host: str, port: int, key: ControlKeys, action: str, node: str, timeout: float) -> tuple[bool, str]:
     """One lease action asked of one agent: (ok, its reason or why there was no answer)."""
     return _post(host, port, key, action, node, "", timeout)
 
 
-def _post(host: str, port: int, key: str, action: str, node: str, epoch: str, timeout: float) -> tuple[bool, str]:
+def _post(
+    host: str, port: int, key: ControlKeys, action: str, node: str, epoch: str, timeout: float
+) -> tuple[bool, str]:
     try:
         answer = control.post(host, port, key, action, {"node": node, "epoch": epoch}, timeout)
     except control.ControlError as exc:
@@ -45,7 +48,7 @@ class Asker:
     bounded by the connect timeout, so an answer still pending counts as none, and no second request
     to that host starts until the first ends."""
 
-    def __init__(self, port: int, key: str, timeout: float) -> None:
+    def __init__(self, port: int, key: ControlKeys, timeout: float) -> None:
         self.port = port
         self.key = key
         self.timeout = timeout

@@ -106,11 +106,11 @@ def switchover(target: str | None, timeout: int) -> None:
                                     timeout))  # fmt: skip
     # pgpool and barman: a node carries it out; the request is signed with CONTROL_KEY (or REPLICATION_PASSWORD).
     if settings.pgpool is not None:
-        hosts, key = tuple(b.host for b in settings.pgpool.backends), settings.pgpool.control.sign
+        hosts, key = tuple(b.host for b in settings.pgpool.backends), settings.pgpool.control
     else:
         assert settings.barman is not None
-        hosts, key = settings.barman.hosts, settings.barman.control.sign
-    if not key:
+        hosts, key = settings.barman.hosts, settings.barman.control
+    if not key.sign:
         raise UsageProblem("CONTROL_KEY: not set in this container (nor REPLICATION_PASSWORD); it signs the "
                            "switchover request")  # fmt: skip
     sys.exit(switchover_mod.delegate(hosts, key, port, target, click.echo, timeout))

@@ -47,13 +47,16 @@ def control_key_accepted_field() -> Any:
 
 @dataclass(frozen=True)
 class ControlKeys:
-    """`sign` signs what this container sends; a signature under any of `accepted` is taken."""
+    """`sign` signs what this container sends; a signature under any of `accepted` is taken.
+    accept_unsigned: an agent's answer without a signature is taken too (agents of 0.1.0 sign none:
+    CONTROL_ACCEPT_LEGACY during a rolling upgrade only)."""
 
     sign: str
     accepted: tuple[str, ...]
+    accept_unsigned: bool = False
 
     @classmethod
-    def of(cls, key: Secret, accepted: Secret, fallback: Secret) -> "ControlKeys":
+    def of(cls, key: Secret, accepted: Secret, fallback: Secret, accept_unsigned: bool = False) -> "ControlKeys":
         sign = key.reveal() or fallback.reveal()
         also = accepted.reveal()
-        return cls(sign, (sign, also) if also and also != sign else (sign,))
+        return cls(sign, (sign, also) if also and also != sign else (sign,), accept_unsigned)

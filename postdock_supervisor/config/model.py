@@ -302,8 +302,9 @@ class PostgresSettings:
     control_accept_legacy: bool = env(
         "CONTROL_ACCEPT_LEGACY",
         "1: the agent also accepts control requests signed the 0.1.0 way (keyed by the bare password, not "
-        "bound to a node), and the start-up and role decisions also read partners' unsigned status answers, "
-        "so that nodes of that version keep their leases, hand-overs and votes during a rolling upgrade. "
+        "bound to a node), the start-up and role decisions also read partners' unsigned status answers, and "
+        "the lease, hand-over and switchover requests take unsigned answers (0.1.0 agents sign none), so that "
+        "nodes of that version keep their leases, hand-overs and votes during a rolling upgrade. "
         "Set it on upgraded nodes for the upgrade only, then remove it.",
         p.parse_bool,
         "0",
@@ -386,7 +387,9 @@ class PostgresSettings:
 
     @property
     def control(self) -> ControlKeys:
-        return ControlKeys.of(self.control_key, self.control_key_accepted, self.replication_password)
+        return ControlKeys.of(
+            self.control_key, self.control_key_accepted, self.replication_password, self.control_accept_legacy
+        )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from postdock_supervisor.act import lease as lease_act
 from postdock_supervisor.config import Settings
-from postdock_supervisor.control import HEADER, ControlError, Verifier, sign_status
+from postdock_supervisor.control import HEADER, ControlError, Verifier, sign_answer, sign_status
 from postdock_supervisor.httpserve import REQUEST_DEADLINE_S, BoundedServer, server_tls
 from postdock_supervisor.observe.node import local_report
 from postdock_supervisor.programs.lease_desk import ACTIONS as LEASE_ACTIONS
@@ -57,11 +57,15 @@ def make_server(settings: Settings, control: NodeControl, port: int, desk: Lease
     class Handler(BaseHTTPRequestHandler):
         timeout = REQUEST_DEADLINE_S  # each read and write; _Deadlines bounds the whole request
 
-        def _answer(self, code: int, payload: dict[str, Any]) -> None:
+        def _answer(self, code: int, payload: dict[str, Any], request_signature: str = "", key: str = "") -> None:
+            """request_signature: a verified request's, which the answer's own signature is bound to,
+            under the key that signed the request (a 0.1.0 request's bare password: under CONTROL_KEY)."""
             body = json.dumps(payload).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            if request_signature:
+                self.send_header(HEADER, sign_answer(key, request_signature, body))
             self.end_headers()
             self.wfile.write(body)
 
@@ -76,20 +80,23 @@ def make_server(settings: Settings, control: NodeControl, port: int, desk: Lease
             body = self.rfile.read(int(declared))
             assert isinstance(self.server, BoundedServer)
             self.server.deadlines.forget(self.connection)  # the request is in; the action may take long
+            signature = self.headers.get(HEADER, "")
             try:
-                request = verifier.verify(body, self.headers.get(HEADER, ""), "POST", self.path)
+                request = verifier.verify(body, signature, "POST", self.path)
             except ControlError as exc:
                 logger.warning("control request refused: %s", exc)
                 self._answer(403, {"ok": False, "error": str(exc)})
                 return
+            key = verifier.signer(body, signature) or keys.sign
             if request["action"] in LEASE_ACTIONS:  # answered at once, never behind a switchover step
-                self._answer(200, lease_desk.handle(request["action"], request["args"]))
+                self._answer(200, lease_desk.handle(request["action"], request["args"]), signature, key)
                 return
             try:
-                self._answer(200, control.handle(request["action"], request["args"]))
+                answer = control.handle(request["action"], request["args"])
             except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller, named
                 logger.warning("control %s failed: %s", request["action"], exc)
-                self._answer(200, {"ok": False, "error": str(exc)})
+                answer = {"ok": False, "error": str(exc)}
+            self._answer(200, answer, signature, key)
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             path, _, query = self.path.partition("?")

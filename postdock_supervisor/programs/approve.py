@@ -45,7 +45,7 @@ def patience(lease_s: float) -> float:
 
 def approval_asker(pg: PostgresSettings, status_port: int) -> Asker:
     """Approving takes longer than granting (the standby first moves its WAL receiver): half a lease."""
-    return Asker(status_port, pg.control.sign, pg.lease_timeout / 2)
+    return Asker(status_port, pg.control, pg.lease_timeout / 2)
 
 
 def await_approval(pg: PostgresSettings, status_port: int, out: Callable[[str], None] = print) -> tuple[bool, str]:
@@ -126,7 +126,7 @@ def defer_to(settings: Settings, deferred_to: str, out: Callable[[str], None]) -
 def catch_up(pg: PostgresSettings, port: int, target: str, lsn: int, out: Callable[[str], None]) -> bool:
     """Ask `target` to stream from this node until it holds WAL up to `lsn`; False when it did not
     within CATCH_UP_S (it is passed over: a failover is not held up for a preference)."""
-    key = pg.control.sign
+    key = pg.control
     deadline = time.monotonic() + catch_up_patience(pg.lease_timeout)
     asked = False
     while time.monotonic() < deadline:

@@ -53,7 +53,7 @@ def await_reached(
     deadline, said = clock() + REACH_WAIT_S, False
     while True:
         try:
-            answer = control.post(upstream, status_port, pg.control.sign, "reach", {"host": pg.network_name}, 3.0)
+            answer = control.post(upstream, status_port, pg.control, "reach", {"host": pg.network_name}, 3.0)
         except control.ControlError as exc:
             answer = {"error": str(exc)}
         # Only a plain "no" is waited on: an agent that refuses or does not know the question (an older

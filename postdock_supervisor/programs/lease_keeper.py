@@ -60,7 +60,7 @@ class LeaseRound:
 
 def asker(pg: PostgresSettings, status_port: int) -> act.Asker:
     timeout = round_s(pg.lease_timeout) - RELOAD_S
-    return act.Asker(status_port, pg.control.sign, timeout)
+    return act.Asker(status_port, pg.control, timeout)
 
 
 def wanted_standby_names(pg: PostgresSettings) -> str:

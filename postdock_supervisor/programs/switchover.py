@@ -20,7 +20,7 @@ MAX_LAG = 16 * 1024 * 1024
 STEP_TIMEOUT_S = 180.0
 
 
-def delegate(hosts: tuple[str, ...], key: str, port: int, target: str | None, out: Callable[[str], None],
+def delegate(hosts: tuple[str, ...], key: ControlKeys, port: int, target: str | None, out: Callable[[str], None],
              timeout: float = 300) -> int:  # fmt: skip
     """From a container without the partners' list (pgpool, barman): the first node that answers runs it."""
     for host in hosts:
@@ -54,7 +54,7 @@ def run(
     def step(host: str, action: str, **args: Any) -> dict[str, Any]:
         if action == "stop" and stop_primary is not None:
             return stop_primary(str(args.get("target", "")))
-        return control.call(host, port, keys.sign, action, {**args, "id": switchover_id}, timeout=STEP_TIMEOUT_S)
+        return control.call(host, port, keys, action, {**args, "id": switchover_id}, timeout=STEP_TIMEOUT_S)
 
     def release(hosts: list[str], why: str) -> None:
         for host in hosts:

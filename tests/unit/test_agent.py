@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from postdock_supervisor import control, httpserve, wire
+from postdock_supervisor.config.control import ControlKeys
 from postdock_supervisor.observe import peers
 from postdock_supervisor.programs import agent
 from tests.builders import loopback_settings, running_primary
@@ -311,6 +312,52 @@ def test_with_a_control_key_the_replication_password_signs_nothing_and_a_rotatio
         assert peers.fetch_report("127.0.0.1", port, timeout=5, keys=("repl-secret",)) is None
         assert peers.fetch_report("127.0.0.1", port, timeout=5, keys=(OLD_KEY,)) is None
         assert peers.fetch_report("127.0.0.1", port, timeout=5, keys=(OLD_KEY, NEW_KEY)) is not None
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Relaying(socketserver.BaseRequestHandler):
+    """Answers every POST with one fixed body and signature header, as a man in the middle would."""
+
+    body = b'{"ok": true, "reason": "no live grant"}'
+    signature = ""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        header = f"{control.HEADER}: {self.signature}\r\n" if self.signature else ""
+        self.request.sendall(
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n" + header.encode() + b"\r\n" + self.body
+        )
+
+
+def test_a_control_answer_counts_only_signed_by_the_agent_for_this_very_request(
+    served: tuple[int, Steps], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = served
+    # The genuine agent's answer carries its signature for the request, which the caller checks.
+    body = control.request_body("stop", {}, "127.0.0.1")
+    signature = control.sign("repl-secret", body)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/control", data=body, method="POST", headers={control.HEADER: signature}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        answer, signed = response.read(), response.headers[control.HEADER]
+    assert signed == control.sign_answer("repl-secret", signature, answer)
+    # An impostor's "no live grant" (unsigned, or replaying that genuine answer and its signature for
+    # another request) is no answer; an unsigned one counts only while 0.1.0 agents are accepted.
+    server = peer(Relaying)
+    relay = server.server_address[1]
+    legacy = ControlKeys("repl-secret", ("repl-secret",), accept_unsigned=True)
+    try:
+        with pytest.raises(control.ControlError, match="not signed with the cluster's key for this request"):
+            control.post("127.0.0.1", relay, "repl-secret", "lease-approve", {}, timeout=5)
+        assert control.post("127.0.0.1", relay, legacy, "lease-approve", {}, timeout=5)["ok"]
+        monkeypatch.setattr(Relaying, "body", answer)
+        monkeypatch.setattr(Relaying, "signature", signed)
+        for keys in ("repl-secret", legacy):
+            with pytest.raises(control.ControlError, match="not signed with the cluster's key for this request"):
+                control.post("127.0.0.1", relay, keys, "stop", {}, timeout=5)
     finally:
         server.shutdown()
         server.server_close()

@@ -27,10 +27,10 @@ class Cluster:
         self.verified_with: set[tuple[str, ...]] = set()
 
     def call(
-        self, host: str, port: int, key: str, action: str, args: dict[str, Any], timeout: float = 0
+        self, host: str, port: int, key: ControlKeys, action: str, args: dict[str, Any], timeout: float = 0
     ) -> dict[str, Any]:
         self.calls.append(f"{host} {action}")
-        self.signed_with.add(key)
+        self.signed_with.add(key.sign)
         if f"{host} {action}" == self.failing:
             raise control.ControlError(f"{host}: {action} failed: boom")
         if action == "promote":
