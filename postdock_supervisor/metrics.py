@@ -233,7 +233,14 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
     import shutil
 
     from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
-    from postdock_supervisor.observe.backup import backups, newest_wal_mtime, probe_nodes, receiver, wal_continuity
+    from postdock_supervisor.observe.backup import (
+        backups,
+        diverged_files,
+        newest_wal_mtime,
+        probe_nodes,
+        receiver,
+        wal_continuity,
+    )
     from postdock_supervisor.observe.backup import check as barman_check
     from postdock_supervisor.observe.drill import read_records
 
@@ -267,6 +274,7 @@ def _barman_probe(settings: Settings) -> Callable[[], list[Metric]]:
             drill=drills[0],
             drill_success=drills[1],
             offsite=read_offsite(bm) if bm.cloud_url else None,
+            diverged=len(diverged_files(bm)),
         )
         return [*barman_metrics(bm.server, snap), *program_metrics("barman", read_states(), "")]
 

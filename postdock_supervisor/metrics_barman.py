@@ -23,6 +23,7 @@ class BarmanSnapshot:
     drill: DrillRecord | None = None  # the last restore drill
     drill_success: DrillRecord | None = None  # the last one that passed
     offsite: OffsiteState | None = None  # None: no off-site copy (CLOUD_BACKUP_URL empty)
+    diverged: int = 0  # WAL files of abandoned branches the backup keeper kept aside (decide/stream.py)
 
 
 def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
@@ -37,6 +38,12 @@ def barman_metrics(server: str, snap: BarmanSnapshot) -> list[Metric]:
         gauge("barman_disk_free_bytes", "Free bytes on the filesystem of BACKUP_DIR.", float(snap.disk_free)),
         gauge("barman_disk_used_bytes", "Used bytes on the filesystem of BACKUP_DIR.", float(snap.disk_used)),
         gauge("barman_receive_wal_running", "1 when barman's WAL receiver runs.", float(snap.receiver_running)),
+        gauge(
+            "barman_wal_diverged_files",
+            "WAL files of abandoned branches kept in <server>/diverged: what an old primary wrote after the "
+            "fork and the promoted node never had (nothing replays them).",
+            float(snap.diverged),
+        ),
     ]
     if snap.check_ok is not None:
         metrics.append(gauge("barman_check_is_ok", "1 when `barman check` passes.", float(snap.check_ok)))

@@ -76,8 +76,11 @@ def table(items: Iterable[Mapping[str, Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def backup_summary(backups: Sequence[BackupInfo], wal: WalContinuity | None, now: float) -> dict[str, Any]:
-    """The barman container's `postdock status`: its backups and whether the WAL archive is whole."""
+def backup_summary(
+    backups: Sequence[BackupInfo], wal: WalContinuity | None, now: float, diverged: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The barman container's `postdock status`: its backups, whether the WAL archive is whole, and
+    the WAL of abandoned branches kept aside."""
     done = [b for b in backups if b.status == "DONE"]
     summary: dict[str, Any] = {
         "backups": len(done),
@@ -93,6 +96,11 @@ def backup_summary(backups: Sequence[BackupInfo], wal: WalContinuity | None, now
             if wal.ok
             else f"{wal.missing_segments} segments missing from {wal.first_missing or '-'}, "
             f"history missing for timelines {list(wal.missing_history) or '-'}"
+        )
+    if diverged:
+        summary["diverged wal"] = (
+            f"{len(diverged)} file(s) of abandoned branches kept in diverged/ ({diverged[0]} to {diverged[-1]}): "
+            "writes no node has, for inspection only"
         )
     return summary
 
@@ -121,10 +129,11 @@ def offsite_summary(state: OffsiteState, now: float) -> dict[str, Any]:
 
 
 def barman_status(bm: BarmanSettings, now: float) -> dict[str, Any]:
-    from postdock_supervisor.observe.backup import backups, wal_continuity
+    from postdock_supervisor.observe.backup import backups, diverged_files, wal_continuity
     from postdock_supervisor.observe.drill import read_records
     from postdock_supervisor.observe.offsite import read_state
 
     catalogue = backups(bm)
-    shown = {**backup_summary(catalogue, wal_continuity(bm, catalogue), now), **drill_summary(*read_records(bm), now)}
+    summary = backup_summary(catalogue, wal_continuity(bm, catalogue), now, diverged_files(bm))
+    shown = {**summary, **drill_summary(*read_records(bm), now)}
     return {**shown, **offsite_summary(read_state(bm), now)} if bm.cloud_url else shown

@@ -186,8 +186,17 @@ def timeline_history(bm: BarmanSettings, host: str) -> History | None:
 
 
 def streaming_files(bm: BarmanSettings) -> tuple[str, ...]:
+    return _names(Path(bm.backup_dir) / bm.server / "streaming")
+
+
+def diverged_files(bm: BarmanSettings) -> tuple[str, ...]:
+    """WAL of abandoned branches the keeper moved aside (act/barman.py resume_stream)."""
+    return _names(Path(bm.backup_dir) / bm.server / "diverged")
+
+
+def _names(folder: Path) -> tuple[str, ...]:
     try:
-        return tuple(sorted(p.name for p in (Path(bm.backup_dir) / bm.server / "streaming").iterdir()))
+        return tuple(sorted(p.name for p in folder.iterdir()))
     except OSError:
         return ()
 

@@ -529,6 +529,10 @@ def test_three_failovers_in_a_row_leave_an_archive_that_restores_across_every_sw
     wait_until(f"segment {segment} archived", lambda: segment in archived_wals(cluster), timeout=120)
     text = scrape(cluster, "backup")
     assert (metric(text, "barman_wal_missing_segments"), metric(text, "barman_wal_missing_history_files")) == (0, 0)
+    # The branch's files moved aside are counted and shown, for an operator to inspect.
+    assert (metric(text, "barman_wal_diverged_files") or 0) >= 1, text
+    status = cluster.exec("backup", "postdock", "status", user="postgres")
+    assert "diverged wal: " in status and "abandoned branches kept in diverged/" in status, status
     kept = wait_until(
         f"the drill keeper proves a backup up to timeline {start + 3}",
         lambda: drill_seen(cluster, start + 3),

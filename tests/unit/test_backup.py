@@ -324,7 +324,8 @@ def test_metrics_keep_postdocks_names_with_a_server_label() -> None:
 def test_no_backup_yet_omits_the_last_backup_series() -> None:
     names = {m.name for m in barman_metrics("s", BarmanSnapshot(None, (), 1, 1, None, False))}
     assert names == {"barman_backups_amount", "barman_disk_free_bytes", "barman_disk_used_bytes",
-                     "barman_receive_wal_running", "barman_backups_incremental_amount"}  # fmt: skip
+                     "barman_receive_wal_running", "barman_backups_incremental_amount",
+                     "barman_wal_diverged_files"}  # fmt: skip
 
 
 def test_the_primary_s_wal_past_barman_s_slot_is_exported_when_known() -> None:

@@ -7,8 +7,10 @@ from postdock_supervisor.config import load_settings
 from postdock_supervisor.config.barman import BarmanSettings
 from postdock_supervisor.decide.backup import Act, Memory, decide_backup
 from postdock_supervisor.decide.stream import fork_resume, stream_position
+from postdock_supervisor.metrics_barman import BarmanSnapshot, barman_metrics
 from postdock_supervisor.model.backup import BackupInfo, BackupSnapshot, History, NodeProbe, Receiver
 from postdock_supervisor.model.wal import Segment
+from postdock_supervisor.status import backup_summary
 
 SEG = 0x1000000  # bytes in one 16 MiB segment
 
@@ -123,3 +125,15 @@ def test_resuming_moves_the_branch_into_diverged_and_leaves_an_empty_partial(tmp
     diverged = tmp_path / settings.server / "diverged"
     assert sorted(p.name for p in diverged.iterdir()) == list(resume.aside)
     assert (diverged / "000000050000000000000037").read_bytes() == b"w" * 10
+
+
+def test_the_branch_kept_aside_is_counted_in_the_metrics_and_shown_in_status() -> None:
+    snap = BarmanSnapshot(True, (DONE,), 1, 1, 1.0, True, diverged=2)
+    families = {f.name: f.samples[0].value for f in barman_metrics("pg_cluster", snap)}
+    assert families["barman_wal_diverged_files"] == 2.0
+    shown = backup_summary((DONE,), None, NOW, ("000000050000000000000037", "000000050000000000000038.partial"))
+    assert shown["diverged wal"] == (
+        "2 file(s) of abandoned branches kept in diverged/ (000000050000000000000037 to "
+        "000000050000000000000038.partial): writes no node has, for inspection only"
+    )
+    assert "diverged wal" not in backup_summary((DONE,), None, NOW)
