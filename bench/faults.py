@@ -68,11 +68,14 @@ def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
     writer = Writer(hosts, table=table, session_attrs="any" if through_pool else "read-write").start()
     direct = None
     if through_pool:
-        # Writes on the new primary itself, the moment it takes them: a client of the standbys alone
-        # (read-write), so it never waits for the frozen node. pgpool's own delay is the difference.
+        # Writes on the new primary itself, the moment it takes them: a read-write client of the
+        # standbys first, so it finds a promoted one without waiting for the frozen node, and of the
+        # frozen node last, so a freeze that ends without a failover (the lease lapsed, but repmgrd's
+        # election did not finish before the thaw: allowed, the old primary then takes writes again)
+        # is measured too instead of waiting for ever. pgpool's own delay is the difference.
         sql(compose, "pgmaster", f"CREATE TABLE {table}_direct (id int PRIMARY KEY)")
         # After a blip the primary stays: the direct writer then writes to it alone.
-        nodes = NODES[:1] if fault == "blip" else NODES[1:]
+        nodes = NODES[:1] if fault == "blip" else [*NODES[1:], NODES[0]]
         direct = Writer(
             lambda: addresses(compose, nodes), table=f"{table}_direct", deadline=None if fault == "blip" else 2.0
         )
@@ -122,7 +125,9 @@ def measure(compose: Compose, fault: str, table: str) -> dict[str, float]:
         thaw = thawed - began  # docker's pause and unpause take a moment each: counted from the unpause's return
         figures.update({f"{fault}_pool_after_thaw_s": resumed(writer, began) - thaw,
                         f"{fault}_direct_after_thaw_s": resumed(direct, began) - thaw if direct else 0.0})  # fmt: skip
-    if fault in ("drop", "freeze"):  # a standby was promoted: its flight record, phase by phase
+    if fault == "freeze":
+        figures[f"{fault}_failed_over"] = float(primary != "pgmaster")  # 0: the thawed primary went on
+    if fault in ("drop", "freeze") and primary != "pgmaster":  # a standby was promoted: its flight record
         record = wait_until("the flight record", lambda: flight_record(compose, str(primary)), timeout=60)
         figures.update({f"{fault}_recorded_{name}_s": seconds for name, seconds in phases(record)})
     return figures
