@@ -127,11 +127,14 @@ def backup_failed(memory: Memory, reason: str, now: float, started_on: str = "")
 
 
 def _resume_reason(resume: Resume, host: str) -> str:
-    stopped = resume.stopped
+    held, start = resume.held, resume.start
+    if resume.fork is None:
+        return (f"barman's stream would restart at {resume.stopped.name} (a stale marker) but its archive already "
+                f"reaches {held.name}, on {host}'s history: resuming there")  # fmt: skip
     where = "at" if resume.at_fork else "past"
     moved = f"; {len(resume.aside)} file(s) of the abandoned branch moved aside" if resume.aside else ""
-    return (f"barman's stream stopped on timeline {stopped.timeline} {where} {lsn_text(resume.fork)}, where "
-            f"{host}'s history leaves it: resuming on timeline {resume.start.timeline} at {resume.start.name}, "
+    return (f"barman's stream stopped on timeline {held.timeline} {where} {lsn_text(resume.fork)}, where "
+            f"{host}'s history leaves it: resuming on timeline {start.timeline} at {start.name}, "
             f"so that the archive has no hole{moved}")  # fmt: skip
 
 
@@ -184,7 +187,7 @@ def decide_backup(snap: BackupSnapshot, bm: BarmanSettings, memory: Memory, now:
         )
     if not receiver.running and not primary.slot_active:
         since = memory.down_since if memory.down_since is not None else now
-        resume = fork_resume(snap.streaming, snap.history)
+        resume = fork_resume(snap.streaming, snap.archived, snap.history)
         if resume is not None:
             return Decision((Act.RESUME_STREAM, Act.CRON), _resume_reason(resume, primary.host),
                             replace(memory, down_since=since), resume=resume)  # fmt: skip

@@ -1,20 +1,22 @@
 """Where barman's WAL stream resumes after a failover (pure).
 
 pg_receivewal resumes where its directory says: at the start of the segment after the newest complete
-one, or at the start of the newest .partial, on that file's timeline. After a failover the new primary
-serves the old timeline only up to where its own history left it (the switch point). Two cases stop
-the stream there for good:
-- barman holds exactly up to the switch point (a WAL switch just before the promotion ends the old
-  timeline on a segment boundary): the walsender answers START_REPLICATION with the next timeline
-  instead of a stream, and pg_receivewal takes that for an error, again and again;
-- barman holds WAL past the switch point (the old primary sent it, the promoted standby never had it):
-  the position is not on the new primary's history.
+one, or at the start of the newest .partial, on that file's timeline. Three cases stop it for good:
+- the directory's marker is stale: on a timeline switch pg_receivewal leaves the old timeline's
+  .partial behind, and barman, which keeps one file as the position, keeps that .partial and
+  archives every complete segment after it; a stream that then ends on a segment boundary restarts
+  from the old .partial, on a timeline whose history file the new primary may not even have;
+- what barman holds ends exactly at the new primary's switch point (a WAL switch just before the
+  promotion): the walsender answers START_REPLICATION with the next timeline instead of a stream,
+  and pg_receivewal takes that for an error;
+- barman holds WAL past the switch point (the promoted node never had it).
 barman's own way out, `receive-wal --reset`, restarts at the primary's current WAL file: every segment
-between the fork and now is missing from the archive. Here the stream resumes on the next timeline at
-the segment holding the switch point (that segment's file on the new timeline starts with the old
-timeline's WAL up to the fork), so the archive stays whole. Files past the fork are WAL of an
-abandoned branch; they are moved aside, never deleted: they are what the old primary acknowledged
-and nobody else has."""
+between the fork and now is missing from the archive. Here the stream resumes from what barman holds,
+its streaming directory and its archive together: on that timeline when the new primary's history
+still has it there, else on the next timeline at the segment holding the switch point (that file on
+the new timeline begins with the old timeline's WAL up to the fork), so the archive stays whole.
+Streaming files past the fork are WAL of an abandoned branch: moved aside, never deleted (they hold
+what the old primary acknowledged and nobody else has)."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,15 +30,16 @@ PARTIAL = ".partial"
 
 @dataclass(frozen=True)
 class Resume:
-    stopped: Segment  # where pg_receivewal would resume by itself
-    fork: int  # the LSN where the new primary's history leaves the stream's timeline
+    stopped: Segment  # where pg_receivewal would restart by itself
+    held: Segment  # where what barman holds ends (its streaming directory and its archive)
     start: Segment  # an empty <start>.partial makes pg_receivewal start here
-    aside: tuple[str, ...]  # streaming files past the fork: WAL of the abandoned branch
+    fork: int | None = None  # the LSN where the primary's history leaves held's timeline, when at or past it
+    aside: tuple[str, ...] = ()  # streaming files past the fork: WAL of the abandoned branch
 
     @property
     def at_fork(self) -> bool:
         """barman holds exactly up to the switch point (else WAL past it too)."""
-        return self.stopped.number * SEGMENT_BYTES == self.fork
+        return self.held.number * SEGMENT_BYTES == self.fork
 
     @property
     def partial(self) -> str:
@@ -51,6 +54,10 @@ def _parse(name: str) -> tuple[Segment, bool] | None:
     partial = name.endswith(PARTIAL)
     found = parse_segment(name.removesuffix(PARTIAL))
     return None if found is None else (found, partial)
+
+
+def _order(segment: Segment) -> tuple[int, int]:
+    return segment.number, segment.timeline
 
 
 def stream_position(names: Iterable[str]) -> Segment | None:
@@ -71,26 +78,34 @@ def stream_position(names: Iterable[str]) -> Segment | None:
     return Segment(timeline, number + 1 if complete else number)
 
 
-def fork_resume(names: Iterable[str], history: History | None) -> Resume | None:
-    """The resume point on the new primary's history, when the stream stands at or past where that
-    history leaves the stream's timeline; None when pg_receivewal gets on by itself (or the history
-    does not know the stream's timeline: nothing safe to say then)."""
-    listed = list(names)
+def after_archived(names: Iterable[str]) -> Segment | None:
+    """Where the archive's newest complete segment ends (archived .partial files hold less)."""
+    segments = [s for s in (parse_segment(n) for n in names) if s is not None]
+    newest = max(segments, key=_order, default=None)
+    return None if newest is None else Segment(newest.timeline, newest.number + 1)
+
+
+def fork_resume(streaming: Iterable[str], archived: Iterable[str], history: History | None) -> Resume | None:
+    """Where to put barman's stream so that it continues from what barman holds on the primary's
+    history; None when pg_receivewal gets there by itself (or the history does not know the timeline
+    barman holds: nothing safe to say then)."""
+    listed = list(streaming)
     stopped = stream_position(listed)
-    if stopped is None or history is None or stopped.timeline >= history.timeline:
+    if stopped is None or history is None:
         return None
+    held = max(stopped, after_archived(archived) or stopped, key=_order)
     parents = [tli for tli, _ in history.ends]
-    if stopped.timeline not in parents:
-        return None
-    index = parents.index(stopped.timeline)
-    fork = history.ends[index][1]
-    if stopped.number * SEGMENT_BYTES < fork:
-        return None  # behind the switch: the walsender streams across it
-    following = parents[index + 1] if index + 1 < len(parents) else history.timeline
-    start = Segment(following, fork // SEGMENT_BYTES)
-    aside = []
-    for name in listed:
-        parsed = _parse(name)
-        if parsed is not None and parsed[0].number > start.number and parsed[0].timeline < following:
-            aside.append(name)
-    return Resume(stopped, fork, start, tuple(sorted(aside)))
+    if held.timeline == history.timeline or (held.timeline in parents and held.timeline < history.timeline):
+        ended = dict(history.ends).get(held.timeline)
+        if ended is None or held.number * SEGMENT_BYTES < ended:
+            # On the primary's history as it is (behind the switch, the walsender streams across it).
+            return None if held == stopped else Resume(stopped, held, held)
+        following = next((t for t in [*parents, history.timeline] if t > held.timeline), history.timeline)
+        start = Segment(following, ended // SEGMENT_BYTES)
+        aside = []
+        for name in listed:
+            parsed = _parse(name)
+            if parsed is not None and parsed[0].number > start.number and parsed[0].timeline < following:
+                aside.append(name)
+        return Resume(stopped, held, start, ended, tuple(sorted(aside)))
+    return None

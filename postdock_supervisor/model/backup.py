@@ -85,8 +85,10 @@ class BackupSnapshot:
     receiver: Receiver
     backups: tuple[BackupInfo, ...]
     backup_running: bool
+    # Read while barman's receiver is down: where its stream can resume.
     streaming: tuple[str, ...] = ()  # the file names in barman's streaming directory
-    history: History | None = None  # the primary's, read while barman's receiver is down
+    archived: tuple[str, ...] = ()  # the file names in barman's WAL archive
+    history: History | None = None  # the primary's
 
     @property
     def writable(self) -> tuple[NodeProbe, ...]:

@@ -205,9 +205,12 @@ def snapshot(bm: BarmanSettings, own_backup_running: bool) -> BackupSnapshot:
     running = own_backup_running or backup_locked(bm)
     nodes, stream = probe_nodes(bm), receiver(bm)
     writable = [n for n in nodes if n.writable]
-    # Only while the stream is down: where it could resume depends on the primary's history.
-    history = timeline_history(bm, writable[0].host) if not stream.running and len(writable) == 1 else None
-    return BackupSnapshot(nodes, stream, backups(bm), running, streaming_files(bm), history)
+    if stream.running or len(writable) != 1:
+        return BackupSnapshot(nodes, stream, backups(bm), running)
+    # Only while the stream is down: where it can resume (decide/stream.py).
+    archived, _ = wal_archive(bm)
+    history = timeline_history(bm, writable[0].host)
+    return BackupSnapshot(nodes, stream, backups(bm), running, streaming_files(bm), tuple(archived), history)
 
 
 def newest_wal_mtime(bm: BarmanSettings) -> float | None:
